@@ -1,0 +1,1 @@
+"""The event bus: CloudEvents envelope, topology, transactional outbox, relay and consumer."""

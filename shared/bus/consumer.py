@@ -1,0 +1,200 @@
+"""The consumer runner: applies each event once, retries failures, dead-letters the hopeless.
+
+For every message on ``<service>.events`` it opens one database transaction, records the event
+id in the ``inbox`` table and runs the handler; both commit together, so a redelivered event is
+acknowledged and skipped. A failing handler is retried with backoff (``retry_delays_s``):
+
+* on RabbitMQ the message is republished to ``<service>.events.retry`` with a per-message
+  expiration; the broker dead-letters it back to ``<service>.events`` when it expires. After the
+  last attempt the message is rejected and the queue dead-letters it to ``<service>.events.dlq``
+  (at-least-once dead-lettering);
+* on the embedded filesystem bus, which has no TTL or dead-lettering, the runner does the same
+  itself: the message goes back on ``<service>.events`` with a not-before time, and after the
+  last attempt it is put on ``<service>.events.dlq``.
+
+Malformed messages (not a ClientLoop CloudEvent) go straight to the dead-letter queue.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from kombu import Consumer, Producer
+from kombu.mixins import ConsumerMixin
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.bus import topology
+from shared.bus.envelope import CONTENT_TYPE, SERIALIZER, Event, MalformedEvent
+from shared.clock import utcnow
+from shared.db import Database, PlatformTables
+
+log = logging.getLogger("clientloop.consumer")
+
+ATTEMPT_HEADER = "x-clientloop-attempt"
+NOT_BEFORE_HEADER = "x-clientloop-not-before"
+ERROR_HEADER = "x-clientloop-error"
+ACCEPT = [SERIALIZER, "json"]
+
+Handler = Callable[[Session, Event], None]
+
+
+def apply_once(database: Database, tables: PlatformTables, handler: Handler, event: Event,
+               *, now: datetime) -> bool:
+    """Run ``handler`` for ``event`` unless its id is already in the inbox. True if applied."""
+    try:
+        with database.transaction() as session:
+            session.execute(insert(tables.inbox).values(
+                event_id=event.id, event_type=event.type, received_at=now))
+            handler(session, event)
+    except IntegrityError as exc:
+        if _is_inbox_duplicate(database, tables, event.id):
+            return False
+        raise exc
+    return True
+
+
+def _is_inbox_duplicate(database: Database, tables: PlatformTables, event_id: str) -> bool:
+    from sqlalchemy import select
+    with database.transaction() as session:
+        return session.execute(
+            select(tables.inbox.c.event_id).where(tables.inbox.c.event_id == event_id)
+        ).first() is not None
+
+
+class EventConsumer(ConsumerMixin):
+    def __init__(self, service: str, database: Database, tables: PlatformTables, broker_url: str,
+                 handlers: Mapping[str, Handler], *, retry_delays_s=(1.0, 5.0, 30.0, 120.0),
+                 jobs: Callable[[], Any] | None = None, jobs_interval_s: float = 60.0,
+                 clock=utcnow, prefetch_count: int = 20) -> None:
+        self.service = service
+        self.database = database
+        self.tables = tables
+        self.broker_url = broker_url
+        self.amqp = topology.is_amqp(broker_url)
+        self.handlers = dict(handlers)
+        self.retry_delays_s = tuple(retry_delays_s)
+        self.jobs = jobs
+        self.jobs_interval_s = jobs_interval_s
+        self.clock = clock
+        self.prefetch_count = prefetch_count
+        self.connection = topology.connection_for(broker_url)
+        self._producer: Producer | None = None
+        self._next_jobs_at = 0.0
+        self._stop_event: threading.Event | None = None
+        self.applied = 0
+        self.skipped = 0
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_delays_s) + 1
+
+    # -- kombu ConsumerMixin hooks ------------------------------------------------------
+    def get_consumers(self, consumer_cls, channel):
+        topology.declare(self.connection)
+        channel.basic_qos(0, self.prefetch_count, False)
+        queue = topology.service_queue(self.service, self.amqp)
+        return [consumer_cls(queues=[queue], callbacks=[self.on_message], accept=ACCEPT,
+                             prefetch_count=self.prefetch_count)]
+
+    def on_connection_revived(self):
+        self._producer = None
+
+    def on_iteration(self):
+        if self._stop_event is not None and self._stop_event.is_set():
+            self.should_stop = True
+        if self.jobs is not None and time.monotonic() >= self._next_jobs_at:
+            self._next_jobs_at = time.monotonic() + self.jobs_interval_s
+            try:
+                self.jobs()
+            except Exception:  # noqa: BLE001 - a failing job must not stop event handling
+                log.exception("periodic jobs failed", extra={"service": self.service})
+
+    def run_until(self, stop: threading.Event) -> None:
+        self._stop_event = stop
+        self.run()
+
+    # -- messages -----------------------------------------------------------------------
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(self.connection.channel(), serializer=SERIALIZER)
+        return self._producer
+
+    def on_message(self, body: Any, message) -> None:
+        headers = dict(message.headers or {})
+        not_before = headers.get(NOT_BEFORE_HEADER)
+        if not self.amqp and not_before and float(not_before) > time.time():
+            self._requeue_later(body, headers)
+            message.ack()
+            time.sleep(min(0.05, max(0.0, float(not_before) - time.time())))
+            return
+        try:
+            event = Event.from_envelope(body if isinstance(body, dict) else {})
+        except MalformedEvent as exc:
+            log.error("malformed event dead-lettered", extra={"service": self.service, "error": str(exc)})
+            self._dead_letter(body, message, headers, f"malformed event: {exc}")
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            message.ack()
+            return
+        try:
+            if apply_once(self.database, self.tables, handler, event, now=self.clock()):
+                self.applied += 1
+            else:
+                self.skipped += 1
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+            self._retry_or_dead_letter(body, message, headers, event, exc)
+            return
+        message.ack()
+
+    def _retry_or_dead_letter(self, body, message, headers, event: Event, exc: Exception) -> None:
+        attempt = int(headers.get(ATTEMPT_HEADER, 0)) + 1
+        log.warning("handler failed", extra={"service": self.service, "event_id": event.id,
+                                             "event_type": event.type, "attempt": attempt,
+                                             "error": repr(exc)})
+        if attempt >= self.max_attempts:
+            self._dead_letter(body, message, headers, repr(exc))
+            return
+        delay = self.retry_delays_s[attempt - 1]
+        headers = {**headers, ATTEMPT_HEADER: attempt, ERROR_HEADER: repr(exc)[:500]}
+        if self.amqp:
+            self.producer().publish(
+                body, exchange="", routing_key=topology.retry_queue_name(self.service),
+                headers=headers, delivery_mode=2, expiration=delay, content_type=CONTENT_TYPE,
+                serializer=SERIALIZER, declare=[], retry=True)
+        else:
+            headers[NOT_BEFORE_HEADER] = time.time() + delay
+            self._requeue_later(body, headers)
+        message.ack()
+
+    def _requeue_later(self, body, headers) -> None:
+        self.producer().publish(body, exchange="", routing_key=topology.queue_name(self.service),
+                                headers=headers, delivery_mode=2, serializer=SERIALIZER,
+                                declare=[], retry=True)
+
+    def _dead_letter(self, body, message, headers, error: str) -> None:
+        if self.amqp:
+            message.reject(requeue=False)  # the queue dead-letters it to <service>.events.dlq
+            return
+        headers = {**headers, ERROR_HEADER: error[:500]}
+        headers.pop(NOT_BEFORE_HEADER, None)
+        self.producer().publish(body, exchange="", routing_key=topology.dlq_name(self.service),
+                                headers=headers, delivery_mode=2, serializer=SERIALIZER,
+                                declare=[], retry=True)
+        message.ack()
+
+
+def prune(database: Database, tables: PlatformTables, *, now: datetime, outbox_days: int,
+          inbox_days: int) -> None:
+    """Drop sent outbox rows and inbox rows older than their retention periods."""
+    with database.transaction() as session:
+        session.execute(delete(tables.outbox).where(
+            tables.outbox.c.sent_at.is_not(None),
+            tables.outbox.c.sent_at < now - timedelta(days=outbox_days)))
+        session.execute(delete(tables.inbox).where(
+            tables.inbox.c.received_at < now - timedelta(days=inbox_days)))

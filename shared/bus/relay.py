@@ -1,0 +1,161 @@
+"""The outbox relay: publishes committed outbox rows in order, with publisher confirms.
+
+Run one per service (``clientloop relay SERVICE``). Several replicas are safe: on PostgreSQL
+they elect one active relay through an advisory lock (the others wait as hot standbys), so a
+client's events are never published out of order. The relay wakes on ``NOTIFY`` (PostgreSQL)
+or an in-process signal (embedded), and polls as a fallback.
+
+A relay that dies after publishing and before marking rows sent publishes them again when it
+restarts: delivery is at least once and every consumer deduplicates by event id.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import zlib
+
+from kombu import Producer
+
+from shared.bus import outbox, topology
+from shared.bus.envelope import SERIALIZER
+from shared.clock import utcnow
+from shared.db import Database, PlatformTables
+
+log = logging.getLogger("clientloop.relay")
+
+
+class Relay:
+    def __init__(self, service: str, database: Database, tables: PlatformTables, broker_url: str,
+                 *, poll_s: float = 1.0, batch_size: int = 100, clock=utcnow) -> None:
+        self.service = service
+        self.database = database
+        self.tables = tables
+        self.broker_url = broker_url
+        self.poll_s = poll_s
+        self.batch_size = batch_size
+        self.clock = clock
+        self._connection = None
+        self._producer = None
+        self._listener = None  # psycopg connection holding the leader lock and LISTEN
+
+    # -- broker -------------------------------------------------------------------------
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            self._connection = topology.connection_for(self.broker_url)
+            self._connection.ensure_connection(max_retries=3)
+            topology.declare(self._connection)
+            self._producer = Producer(self._connection.channel(),
+                                      exchange=topology.events_exchange(topology.is_amqp(self.broker_url)),
+                                      serializer=SERIALIZER)
+        return self._producer
+
+    def _reset_broker(self) -> None:
+        try:
+            if self._connection is not None:
+                self._connection.release()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+        self._connection = None
+        self._producer = None
+
+    # -- one pass -----------------------------------------------------------------------
+    def publish_pending(self) -> int:
+        """Publish every pending row in order; return how many were published."""
+        total = 0
+        while True:
+            with self.database.transaction() as session:
+                rows = outbox.pending(session, self.tables, self.batch_size)
+            if not rows:
+                return total
+            producer = self._ensure_producer()
+            published: list[int] = []
+            try:
+                for row in rows:
+                    producer.publish(
+                        json.loads(row.body), routing_key=row.event_type, delivery_mode=2,
+                        message_id=row.event_id, declare=[], retry=True,
+                        retry_policy={"max_retries": 3, "interval_start": 0.2,
+                                      "interval_step": 0.5, "interval_max": 2},
+                    )
+                    published.append(row.id)
+            finally:
+                if published:
+                    self._mark_sent(published)
+            total += len(published)
+
+    def _mark_sent(self, ids: list[int]) -> None:
+        with self.database.transaction() as session:
+            outbox.mark_sent(session, self.tables, ids, self.clock())
+
+    # -- leadership and waiting ----------------------------------------------------------
+    def _postgres(self) -> bool:
+        return self.database.dialect == "postgresql"
+
+    def _acquire_leadership(self) -> bool:
+        if not self._postgres():
+            return True
+        if self._listener is None:
+            import psycopg
+            dsn = self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._listener = psycopg.connect(dsn, autocommit=True)
+            self._listener.execute(f'LISTEN "{outbox.notify_channel(self.service)}"')
+        key = zlib.crc32(f"clientloop.relay.{self.service}".encode())
+        return bool(self._listener.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+
+    def _wait(self, stop: threading.Event) -> None:
+        if self._listener is not None:
+            for _ in self._listener.notifies(timeout=self.poll_s, stop_after=1):
+                pass
+            return
+        outbox.outbox_written.wait(self.poll_s)
+        outbox.outbox_written.clear()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("relay started", extra={"service": self.service})
+        leader = False
+        failures = 0
+        while not stop.is_set():
+            try:
+                if not leader:
+                    leader = self._acquire_leadership()
+                    if not leader:
+                        stop.wait(self.poll_s)
+                        continue
+                    log.info("relay is the active publisher", extra={"service": self.service})
+                self.publish_pending()
+                failures = 0
+                self._wait(stop)
+            except Exception:  # noqa: BLE001 - the relay must outlive broker and database outages
+                failures += 1
+                log.exception("relay pass failed; retrying", extra={"service": self.service})
+                self._reset_broker()
+                if self._listener is not None:
+                    self._close_listener()
+                    leader = False
+                stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+        self.close()
+
+    def _close_listener(self) -> None:
+        try:
+            self._listener.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._listener = None
+
+    def close(self) -> None:
+        self._reset_broker()
+        if self._listener is not None:
+            self._close_listener()
+
+
+def wait_until_sent(database: Database, tables: PlatformTables, timeout: float = 10.0) -> bool:
+    """Test and CLI helper: wait until the outbox has nothing pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.transaction() as session:
+            if not outbox.pending(session, tables, 1):
+                return True
+        time.sleep(0.05)
+    return False

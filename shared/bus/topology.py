@@ -1,0 +1,147 @@
+"""The whole bus topology, declared from this one module (SPEC §3).
+
+* ``clientloop.events``: durable topic exchange; routing key = event type. Its alternate
+  exchange ``clientloop.unrouted`` (fanout) keeps, in the bounded queue of the same name, every
+  event no service subscribes to yet.
+* ``<service>.events``: each consuming service's durable queue (quorum on RabbitMQ), bound to
+  the event types it handles, dead-lettering at least once to ``<service>.events.dlq``.
+* ``<service>.events.retry``: per-message TTL; expired messages dead-letter back to
+  ``<service>.events`` through the default exchange, so no other subscriber sees a retry.
+
+Kombu's filesystem transport keeps exchanges and bindings in each process's memory and drops
+messages for exchanges it has not declared, so every process declares the whole topology.
+"""
+from __future__ import annotations
+
+from kombu import Connection, Exchange, Queue
+
+EXCHANGE_NAME = "clientloop.events"
+UNROUTED_NAME = "clientloop.unrouted"
+UNROUTED_MAX_LENGTH = 100_000
+QUEUE_MAX_LENGTH = 1_000_000
+
+#: Which event types each consuming service handles. The routing key is the event type.
+SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "registry": (
+        "survey.response.submitted",
+        "complaint.opened",
+        "complaint.resolved",
+        "complaint.reopened",
+        "complaint.reclassified",
+    ),
+    "survey": (
+        "client.registered",
+        "client.updated",
+        "client.value.changed",
+        "client.archived",
+        "client.erased",
+        "complaint.resolved",
+    ),
+    "complaints": (
+        "client.registered",
+        "client.updated",
+        "client.value.changed",
+        "client.archived",
+        "client.erased",
+    ),
+}
+
+
+def is_amqp(url: str) -> bool:
+    return url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def events_exchange(amqp: bool) -> Exchange:
+    arguments = {"alternate-exchange": UNROUTED_NAME} if amqp else None
+    return Exchange(EXCHANGE_NAME, type="topic", durable=True, arguments=arguments)
+
+
+def unrouted_exchange() -> Exchange:
+    return Exchange(UNROUTED_NAME, type="fanout", durable=True)
+
+
+def unrouted_queue(amqp: bool) -> Queue:
+    arguments = {"x-max-length": UNROUTED_MAX_LENGTH} if amqp else None
+    return Queue(UNROUTED_NAME, exchange=unrouted_exchange(), routing_key="", durable=True,
+                 queue_arguments=arguments)
+
+
+def queue_name(service: str) -> str:
+    return f"{service}.events"
+
+
+def retry_queue_name(service: str) -> str:
+    return f"{service}.events.retry"
+
+
+def dlq_name(service: str) -> str:
+    return f"{service}.events.dlq"
+
+
+def service_queue(service: str, amqp: bool) -> Queue:
+    exchange = events_exchange(amqp)
+    arguments = None
+    if amqp:
+        arguments = {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dlq_name(service),
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-max-length": QUEUE_MAX_LENGTH,
+        }
+    from kombu import binding
+    bindings = [binding(exchange, routing_key=key) for key in SUBSCRIPTIONS[service]]
+    return Queue(queue_name(service), bindings=bindings, durable=True, queue_arguments=arguments)
+
+
+def retry_queue(service: str, amqp: bool) -> Queue:
+    arguments = None
+    if amqp:
+        arguments = {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue_name(service),
+        }
+    return Queue(retry_queue_name(service), exchange=Exchange(""), routing_key=retry_queue_name(service),
+                 durable=True, queue_arguments=arguments, no_declare=False)
+
+
+def dead_letter_queue(service: str, amqp: bool) -> Queue:
+    arguments = {"x-queue-type": "quorum"} if amqp else None
+    return Queue(dlq_name(service), exchange=Exchange(""), routing_key=dlq_name(service),
+                 durable=True, queue_arguments=arguments)
+
+
+def declare(connection: Connection, services: tuple[str, ...] = tuple(SUBSCRIPTIONS)) -> None:
+    """Declare exchanges and the queues of ``services`` (all of them by default)."""
+    amqp = is_amqp(connection.as_uri())
+    channel = connection.default_channel
+    if amqp:
+        unrouted_exchange()(channel).declare()
+        unrouted_queue(amqp)(channel).declare()
+    events_exchange(amqp)(channel).declare()
+    for service in services:
+        service_queue(service, amqp)(channel).declare()
+        retry_queue(service, amqp)(channel).declare()
+        dead_letter_queue(service, amqp)(channel).declare()
+
+
+def connection_for(broker_url: str, **kwargs) -> Connection:
+    """A Kombu connection; the filesystem transport's folder comes from the URL path."""
+    if broker_url.startswith("filesystem://"):
+        from pathlib import Path
+        folder = Path(broker_url[len("filesystem://"):] or "./var/bus")
+        (folder / "queue").mkdir(parents=True, exist_ok=True)
+        (folder / "processed").mkdir(parents=True, exist_ok=True)
+        options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+        return Connection("filesystem://", transport_options=options, **kwargs)
+    options = {"confirm_publish": True}
+    options.update(kwargs.pop("transport_options", {}))
+    kwargs.setdefault("heartbeat", 30)
+    kwargs.setdefault("connect_timeout", 5)
+    return Connection(broker_url, transport_options=options, **kwargs)

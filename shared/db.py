@@ -1,0 +1,156 @@
+"""SQLAlchemy 2 plumbing shared by every service: engines, sessions, platform tables.
+
+Each service owns its database. Besides its own tables, every service database holds the
+platform tables defined here: the transactional ``outbox``, the consumer ``inbox``, the per
+subject ``event_sequence`` counters and the ``idempotency_key`` store.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint, create_engine, event)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING)
+
+
+def UTCDateTime() -> DateTime:  # noqa: N802 - reads like a column type
+    return DateTime(timezone=True)
+
+
+@dataclass(frozen=True)
+class PlatformTables:
+    outbox: Table
+    inbox: Table
+    event_sequence: Table
+    idempotency_key: Table
+
+
+def define_platform_tables(metadata: MetaData) -> PlatformTables:
+    outbox = Table(
+        "outbox", metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(100), nullable=False),
+        Column("subject", String(64), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("sent_at", UTCDateTime(), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+        Index("ix_outbox_unsent", "sent_at", "id"),
+    )
+    inbox = Table(
+        "inbox", metadata,
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("received_at", UTCDateTime(), nullable=False),
+        Index("ix_inbox_received_at", "received_at"),
+    )
+    event_sequence = Table(
+        "event_sequence", metadata,
+        Column("subject", String(64), primary_key=True),
+        Column("last_value", BigInteger, nullable=False),
+    )
+    idempotency_key = Table(
+        "idempotency_key", metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("scope", String(300), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer, nullable=True),
+        Column("response_body", Text, nullable=True),
+        Column("response_headers", Text, nullable=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
+    )
+    return PlatformTables(outbox, inbox, event_sequence, idempotency_key)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def normalise_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean psycopg 3 here."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    url = normalise_url(url)
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               **kwargs)
+        _sqlite_pragmas(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers queue, not fail."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine and its session factory for one service."""
+
+    def __init__(self, url: str, **engine_kwargs) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with self.sessions() as session:
+            with session.begin():
+                yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,143 @@
+"""The web composition shared by every service: ``create_service_app``.
+
+It wires flask-smorest (OpenAPI at ``/openapi.json``) with problem-details errors, bearer-token
+auth, request ids and JSON logs, ``/healthz``, ``/readyz`` and ``/metrics``. Each service's
+``create_app`` calls it with its blueprints; nothing is built at import time.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from sqlalchemy import text
+from werkzeug.exceptions import BadRequest
+
+from shared.bus import topology
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.db import Database, PlatformTables
+from shared.web import metrics, security
+from shared.web.problems import ProblemApi, problem
+
+
+@dataclass
+class ServiceContext:
+    """What a request handler needs, kept on ``app.extensions["clientloop"]``."""
+
+    service: str
+    settings: Settings
+    database: Database
+    tables: PlatformTables
+    clock: Callable[[], datetime] = utcnow
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class JSONProvider(DefaultJSONProvider):
+    ensure_ascii = False
+    sort_keys = False
+
+
+def create_service_app(ctx: ServiceContext, *, title: str, description: str,
+                       blueprints: Iterable) -> Flask:
+    app = Flask(f"clientloop.{ctx.service}")
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    app.config.update(
+        API_TITLE=title,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=ctx.settings.max_body_bytes,
+        API_SPEC_OPTIONS={
+            "info": {"description": description},
+            "components": {"securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "clientloop token create --role ROLE --name NAME"}}},
+            "security": [{"bearerAuth": []}],
+        },
+        SECRET_KEY=ctx.settings.secret_key,
+    )
+    app.extensions["clientloop"] = ctx
+    api = ProblemApi(app)
+    api.spec.components.schema("Problem", schema=_problem_schema())
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    app.extensions["clientloop_api"] = api
+
+    app.before_request(_request_id)
+    app.before_request(_json_only)
+    app.before_request(security.authenticate)
+    app.after_request(_echo_request_id)
+    metrics.init_metrics(app, ctx.service)
+    _health(app, ctx)
+    return app
+
+
+def _problem_schema():
+    import marshmallow as ma
+    from marshmallow import fields
+
+    class ProblemSchema(ma.Schema):
+        type = fields.String()
+        title = fields.String()
+        status = fields.Integer()
+        detail = fields.String()
+        errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+    return ProblemSchema
+
+
+def _request_id():
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else str(uuid.uuid4())
+
+
+def _echo_request_id(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response
+
+
+def _json_only():
+    """API writes take JSON only; anything else is a malformed body (400)."""
+    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith(security.API_PREFIX):
+        if request.content_length and not request.is_json and request.url_rule is not None:
+            raise BadRequest("The request body must be JSON (Content-Type: application/json).")
+
+
+def _health(app: Flask, ctx: ServiceContext) -> None:
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", service=ctx.service)
+
+    @app.get("/readyz")
+    def readyz():
+        checks: dict[str, str] = {}
+        try:
+            with ctx.database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        checks["broker"] = broker_check(ctx.settings.broker_url)
+        if all(value == "ok" for value in checks.values()):
+            return jsonify(status="ready", service=ctx.service, checks=checks)
+        return problem(503, "A dependency is unavailable.", checks=checks)
+
+
+def broker_check(broker_url: str) -> str:
+    """A short-lived connection, never one held by a web worker."""
+    try:
+        connection = topology.connection_for(broker_url, connect_timeout=2) if topology.is_amqp(broker_url) \
+            else topology.connection_for(broker_url)
+        try:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        finally:
+            connection.release()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"unavailable: {type(exc).__name__}"

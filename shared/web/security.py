@@ -1,0 +1,66 @@
+"""Bearer-token authentication and role checks for every ``/api/v1`` route.
+
+Runs before the request body is parsed, so a caller without a valid token gets 401 and a caller
+whose role may not write gets 403 before anything about their input is looked at.
+
+* ``GET``/``HEAD`` need any role (``admin``, ``staff``, ``analyst``);
+* other methods need ``staff`` or ``admin``;
+* views marked :func:`admin_only` need ``admin``; views marked :func:`public` need nothing.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import current_app, g, request
+
+from shared.auth import InvalidToken, Principal, verify_token
+from shared.errors import Forbidden
+
+API_PREFIX = "/api/v1/"
+
+
+def public(view: Callable) -> Callable:
+    view._clientloop_access = "public"
+    return view
+
+
+def admin_only(view: Callable) -> Callable:
+    view._clientloop_access = "admin"
+    return view
+
+
+def _access_of_current_view() -> str | None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return None
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        method = getattr(view_class, request.method.lower(), None)
+        return getattr(method, "_clientloop_access", None)
+    return getattr(view, "_clientloop_access", None)
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def authenticate() -> None:
+    """``before_request`` hook."""
+    g.principal = None
+    if request.url_rule is None or not request.path.startswith(API_PREFIX):
+        return
+    access = _access_of_current_view()
+    if access == "public" or request.method == "OPTIONS":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Send 'Authorization: Bearer <token>'.")
+    settings = current_app.extensions["clientloop"].settings
+    clock = current_app.extensions["clientloop"].clock
+    principal = verify_token(settings.secret_key, token.strip(), now=clock())
+    g.principal = principal
+    if access == "admin" and not principal.is_admin():
+        raise Forbidden("Only an admin may do this.")
+    if request.method not in ("GET", "HEAD") and not principal.can_write():
+        raise Forbidden(f"The role '{principal.role}' may only read.")
