@@ -139,7 +139,8 @@ def connection_for(broker_url: str, **kwargs) -> Connection:
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
         }
-        return Connection("filesystem://", transport_options=options, **kwargs)
+        kwargs.pop("connect_timeout", None)
+        return Connection("filesystem://localhost/", transport_options=options, **kwargs)
     options = {"confirm_publish": True}
     options.update(kwargs.pop("transport_options", {}))
     kwargs.setdefault("heartbeat", 30)

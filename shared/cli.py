@@ -1,0 +1,231 @@
+"""The ``clientloop`` command line (SPEC §4). Whoever can run it on a server is an admin."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from datetime import datetime, timezone
+
+from shared.auth import ROLES, issue_token
+from shared.config import Settings
+from shared.logs import configure as configure_logs
+
+
+def _settings(args) -> Settings:
+    data_dir = getattr(args, "data_dir", None)
+    return Settings.from_env(data_dir=data_dir)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(_signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_token_create(args) -> int:
+    settings = _settings(args)
+    days = args.days if args.days is not None else settings.token_days
+    print(issue_token(settings.secret_key, name=args.name, role=args.role, days=days,
+                      now=datetime.now(timezone.utc)))
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from shared.runtime import migrate, service_module
+    settings = _settings(args)
+    service_module(args.service)
+    migrate(args.service, settings)
+    print(f"{args.service}: database is at the latest migration")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from shared.runtime import service_module
+    service_module(args.service)
+    env = dict(os.environ)
+    if args.workers > 1 and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"clientloop-{args.service}-metrics-")
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:shared.gunicorn_conf",
+               "--bind", args.bind, "--workers", str(args.workers),
+               f"services.{args.service}.app:create_app()"]
+    os.execvpe(command[0], command, env)
+    return 0  # pragma: no cover
+
+
+def _context(service: str, settings: Settings):
+    from shared.runtime import service_module
+    return service_module(service).build_context(settings)
+
+
+def cmd_relay(args) -> int:
+    from shared.runtime import make_relay
+    settings = _settings(args)
+    configure_logs(settings.log_level)
+    stop = _stop_on_signals()
+    make_relay(args.service, _context(args.service, settings)).run(stop)
+    return 0
+
+
+def cmd_consume(args) -> int:
+    from shared.runtime import make_consumer
+    settings = _settings(args)
+    configure_logs(settings.log_level)
+    stop = _stop_on_signals()
+    make_consumer(args.service, _context(args.service, settings)).run_until(stop)
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from shared.runtime import run_jobs_once
+    settings = _settings(args)
+    configure_logs(settings.log_level)
+    run_jobs_once(args.service, _context(args.service, settings))
+    return 0
+
+
+def cmd_dlq_list(args) -> int:
+    from shared.bus.dlq import list_dead_letters
+    from shared.runtime import service_module
+    service_module(args.service)
+    letters = list_dead_letters(_settings(args).broker_url, args.service)
+    for letter in letters:
+        print(json.dumps({"id": letter.event_id, "type": letter.event_type, "subject": letter.subject,
+                          "error": letter.error}, ensure_ascii=False))
+    print(f"{len(letters)} dead-lettered event(s) on {args.service}.events.dlq", file=sys.stderr)
+    return 0
+
+
+def cmd_dlq_replay(args) -> int:
+    from shared.bus.dlq import replay
+    from shared.runtime import service_module
+    service_module(args.service)
+    replayed = replay(_settings(args).broker_url, args.service, args.ids)
+    for event_id in replayed:
+        print(event_id)
+    print(f"{len(replayed)} event(s) re-delivered to {args.service}.events", file=sys.stderr)
+    return 0
+
+
+def cmd_up(args) -> int:
+    from shared.runtime import Workers, available_services, migrate, service_module
+    overrides = {"host": args.host, "port": args.port}
+    settings = Settings.from_env(data_dir=args.data_dir, **overrides)
+    configure_logs(settings.log_level)
+    public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    settings = settings.with_overrides(public_url=public_url)
+    services = available_services()
+    for service in services:
+        migrate(service, settings)
+    contexts = {service: service_module(service).build_context(settings) for service in services}
+    if args.demo:
+        for service in services:
+            module = service_module(service)
+            if hasattr(module, "load_demo"):
+                module.load_demo(contexts[service])
+    token = issue_token(settings.secret_key, name="admin", role="admin", days=settings.token_days,
+                        now=datetime.now(timezone.utc))
+    stop = _stop_on_signals()
+    workers = Workers()
+    for service in services:
+        workers.start_service(service, contexts[service])
+    env = dict(os.environ, CLIENTLOOP_DATA_DIR=str(settings.data_dir), CLIENTLOOP_PUBLIC_URL=public_url,
+               CLIENTLOOP_SECRET_KEY=settings.secret_key)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:shared.gunicorn_conf", "--bind",
+         f"{settings.host}:{settings.port}", "--workers", "1", "--threads", "8",
+         "shared.embedded:wsgi()"], env=env)
+    lines = [f"ClientLoop is running on {public_url} (data in {settings.data_dir})"]
+    lines += [f"  {service:<11} {public_url}/{service}/api/v1/   health: {public_url}/{service}/healthz"
+              for service in services]
+    lines += ["", "Admin token (valid %d days):" % settings.token_days, token, "",
+              f"  curl -H 'Authorization: Bearer <token>' {public_url}/registry/api/v1/clients",
+              "Press Ctrl-C to stop."]
+    print("\n".join(lines), flush=True)
+    try:
+        while not stop.is_set():
+            if server.poll() is not None:
+                print("the web server stopped; shutting down", file=sys.stderr)
+                break
+            stop.wait(0.5)
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        workers.shutdown()
+        for ctx in contexts.values():
+            ctx.database.dispose()
+    print("ClientLoop stopped.", flush=True)
+    return 0 if stop.is_set() else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clientloop", description="ClientLoop: clients, satisfaction, complaints.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the whole suite on one port")
+    up.add_argument("--host", default=os.environ.get("CLIENTLOOP_HOST", "127.0.0.1"))
+    up.add_argument("--port", type=int, default=int(os.environ.get("CLIENTLOOP_PORT", "8000")))
+    up.add_argument("--data-dir", default=None)
+    up.add_argument("--demo", action="store_true", help="load a small realistic data set")
+    up.set_defaults(func=cmd_up)
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="print a signed bearer token")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", required=True)
+    create.add_argument("--days", type=int, default=None)
+    create.add_argument("--data-dir", default=None)
+    create.set_defaults(func=cmd_token_create)
+
+    for name, func, text in (("migrate", cmd_migrate, "apply the service's database migrations"),
+                             ("relay", cmd_relay, "run the service's outbox relay"),
+                             ("consume", cmd_consume, "run the service's event consumer and periodic jobs"),
+                             ("jobs", cmd_jobs, "one pass of the service's periodic jobs, then exit")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("service")
+        sub.add_argument("--data-dir", default=None)
+        sub.set_defaults(func=func)
+
+    serve = commands.add_parser("serve", help="one service alone under gunicorn")
+    serve.add_argument("service")
+    serve.add_argument("--bind", default="127.0.0.1:8000")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(func=cmd_serve)
+
+    dlq = commands.add_parser("dlq", help="dead-lettered events").add_subparsers(dest="dlq_command", required=True)
+    listing = dlq.add_parser("list", help="show the service's dead-lettered events")
+    listing.add_argument("service")
+    listing.add_argument("--data-dir", default=None)
+    listing.set_defaults(func=cmd_dlq_list)
+    again = dlq.add_parser("replay", help="re-deliver dead-lettered events to the service")
+    again.add_argument("service")
+    again.add_argument("ids", nargs="*")
+    again.add_argument("--data-dir", default=None)
+    again.set_defaults(func=cmd_dlq_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ValueError as exc:
+        print(f"clientloop: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

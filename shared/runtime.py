@@ -1,0 +1,93 @@
+"""How the command line finds and runs each service: apps, relays, consumers, jobs.
+
+Every service package provides ``services.<name>.app`` with:
+
+* ``build_context(settings) -> ServiceContext`` and ``create_app(settings=None, context=None)``;
+* ``event_handlers(ctx) -> {event type: handler(session, event)}`` (optional);
+* ``run_jobs(ctx, now)``: one pass of its periodic jobs (optional).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import threading
+from types import ModuleType
+
+from shared.bus.consumer import EventConsumer, prune
+from shared.bus.relay import Relay
+from shared.config import SERVICE_NAMES, Settings
+from shared.migrations import upgrade
+
+log = logging.getLogger("clientloop.runtime")
+
+
+def available_services() -> tuple[str, ...]:
+    return tuple(name for name in SERVICE_NAMES
+                 if importlib.util.find_spec(f"services.{name}.app") is not None)
+
+
+def service_module(service: str) -> ModuleType:
+    if service not in available_services():
+        raise SystemExit(f"unknown service {service!r}; choose from {', '.join(available_services())}")
+    return importlib.import_module(f"services.{service}.app")
+
+
+def migrate(service: str, settings: Settings) -> None:
+    upgrade(service, settings.database_url(service))
+
+
+def run_jobs_once(service: str, ctx) -> None:
+    module = service_module(service)
+    now = ctx.clock()
+    if hasattr(module, "run_jobs"):
+        module.run_jobs(ctx, now)
+    prune(ctx.database, ctx.tables, now=now, outbox_days=ctx.settings.outbox_retention_days,
+          inbox_days=ctx.settings.inbox_retention_days)
+
+
+def make_relay(service: str, ctx) -> Relay:
+    return Relay(service, ctx.database, ctx.tables, ctx.settings.broker_url,
+                 poll_s=min(ctx.settings.relay_poll_s, 0.2) if ctx.settings.embedded_bus
+                 else ctx.settings.relay_poll_s)
+
+
+def make_consumer(service: str, ctx, *, with_jobs: bool = True) -> EventConsumer:
+    module = service_module(service)
+    handlers = module.event_handlers(ctx) if hasattr(module, "event_handlers") else {}
+    jobs = (lambda: run_jobs_once(service, ctx)) if with_jobs else None
+    return EventConsumer(service, ctx.database, ctx.tables, ctx.settings.broker_url, handlers,
+                         retry_delays_s=ctx.settings.retry_delays_s, jobs=jobs,
+                         jobs_interval_s=ctx.settings.jobs_interval_s, clock=ctx.clock)
+
+
+class Workers:
+    """Relays and consumers of several services as threads of one process."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, name: str, target) -> None:
+        def guarded():
+            while not self.stop.is_set():
+                try:
+                    target(self.stop)
+                    return
+                except Exception:  # noqa: BLE001 - restart after a crash, never die silently
+                    log.exception("worker crashed; restarting", extra={"worker": name})
+                    self.stop.wait(2.0)
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def start_service(self, service: str, ctx, *, relay: bool = True, consumer: bool = True) -> None:
+        if relay:
+            self.start(f"{service}-relay", make_relay(service, ctx).run)
+        if consumer:
+            self.start(f"{service}-consumer", lambda stop: make_consumer(service, ctx).run_until(stop))
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout)
