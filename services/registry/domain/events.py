@@ -1,0 +1,150 @@
+"""The feedback and complaint events that move a client's satisfaction and value records.
+
+Survey and complaints publish them (SPEC §3); the registry keeps the ones it applied, and every
+record it shows is a fold over them. :meth:`SatisfactionEvent.from_bus` reads the ``data`` of a
+bus event into one, checking exactly the fields the folds need, so a malformed event fails at
+the door (and goes to the dead-letter queue) instead of half-way through a fold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+from shared.errors import ValidationFailed
+
+from .rounding import to_decimal
+
+SURVEY_RESPONSE_SUBMITTED = "survey.response.submitted"
+COMPLAINT_OPENED = "complaint.opened"
+COMPLAINT_RESOLVED = "complaint.resolved"
+COMPLAINT_REOPENED = "complaint.reopened"
+COMPLAINT_RECLASSIFIED = "complaint.reclassified"
+
+COMPLAINT_EVENT_TYPES = frozenset(
+    {COMPLAINT_OPENED, COMPLAINT_RESOLVED, COMPLAINT_REOPENED, COMPLAINT_RECLASSIFIED})
+SATISFACTION_EVENT_TYPES = COMPLAINT_EVENT_TYPES | {SURVEY_RESPONSE_SUBMITTED}
+
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+SCORE_MIN = Decimal(0)
+SCORE_MAX = Decimal(100)
+
+
+def short_event_type(event_type: str) -> str:
+    """``clientloop.complaint.opened.v1`` (the CloudEvents ``type``) → ``complaint.opened``."""
+    if event_type.startswith("clientloop."):
+        event_type = event_type[len("clientloop."):]
+        head, _, version = event_type.rpartition(".")
+        if head and version.startswith("v") and version[1:].isdigit():
+            event_type = head
+    return event_type
+
+
+def is_satisfaction_event(event_type: str) -> bool:
+    """Whether an event of this type (short or CloudEvents form) moves satisfaction or value."""
+    return short_event_type(event_type) in SATISFACTION_EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class SatisfactionEvent:
+    """One applied feedback or complaint event, with only what the folds need.
+
+    ``occurred_at`` is the event's own time (timezone-aware, kept in UTC), not the time the bus
+    delivered it; records are ordered by it, then by ``event_id``. ``score`` is None for a
+    survey response that had no scored answer; complaint events always carry ``severity`` and
+    ``ref``; only ``complaint.resolved`` carries ``within_sla`` and only
+    ``complaint.reclassified`` carries ``previous_severity``.
+    """
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    score: Decimal | None = None
+    severity: str | None = None
+    previous_severity: str | None = None
+    within_sla: bool | None = None
+    ref: str | None = None
+
+    @property
+    def is_complaint(self) -> bool:
+        return self.event_type in COMPLAINT_EVENT_TYPES
+
+    @property
+    def order_key(self) -> tuple[datetime, str]:
+        """Event time, then event id: the one order every record is folded in."""
+        return (self.occurred_at, self.event_id)
+
+    @property
+    def cause(self) -> dict[str, str]:
+        """How published records name this event as the cause of a change."""
+        return {"event_id": self.event_id, "event_type": self.event_type}
+
+    @classmethod
+    def from_bus(cls, event_id: object, event_type: str, occurred_at: datetime,
+                 data: Mapping[str, Any]) -> "SatisfactionEvent":
+        """Read a bus event's ``data`` (SPEC §3 table) into a SatisfactionEvent.
+
+        ``event_type`` may be short (``complaint.opened``) or the CloudEvents type
+        (``clientloop.complaint.opened.v1``). Raises :class:`ValidationFailed` (paths under
+        ``data.``) for a type that is not a satisfaction event or fields the folds cannot use.
+        """
+        event_type = short_event_type(event_type)
+        errors: dict[str, list[str]] = {}
+        if event_type not in SATISFACTION_EVENT_TYPES:
+            raise ValidationFailed(
+                {"type": [f"'{event_type}' does not move satisfaction or value."]})
+        if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
+            errors["time"] = ["Must be a timezone-aware date and time."]
+        fields: dict[str, Any] = {}
+        if event_type == SURVEY_RESPONSE_SUBMITTED:
+            fields["score"] = _read_score(data.get("score"), errors)
+        else:
+            fields["severity"] = _read_severity(data, "severity", errors)
+            fields["ref"] = _read_ref(data, errors)
+        if event_type == COMPLAINT_RESOLVED:
+            within_sla = data.get("within_sla")
+            if not isinstance(within_sla, bool):
+                errors["data.within_sla"] = ["Must be true or false."]
+            fields["within_sla"] = within_sla
+        if event_type == COMPLAINT_RECLASSIFIED:
+            fields["previous_severity"] = _read_severity(data, "previous_severity", errors)
+        if errors:
+            raise ValidationFailed(errors, detail=f"Event {event_id} cannot be applied.")
+        return cls(event_id=str(event_id), event_type=event_type,
+                   occurred_at=occurred_at.astimezone(timezone.utc), **fields)
+
+
+def _read_score(raw: object, errors: dict[str, list[str]]) -> Decimal | None:
+    if raw is None:
+        return None
+    message = f"Must be a number from {SCORE_MIN} to {SCORE_MAX}, or null."
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Decimal)):
+        errors["data.score"] = [message]
+        return None
+    try:
+        score = to_decimal(raw)
+    except InvalidOperation:
+        errors["data.score"] = [message]
+        return None
+    if not score.is_finite() or not SCORE_MIN <= score <= SCORE_MAX:
+        errors["data.score"] = [message]
+        return None
+    return score
+
+
+def _read_severity(data: Mapping[str, Any], key: str, errors: dict[str, list[str]]) -> str | None:
+    severity = data.get(key)
+    if severity not in SEVERITIES:
+        errors[f"data.{key}"] = [f"Must be one of: {', '.join(SEVERITIES)}."]
+        return None
+    return severity
+
+
+def _read_ref(data: Mapping[str, Any], errors: dict[str, list[str]]) -> str | None:
+    ref = data.get("ref")
+    if not isinstance(ref, str) or not ref.strip():
+        errors["data.ref"] = ["Must be the complaint's reference, such as CMP-000042."]
+        return None
+    return ref
