@@ -119,7 +119,8 @@ CLIENT_VALUE_CHANGED = _declare("client.value.changed", "registry", """
     Published by registry when a client's tier, health score or health band changes. Carries
     `client_id`, `tier`, `annual_value`, `health_score`, `health_band`, `previous_band`,
     `value_at_risk` and `cause`: the event that caused the change, or null when the daily job
-    moved the 90-day complaint window. The complaints service keeps each client's tier from it.
+    moved the 90-day complaint window. A subscriber that needs each client's tier (as the
+    complaints service does for its SLAs) can keep it from this event.
     """)
 
 CLIENT_FOLLOWUP_DUE = _declare("client.followup.due", "registry", """
@@ -311,6 +312,9 @@ def validate_data(name: str, data: Mapping[str, Any]) -> None:
 
 def validate_envelope(envelope: Mapping[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` unless ``envelope`` is a valid ClientLoop
-    CloudEvent and its ``data`` fits the schema of the event type its ``type`` names."""
+    CloudEvent and its ``data`` fits the schema of the event type its ``type`` names.
+
+    KeyError when ``type`` is well formed but names no event type of this catalogue.
+    """
     _validator(ENVELOPE_SCHEMA_FILE).validate(envelope)
     validate_data(event_name_from_ce_type(envelope["type"]), envelope["data"])
