@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.bus import topology
-from shared.bus.envelope import CONTENT_TYPE, SERIALIZER, Event, MalformedEvent
+from shared.bus.envelope import SERIALIZER, Event, MalformedEvent
 from shared.clock import utcnow
 from shared.db import Database, PlatformTables
 
@@ -116,6 +116,7 @@ class EventConsumer(ConsumerMixin):
 
     def run_until(self, stop: threading.Event) -> None:
         self._stop_event = stop
+        self.should_stop = False
         self.run()
 
     # -- messages -----------------------------------------------------------------------
@@ -165,7 +166,7 @@ class EventConsumer(ConsumerMixin):
         if self.amqp:
             self.producer().publish(
                 body, exchange="", routing_key=topology.retry_queue_name(self.service),
-                headers=headers, delivery_mode=2, expiration=delay, content_type=CONTENT_TYPE,
+                headers=headers, delivery_mode=2, expiration=delay,
                 serializer=SERIALIZER, declare=[], retry=True)
         else:
             headers[NOT_BEFORE_HEADER] = time.time() + delay

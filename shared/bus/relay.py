@@ -39,6 +39,7 @@ class Relay:
         self._connection = None
         self._producer = None
         self._listener = None  # psycopg connection holding the leader lock and LISTEN
+        self._last_publish_ms = 0
 
     # -- broker -------------------------------------------------------------------------
     def _ensure_producer(self) -> Producer:
@@ -73,6 +74,7 @@ class Relay:
             published: list[int] = []
             try:
                 for row in rows:
+                    self._keep_filesystem_order()
                     producer.publish(
                         json.loads(row.body), routing_key=row.event_type, delivery_mode=2,
                         message_id=row.event_id, declare=[], retry=True,
@@ -84,6 +86,17 @@ class Relay:
                 if published:
                     self._mark_sent(published)
             total += len(published)
+
+    def _keep_filesystem_order(self) -> None:
+        """The filesystem transport orders messages by their millisecond timestamp (ties in
+        random order), so consecutive publishes there are kept at least 1 ms apart."""
+        if topology.is_amqp(self.broker_url):
+            return
+        now_ms = int(time.time() * 1000)
+        while now_ms <= self._last_publish_ms:
+            time.sleep(0.0005)
+            now_ms = int(time.time() * 1000)
+        self._last_publish_ms = now_ms
 
     def _mark_sent(self, ids: list[int]) -> None:
         with self.database.transaction() as session:

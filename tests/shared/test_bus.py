@@ -1,0 +1,176 @@
+"""The bus on its two transports: real RabbitMQ (production) and the embedded filesystem bus.
+
+Each test runs against both, with the registry's database (PostgreSQL for RabbitMQ, SQLite
+for the embedded bus) as the source of events and a consumer for ``complaints.events``
+(which subscribes to ``client.registered``) as the receiving side.
+"""
+from __future__ import annotations
+
+import pytest
+from kombu import Queue
+from sqlalchemy import func, select
+
+from services.registry.adapters.orm import ClientRecord, platform
+from shared.bus import topology
+from shared.bus.consumer import EventConsumer
+from shared.bus.dlq import list_dead_letters, replay
+from shared.db import Database
+from shared.migrations import upgrade
+from tests.shared.bus_helpers import register, registry_context, relay_for, running, wait_for
+
+
+@pytest.fixture(params=["rabbitmq", "embedded"])
+def bus_settings(request, settings, tmp_path):
+    if request.param == "rabbitmq":
+        broker = request.getfixturevalue("rabbitmq_url")
+        database = request.getfixturevalue("postgres_url")
+        return settings.with_overrides(broker_url=broker,
+                                       database_urls={**settings.database_urls, "registry": database})
+    return settings
+
+
+@pytest.fixture
+def ctx(bus_settings):
+    context = registry_context(bus_settings)
+    yield context
+    context.database.dispose()
+
+
+@pytest.fixture
+def receiver_db(tmp_path):
+    """The receiving service's own database (inbox table included)."""
+    url = f"sqlite:///{tmp_path / 'receiver.db'}"
+    upgrade("registry", url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def probe_messages(broker_url: str, queue_name: str) -> list:
+    """Everything currently on ``queue_name``, acknowledged (consumed) by the probe."""
+    messages = []
+    with topology.connection_for(broker_url) as connection:
+        topology.declare(connection)
+        queue = Queue(queue_name)(connection.default_channel)
+        while True:
+            message = queue.get(no_ack=True, accept=["cloudevents", "json"])
+            if message is None:
+                return messages
+            messages.append(message.decode())
+
+
+def consumer(ctx, receiver_db, handler, delays=(0.05, 0.1)) -> EventConsumer:
+    return EventConsumer("complaints", receiver_db, platform, ctx.settings.broker_url,
+                         {"client.registered": handler}, retry_delays_s=delays)
+
+
+def test_a_committed_change_publishes_exactly_one_event(ctx):
+    with topology.connection_for(ctx.settings.broker_url) as connection:
+        topology.declare(connection)
+    client = register(ctx, "Committed Ltd")
+    assert relay_for(ctx).publish_pending() == 1
+    assert relay_for(ctx).publish_pending() == 0
+    received = probe_messages(ctx.settings.broker_url, "complaints.events")
+    assert [(m["type"], m["subject"]) for m in received] == [("clientloop.client.registered.v1", client.id)]
+    assert received[0]["data"]["client"]["name"] == "Committed Ltd"
+    assert received[0]["sequence"] == "1".zfill(20)
+
+
+def test_a_rolled_back_change_publishes_nothing(ctx):
+    with pytest.raises(RuntimeError):
+        with ctx.database.transaction() as session:
+            from services.registry import service
+            service.register_client(session, {"name": "Never", "kind": "external", "category": "enterprise"},
+                                    now=ctx.clock(), rules=ctx.extras["rules"])
+            raise RuntimeError("the request failed after the change")
+    with ctx.database.transaction() as session:
+        assert session.execute(select(func.count()).select_from(ClientRecord)).scalar_one() == 0
+        assert session.execute(select(func.count()).select_from(platform.outbox)).scalar_one() == 0
+    assert relay_for(ctx).publish_pending() == 0
+    assert probe_messages(ctx.settings.broker_url, "complaints.events") == []
+
+
+def test_sequence_increases_per_subject(ctx):
+    from services.registry import service
+    client = register(ctx, "Seq")
+    with ctx.database.transaction() as session:
+        service.update_client(session, client.id, {"name": "Seq 2"}, expected_version=None,
+                              now=ctx.clock(), rules=ctx.extras["rules"])
+    other = register(ctx, "Other")
+    relay_for(ctx).publish_pending()
+    received = probe_messages(ctx.settings.broker_url, "complaints.events")
+    by_subject = {}
+    for message in received:
+        by_subject.setdefault(message["subject"], []).append(message["sequence"])
+    assert by_subject[client.id] == ["1".zfill(20), "2".zfill(20)]
+    assert by_subject[other.id] == ["1".zfill(20)]
+
+
+def test_a_relay_killed_before_marking_sent_republishes_and_the_consumer_applies_once(ctx, receiver_db):
+    client = register(ctx, "Twice Published")
+    crashing = relay_for(ctx)
+
+    def crash(_ids):
+        raise SystemExit("killed between publish and mark-sent")
+
+    crashing._mark_sent = crash
+    with topology.connection_for(ctx.settings.broker_url) as connection:
+        topology.declare(connection)
+    with pytest.raises(SystemExit):
+        crashing.publish_pending()
+    crashing.close()
+    assert relay_for(ctx).publish_pending() == 1  # still unsent: published again
+
+    applied = []
+    receiver = consumer(ctx, receiver_db, lambda session, event: applied.append(event.subject))
+    with running(receiver):
+        assert wait_for(lambda: receiver.applied + receiver.skipped == 2)
+    assert applied == [client.id]
+    assert (receiver.applied, receiver.skipped) == (1, 1)
+    with receiver_db.transaction() as session:
+        assert session.execute(select(func.count()).select_from(platform.inbox)).scalar_one() == 1
+
+
+def test_a_failing_handler_ends_in_the_dlq_while_later_events_flow_and_replay_redelivers(ctx, receiver_db):
+    poison = register(ctx, "Poison")
+    healthy = register(ctx, "Healthy")
+    broken = {"on": True}
+    applied = []
+
+    def handler(session, event):
+        if event.subject == poison.id and broken["on"]:
+            raise ValueError("cannot apply this one")
+        applied.append(event.subject)
+
+    receiver = consumer(ctx, receiver_db, handler)
+    relay_for(ctx).publish_pending()
+    with running(receiver):
+        assert wait_for(lambda: healthy.id in applied)
+        assert wait_for(lambda: len(list_dead_letters(ctx.settings.broker_url, "complaints")) == 1)
+    letters = list_dead_letters(ctx.settings.broker_url, "complaints")
+    assert [letter.subject for letter in letters] == [poison.id]
+    assert letters[0].event_type == "clientloop.client.registered.v1"
+    assert applied == [healthy.id]
+
+    broken["on"] = False
+    assert replay(ctx.settings.broker_url, "complaints") == [letters[0].event_id]
+    with running(receiver):
+        assert wait_for(lambda: poison.id in applied)
+    assert list_dead_letters(ctx.settings.broker_url, "complaints") == []
+    assert applied == [healthy.id, poison.id]
+
+
+def test_replay_of_named_ids_leaves_the_others_on_the_dlq(ctx, receiver_db):
+    first, second = register(ctx, "One"), register(ctx, "Two")
+
+    def always_fails(session, event):
+        raise ValueError("down")
+
+    receiver = consumer(ctx, receiver_db, always_fails, delays=(0.05,))
+    relay_for(ctx).publish_pending()
+    with running(receiver):
+        assert wait_for(lambda: len(list_dead_letters(ctx.settings.broker_url, "complaints")) == 2)
+    letters = {letter.subject: letter.event_id for letter in list_dead_letters(ctx.settings.broker_url, "complaints")}
+    assert replay(ctx.settings.broker_url, "complaints", [letters[first.id]]) == [letters[first.id]]
+    remaining = list_dead_letters(ctx.settings.broker_url, "complaints")
+    assert [letter.subject for letter in remaining] == [second.id]
