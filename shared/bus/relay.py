@@ -88,14 +88,14 @@ class Relay:
             total += len(published)
 
     def _keep_filesystem_order(self) -> None:
-        """The filesystem transport orders messages by their millisecond timestamp (ties in
-        random order), so consecutive publishes there are kept at least 1 ms apart."""
+        """The filesystem transport names (and so orders) messages by the millisecond of the
+        monotonic clock, ties in random order: consecutive publishes are kept 1 ms apart."""
         if topology.is_amqp(self.broker_url):
             return
-        now_ms = int(time.time() * 1000)
+        now_ms = int(round(time.monotonic() * 1000))
         while now_ms <= self._last_publish_ms:
             time.sleep(0.0005)
-            now_ms = int(time.time() * 1000)
+            now_ms = int(round(time.monotonic() * 1000))
         self._last_publish_ms = now_ms
 
     def _mark_sent(self, ids: list[int]) -> None:

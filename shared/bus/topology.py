@@ -14,6 +14,7 @@ messages for exchanges it has not declared, so every process declares the whole 
 from __future__ import annotations
 
 from kombu import Connection, Exchange, Queue
+from kombu.transport import filesystem, virtual
 
 EXCHANGE_NAME = "clientloop.events"
 UNROUTED_NAME = "clientloop.unrouted"
@@ -126,6 +127,21 @@ def declare(connection: Connection, services: tuple[str, ...] = tuple(SUBSCRIPTI
         dead_letter_queue(service, amqp)(channel).declare()
 
 
+class FolderTransport(filesystem.Transport):
+    """Kombu's filesystem transport with its declaration cache kept per bus folder.
+
+    The stock transport caches declared bindings in one process-wide state, so a second bus
+    folder in the same process (tests, or two data dirs) would never get its bindings written.
+    """
+
+    _states: dict[str, virtual.BrokerState] = {}
+
+    def __init__(self, client, **kwargs):
+        super().__init__(client, **kwargs)
+        folder = str(client.transport_options.get("control_folder", "control"))
+        self.state = self._states.setdefault(folder, virtual.BrokerState())
+
+
 def connection_for(broker_url: str, **kwargs) -> Connection:
     """A Kombu connection; the filesystem transport's folder comes from the URL path."""
     if broker_url.startswith("filesystem://"):
@@ -133,14 +149,17 @@ def connection_for(broker_url: str, **kwargs) -> Connection:
         folder = Path(broker_url[len("filesystem://"):] or "./var/bus")
         (folder / "queue").mkdir(parents=True, exist_ok=True)
         (folder / "processed").mkdir(parents=True, exist_ok=True)
+        (folder / "control").mkdir(parents=True, exist_ok=True)
         options = {
+            "control_folder": str(folder / "control"),
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
         }
         kwargs.pop("connect_timeout", None)
-        return Connection("filesystem://localhost/", transport_options=options, **kwargs)
+        return Connection("filesystem://localhost/", transport=FolderTransport,
+                          transport_options=options, **kwargs)
     options = {"confirm_publish": True}
     options.update(kwargs.pop("transport_options", {}))
     kwargs.setdefault("heartbeat", 30)
