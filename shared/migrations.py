@@ -51,3 +51,22 @@ def run_env(metadata: MetaData) -> None:
         if engine is not None:
             connection.close()
             engine.dispose()
+
+
+def new_revision(service: str, message: str) -> None:
+    """Developer helper: autogenerate the next revision from the models against a scratch
+    SQLite database (``python -m shared.migrations SERVICE "message"``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/scratch.db"
+        upgrade(service, url)
+        command.revision(alembic_config(service, url), message=message, autogenerate=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3:
+        raise SystemExit('usage: python -m shared.migrations SERVICE "message"')
+    new_revision(sys.argv[1], sys.argv[2])
