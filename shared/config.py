@@ -60,6 +60,7 @@ class Settings:
     inbox_retention_days: int = 30
     idempotency_hours: int = 24
     jobs_interval_s: float = 60.0
+    proxy_hops: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -110,6 +111,7 @@ class Settings:
             outbox_retention_days=_int(env, "CLIENTLOOP_OUTBOX_RETENTION_DAYS", 7),
             inbox_retention_days=_int(env, "CLIENTLOOP_INBOX_RETENTION_DAYS", 30),
             jobs_interval_s=float(env.get("CLIENTLOOP_JOBS_INTERVAL_S") or 60.0),
+            proxy_hops=_int(env, "CLIENTLOOP_PROXY_HOPS", 0),
             extra={k: v for k, v in env.items() if k.startswith("CLIENTLOOP_")},
         )
         return replace(settings, **overrides) if overrides else settings

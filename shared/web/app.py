@@ -75,6 +75,12 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
     app.after_request(_echo_request_id)
     metrics.init_metrics(app, ctx.service)
     _health(app, ctx)
+    if ctx.settings.proxy_hops:
+        # Behind the gateway: trust its X-Forwarded-For/-Proto/-Host/-Prefix headers, so client
+        # addresses (rate limits) and built URLs (Location, links) are the public ones.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = ctx.settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     return app
 
 
