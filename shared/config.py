@@ -13,6 +13,11 @@ from typing import Mapping
 
 SERVICE_NAMES = ("registry", "survey", "complaints")
 LANGUAGES = ("zh-CN", "en")
+DATABASE_URL_VARIABLES = {
+    "registry": "CLIENTLOOP_REGISTRY_DATABASE_URL",
+    "survey": "CLIENTLOOP_SURVEY_DATABASE_URL",
+    "complaints": "CLIENTLOOP_COMPLAINTS_DATABASE_URL",
+}
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -81,8 +86,7 @@ class Settings:
         secret = env.get("CLIENTLOOP_SECRET_KEY") or _data_dir_secret(folder)
         broker = env.get("CLIENTLOOP_BROKER_URL") or f"filesystem://{folder / 'bus'}"
         databases = {
-            name: env.get(f"CLIENTLOOP_{name.upper()}_DATABASE_URL")
-            or f"sqlite:///{folder / (name + '.db')}"
+            name: env.get(DATABASE_URL_VARIABLES[name]) or f"sqlite:///{folder / (name + '.db')}"
             for name in SERVICE_NAMES
         }
         language = env.get("CLIENTLOOP_DEFAULT_LANGUAGE") or "zh-CN"
