@@ -14,13 +14,12 @@ from typing import Any, Callable, Iterable
 from flask import Flask, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import text
-from werkzeug.exceptions import BadRequest
 
 from shared.bus import topology
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import Database, PlatformTables
-from shared.web import metrics, security
+from shared.web import body, metrics, security
 from shared.web.problems import ProblemApi, problem
 
 
@@ -70,8 +69,8 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
     app.extensions["clientloop_api"] = api
 
     app.before_request(_request_id)
-    app.before_request(_json_only)
     app.before_request(security.authenticate)
+    app.before_request(body.check_api_input)
     app.after_request(_echo_request_id)
     metrics.init_metrics(app, ctx.service)
     _health(app, ctx)
@@ -106,13 +105,6 @@ def _request_id():
 def _echo_request_id(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
     return response
-
-
-def _json_only():
-    """API writes take JSON only; anything else is a malformed body (400)."""
-    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith(security.API_PREFIX):
-        if request.content_length and not request.is_json and request.url_rule is not None:
-            raise BadRequest("The request body must be JSON (Content-Type: application/json).")
 
 
 def _health(app: Flask, ctx: ServiceContext) -> None:
