@@ -39,8 +39,8 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         key = key.strip()
-        if not key or len(key) > 200:
-            raise ValidationFailed({HEADER: ["Must be 1 to 200 characters."]})
+        if not key or len(key) > 200 or not key.isprintable():
+            raise ValidationFailed({HEADER: ["Must be 1 to 200 printable characters."]})
         ctx = current_app.extensions["clientloop"]
         table = ctx.tables.idempotency_key
         principal = g.get("principal")
