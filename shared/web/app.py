@@ -63,7 +63,6 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
     )
     app.extensions["clientloop"] = ctx
     api = ProblemApi(app)
-    api.spec.components.schema("Problem", schema=_problem_schema())
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.extensions["clientloop_api"] = api
@@ -81,20 +80,6 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
         hops = ctx.settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     return app
-
-
-def _problem_schema():
-    import marshmallow as ma
-    from marshmallow import fields
-
-    class ProblemSchema(ma.Schema):
-        type = fields.String()
-        title = fields.String()
-        status = fields.Integer()
-        detail = fields.String()
-        errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
-
-    return ProblemSchema
 
 
 def _request_id():

@@ -6,11 +6,15 @@ auth, missing resources and conflicts all answer ``application/problem+json``.
 """
 from __future__ import annotations
 
+import http
 import logging
 from typing import Any, Mapping
 
+import marshmallow as ma
 from flask import Response, json, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import fields
 from werkzeug.exceptions import HTTPException
 
 from shared import errors
@@ -130,8 +134,37 @@ def unexpected_error_problem(error: Exception) -> Response:
     return problem(500, "An unexpected error occurred; it has been logged.")
 
 
+class ProblemSchema(ma.Schema):
+    """The body of every error (RFC 9457); extension members such as ``allowed_actions`` may follow."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    instance = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "Messages by field, nested fields by dotted path."})
+
+
 class ProblemApi(Api):
-    """flask-smorest ``Api`` whose every error is a problem-details response."""
+    """flask-smorest ``Api`` whose every error is a problem-details response, and is documented
+    as one (``application/problem+json``, :class:`ProblemSchema`) in ``/openapi.json``."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (problem details)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def _register_error_handlers(self):
         app = self._app
