@@ -11,6 +11,7 @@ from shared.errors import DomainError
 
 ROLES = ("admin", "staff", "analyst")
 _SALT = "clientloop.api-token.v1"
+MAX_DAYS = 36_500  # a century; much larger values overflow the expiry date
 
 
 class InvalidToken(DomainError):
@@ -36,8 +37,8 @@ def issue_token(secret_key: str, *, name: str, role: str, days: int, now: dateti
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not name or not name.strip():
         raise ValueError("name must not be empty")
-    if days < 1:
-        raise ValueError("days must be at least 1")
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be from 1 to {MAX_DAYS}")
     expires = now + timedelta(days=days)
     payload = {"jti": str(uuid.uuid4()), "sub": name.strip(), "role": role,
                "exp": int(expires.timestamp())}
