@@ -6,35 +6,34 @@ the change and its outbox event commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from services.registry.adapters.orm import ClientRecord, ClientTagRecord, platform
-from services.registry.domain.clients import (ClientRules, engagement_gap, engagement_strategy,
+from services.registry import records
+from services.registry.adapters.orm import (ClientRecord, ClientTagRecord, CommunicationPlanRecord,
+                                            InteractionRecord, platform)
+from services.registry.domain.clients import (engagement_gap, engagement_strategy,
                                               validate_client_fields)
 from services.registry.domain.money import Money
-from services.registry.domain.value import ValueRules, tier as tier_for
+from services.registry.domain.value import tier as tier_for
+from services.registry.rules import RegistryRules
 from shared.bus.outbox import record_event
 from shared.errors import Conflict, NotFound
 from shared.web.versioning import check_version
 
+__all__ = ["RegistryRules", "register_client", "update_client", "archive_client", "erase_client",
+           "get_client"]
+
 SERVICE = "registry"
 ERASED_NAME = "Erased client"
+ERASED_TEXT = "(erased)"
 PERSONAL_FIELDS = ("name", "contacts", "tags", "owner")
 EDITABLE_FIELDS = ("name", "kind", "category", "contacts", "tags", "owner", "preferred_language",
                    "power", "interest", "engagement_current", "engagement_desired", "annual_value")
-
-
-@dataclass(frozen=True)
-class RegistryRules:
-    clients: ClientRules
-    value: ValueRules
-    default_language: str = "zh-CN"
 
 
 def client_fields(client: ClientRecord) -> dict[str, Any]:
@@ -126,15 +125,15 @@ def _sync_tags(session: Session, client: ClientRecord) -> None:
 
 
 def _publish(session: Session, event_type: str, client: ClientRecord, data: Mapping[str, Any],
-             now: datetime) -> None:
+             now: datetime, event_id: str | None = None) -> None:
     record_event(session, platform, service=SERVICE, event_type=event_type, subject=client.id,
-                 data=data, time=now)
+                 data=data, time=now, event_id=event_id)
 
 
 def get_client(session: Session, client_id: str, *, for_update: bool = False) -> ClientRecord:
     statement = select(ClientRecord).where(ClientRecord.id == client_id)
     if for_update:
-        statement = statement.with_for_update()
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     client = session.execute(statement).scalar_one_or_none()
     if client is None:
         raise NotFound(f"No client with id {client_id}.")
@@ -142,19 +141,25 @@ def get_client(session: Session, client_id: str, *, for_update: bool = False) ->
 
 
 def register_client(session: Session, fields: Mapping[str, Any], *, now: datetime,
-                    rules: RegistryRules) -> ClientRecord:
+                    rules: RegistryRules, client_id: str | None = None) -> ClientRecord:
+    """Register a client; publishes ``client.registered``. Its value record starts here (the
+    history's first entry names ``client.registered`` as its cause); no ``client.value.changed``
+    is published, as ``client.registered`` already carries the tier."""
     fields = {"preferred_language": rules.default_language, **fields}
     validate_client_fields(fields, rules.clients)
-    client = ClientRecord(id=str(uuid.uuid4()), status="active", version=1, created_at=now,
-                          updated_at=now, contacts=[], tags=[], satisfaction=None)
-    # Nothing known yet: S' = 70 and C = 100, so health is 0.6 × 70 + 0.4 × 100 = 82.0.
-    client.health_score = Decimal("82.0")
-    client.health_band = "healthy"
+    client = ClientRecord(id=client_id or str(uuid.uuid4()), status="active", version=1,
+                          created_at=now, updated_at=now, contacts=[], tags=[], satisfaction=None,
+                          health_score=Decimal(0), health_band="critical")
     _apply_fields(client, fields, rules)
     session.add(client)
     session.flush()
     _sync_tags(session, client)
-    _publish(session, "client.registered", client, {"client": event_client(client)}, now)
+    event_id = str(uuid.uuid4())
+    records.record_annual_value(session, client, event_id=event_id,
+                                event_type="client.registered", at=now)
+    # Nothing known yet: S' = 70 and C = 100, so health is 0.6 × 70 + 0.4 × 100 = 82.0.
+    records.refresh(session, client, now=now, rules=rules, cause=None, announce=False)
+    _publish(session, "client.registered", client, {"client": event_client(client)}, now, event_id)
     return client
 
 
@@ -168,13 +173,24 @@ def update_client(session: Session, client_id: str, changes: Mapping[str, Any], 
     validate_client_fields({key: merged[key] for key in merged if key in changes or key in ("kind", "category")},
                            rules.clients)
     before = client_fields(client)
+    shown_before = records.shown_state(client)
     _apply_fields(client, changes, rules)
-    if client_fields(client) == before:
+    after = client_fields(client)
+    if after == before:
         return client  # nothing changed: no new version, no event
     client.version += 1
     client.updated_at = now
     _sync_tags(session, client)
-    _publish(session, "client.updated", client, {"client": event_client(client)}, now)
+    event_id = str(uuid.uuid4())
+    _publish(session, "client.updated", client, {"client": event_client(client)}, now, event_id)
+    if after["annual_value"] != before["annual_value"]:
+        # The value record moves with the annual value; client.value.changed (if tier, health
+        # score or band moved) names this client.updated as its cause.
+        records.record_annual_value(session, client, event_id=event_id,
+                                    event_type="client.updated", at=now)
+        records.refresh(session, client, now=now, rules=rules,
+                        cause={"event_id": event_id, "event_type": "client.updated"},
+                        previous=shown_before)
     return client
 
 
@@ -205,6 +221,11 @@ def erase_client(session: Session, client_id: str, *, expected_version: int | No
     client.tags = []
     client.owner = None
     client.search_text = ""
+    # Care records hold free text about the client: the plan goes, interactions stay as
+    # anonymous dated contacts. Satisfaction and value records hold no personal data and stay.
+    session.execute(delete(CommunicationPlanRecord).where(CommunicationPlanRecord.client_id == client.id))
+    session.execute(update(InteractionRecord).where(InteractionRecord.client_id == client.id)
+                    .values(summary=ERASED_TEXT))
     client.status = "erased"
     client.erased_at = now
     client.version += 1

@@ -1,10 +1,21 @@
-"""Registry tables (SQLAlchemy 2 declarative) and the platform tables of its database."""
+"""Registry tables (SQLAlchemy 2 declarative) and the platform tables of its database.
+
+* ``client``: who the client is, plus the *current* satisfaction and value record (kept on the
+  row so lists filter and the portfolio report aggregates in plain SQL).
+* ``client_event``: every feedback and complaint event applied to a client, with only the fields
+  the folds need (no free text, so nothing personal). The records are folds over these rows.
+* ``satisfaction_entry`` / ``value_history_entry``: the folded ledger and value history, in
+  order (``position``), numbers stored as shown (rounded half-up).
+* ``annual_value_change``: each time staff set the annual value (cause of a value history entry).
+* ``communication_plan``, ``interaction``, ``followup_notice``: client care (SPEC §1.3).
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, Numeric,
+                        String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, define_platform_tables, new_metadata
@@ -16,6 +27,8 @@ class Base(DeclarativeBase):
 
 metadata = Base.metadata
 platform = define_platform_tables(metadata)
+
+_CLIENT_FK = "client.id"
 
 
 class ClientRecord(Base):
@@ -36,9 +49,22 @@ class ClientRecord(Base):
     annual_amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2), nullable=True)
     annual_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     tier: Mapped[str] = mapped_column(String(1), index=True)
+    # S as shown (rounded half-up to 2 decimals); the exact S is always re-folded from events.
     satisfaction: Mapped[Decimal | None] = mapped_column(Numeric(12, 6), nullable=True)
     health_score: Mapped[Decimal] = mapped_column(Numeric(5, 1))
     health_band: Mapped[str] = mapped_column(String(10), index=True)
+    open_low: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    open_medium: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    open_high: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    open_critical: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    complaints_90d: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    value_at_risk: Mapped[Decimal] = mapped_column(Numeric(17, 2), default=Decimal(0),
+                                                   server_default="0")
+    # The next instant a complaint leaves the 90-day window (the periodic job's work list).
+    window_moves_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True,
+                                                             index=True)
+    records_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    records_rules: Mapped[str | None] = mapped_column(String(16), nullable=True)
     status: Mapped[str] = mapped_column(String(10), index=True)
     search_text: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer)
@@ -52,7 +78,114 @@ class ClientTagRecord(Base):
 
     __tablename__ = "client_tag"
 
-    client_id: Mapped[str] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(50), primary_key=True)
 
     __table_args__ = (Index("ix_client_tag_tag", "tag"),)
+
+
+class ClientEventRecord(Base):
+    """A feedback or complaint event applied to a client (one row per client and event id)."""
+
+    __tablename__ = "client_event"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(50))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    score: Mapped[str | None] = mapped_column(String(40), nullable=True)  # exact decimal text
+    severity: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    previous_severity: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    within_sla: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("client_id", "event_id", name="uq_client_event_client_id_event_id"),
+        Index("ix_client_event_client_time", "client_id", "occurred_at"),
+    )
+
+
+class SatisfactionEntryRecord(Base):
+    __tablename__ = "satisfaction_entry"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(50))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delta: Mapped[Decimal | None] = mapped_column(Numeric(8, 2), nullable=True)
+    value: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ValueHistoryRecord(Base):
+    __tablename__ = "value_history_entry"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cause_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cause_event_type: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    tier: Mapped[str] = mapped_column(String(1))
+    health_score: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    health_band: Mapped[str] = mapped_column(String(10))
+    value_at_risk: Mapped[Decimal] = mapped_column(Numeric(17, 2))
+
+
+class AnnualValueChangeRecord(Base):
+    """Staff set (or cleared) the annual value; ``event_id`` is the registry event recording it."""
+
+    __tablename__ = "annual_value_change"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2), nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+
+
+class CommunicationPlanRecord(Base):
+    __tablename__ = "communication_plan"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
+    goal: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(10))
+    frequency_days: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    # (last interaction's date, or starts_on) + frequency_days, never before starts_on.
+    next_due_on: Mapped[date] = mapped_column(Date, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class InteractionRecord(Base):
+    __tablename__ = "interaction"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    staff: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (Index("ix_interaction_client_time", "client_id", "occurred_at"),)
+
+
+class FollowupNoticeRecord(Base):
+    """``client.followup.due`` was published for this client and due date (never twice)."""
+
+    __tablename__ = "followup_notice"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
+    due_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime())

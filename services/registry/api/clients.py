@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from services.registry import service
 from services.registry.adapters.orm import ClientRecord, ClientTagRecord
+from services.registry.domain.money import money_output
 from services.registry.api.schemas import (ClientInSchema, ClientListArgs, ClientPatchSchema,
                                            ClientSchema)
 from shared.web.idempotency import idempotent
@@ -40,6 +41,8 @@ def client_view(client: ClientRecord) -> dict:
     view["satisfaction"] = None if client.satisfaction is None else float(
         Decimal(client.satisfaction).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP"))
     view["health_score"] = float(client.health_score)
+    view["value_at_risk"] = money_output(Decimal(client.value_at_risk or 0),
+                                         rules().clients.currency)
     return view
 
 

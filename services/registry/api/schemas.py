@@ -4,6 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from services.registry.domain.care import CHANNELS as CARE_CHANNELS
 from services.registry.domain.clients import ENGAGEMENT_LEVELS, KINDS, LANGUAGES
 from shared.web.fields import MoneySchema, Timestamp
 from shared.web.pagination import PageArgs
@@ -67,6 +68,7 @@ class ClientSchema(ma.Schema):
     satisfaction = fields.Float(allow_none=True)
     health_score = fields.Float()
     health_band = fields.String()
+    value_at_risk = fields.Nested(MoneySchema)
     status = fields.String()
     version = fields.Integer()
     created_at = Timestamp()
@@ -82,3 +84,149 @@ class ClientListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES + ("all",)))
     q = fields.String(validate=validate.Length(1, 200))
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
+
+
+# -- satisfaction and value records (SPEC §2 "Shapes") ------------------------------------------
+
+class CauseSchema(ma.Schema):
+    event_id = fields.String()
+    event_type = fields.String()
+
+
+class LedgerEntrySchema(ma.Schema):
+    event_id = fields.String()
+    event_type = fields.String()
+    occurred_at = Timestamp()
+    delta = fields.Float(allow_none=True)
+    value = fields.Float()
+    reason = fields.String()
+
+
+class SatisfactionSchema(ma.Schema):
+    client_id = fields.String()
+    current = fields.Float(allow_none=True)
+    ledger = fields.List(fields.Nested(LedgerEntrySchema))
+
+
+class OpenComplaintsSchema(ma.Schema):
+    low = fields.Integer()
+    medium = fields.Integer()
+    high = fields.Integer()
+    critical = fields.Integer()
+
+
+class ValueRecordSchema(ma.Schema):
+    annual_value = fields.Nested(MoneySchema, allow_none=True)
+    tier = fields.String()
+    open_complaints = fields.Nested(OpenComplaintsSchema)
+    complaints_90d = fields.Integer()
+    satisfaction = fields.Float(allow_none=True)
+    health_score = fields.Float()
+    health_band = fields.String()
+    value_at_risk = fields.Nested(MoneySchema)
+    as_of = Timestamp(allow_none=True)
+
+
+class ValueHistoryEntrySchema(ma.Schema):
+    at = Timestamp()
+    cause = fields.Nested(CauseSchema, allow_none=True)
+    tier = fields.String()
+    health_score = fields.Float()
+    health_band = fields.String()
+    value_at_risk = fields.Nested(MoneySchema)
+
+
+class ValueSchema(ma.Schema):
+    client_id = fields.String()
+    current = fields.Nested(ValueRecordSchema)
+    history = fields.List(fields.Nested(ValueHistoryEntrySchema))
+
+
+# -- care (SPEC §1.3) ---------------------------------------------------------------------------
+
+class InteractionInSchema(ma.Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(CARE_CHANNELS))
+    summary = fields.String(required=True, validate=validate.Length(1, 5000))
+    occurred_at = Timestamp(load_default=None)
+    staff = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class InteractionSchema(ma.Schema):
+    id = fields.String()
+    client_id = fields.String()
+    channel = fields.String()
+    summary = fields.String()
+    occurred_at = Timestamp()
+    staff = fields.String()
+    created_at = Timestamp()
+    created_by = fields.String(allow_none=True)
+
+
+class InteractionListArgs(PageArgs):
+    pass
+
+
+class PlanInSchema(ma.Schema):
+    goal = fields.String(required=True, validate=validate.Length(1, 1000))
+    channel = fields.String(required=True, validate=validate.OneOf(CARE_CHANNELS))
+    frequency_days = fields.Integer(required=True, strict=True, validate=validate.Range(1, 366))
+    owner = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+    starts_on = fields.Date(load_default=None, allow_none=True)
+
+
+class PlanSchema(ma.Schema):
+    client_id = fields.String()
+    goal = fields.String()
+    channel = fields.String()
+    frequency_days = fields.Integer()
+    owner = fields.String()
+    starts_on = fields.Date()
+    next_due_on = fields.Date()
+    last_interaction_at = Timestamp(allow_none=True)
+    version = fields.Integer()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    updated_by = fields.String(allow_none=True)
+
+
+class FollowupArgs(PageArgs):
+    on = fields.Date()
+
+
+class FollowupSchema(ma.Schema):
+    client_id = fields.String()
+    client_name = fields.String()
+    kind = fields.String()
+    tier = fields.String()
+    health_band = fields.String()
+    due_on = fields.Date()
+    overdue_days = fields.Integer()
+    owner = fields.String()
+    channel = fields.String()
+    goal = fields.String()
+    frequency_days = fields.Integer()
+    last_interaction_at = Timestamp(allow_none=True)
+
+
+class FollowupPageSchema(ma.Schema):
+    on = fields.Date()
+    items = fields.List(fields.Nested(FollowupSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+# -- portfolio report ---------------------------------------------------------------------------
+
+class PortfolioFiguresSchema(ma.Schema):
+    clients = fields.Integer()
+    satisfaction_mean = fields.Float(allow_none=True)
+    satisfaction_measured = fields.Integer()
+    annual_value = fields.Nested(MoneySchema)
+    value_at_risk = fields.Nested(MoneySchema)
+
+
+class PortfolioSchema(PortfolioFiguresSchema):
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Nested(PortfolioFiguresSchema))
+    by_tier = fields.Dict(keys=fields.String(), values=fields.Nested(PortfolioFiguresSchema))
+    by_band = fields.Dict(keys=fields.String(), values=fields.Nested(PortfolioFiguresSchema))
