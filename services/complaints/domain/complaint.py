@@ -136,7 +136,8 @@ class Complaint:
 
     def act(self, action: str, fields: Mapping[str, Any] | None, by: str, now: datetime,
             rules: ComplaintRules = DEFAULT_RULES) -> list[DomainEvent]:
-        """Apply a workflow action with its fields (see ``fields.ACTION_FIELDS``).
+        """Apply a workflow action with its fields (see ``fields.ACTION_FIELDS``) and an
+        optional ``note`` (added to the timeline entry and the event).
 
         Raises ``ValidationFailed`` for an unknown action (on ``action``), then
         ``ActionNotAllowed`` (with the allowed list) if the status refuses it, then
@@ -154,7 +155,8 @@ class Complaint:
         from_status = Status(self.status)
         outcome = self._HANDLERS[chosen](self, cleaned, now)
         self.status = target_status(chosen, from_status)
-        self._record(now, by, chosen.value, from_status, outcome.note, cleaned)
+        self._record(now, by, chosen.value, from_status,
+                     _join_notes(outcome.note, cleaned.get("note")), cleaned)
         data = {**self._action_data(by), **cleaned, **outcome.data}
         events.append(self._event(EVENT_BY_ACTION[chosen], now, data))
         events += self._take_due_breaches(now)
@@ -373,6 +375,12 @@ class Complaint:
     def _touch(self, now: datetime) -> None:
         self.version += 1
         self.updated_at = now
+
+
+def _join_notes(*notes: str | None) -> str | None:
+    """The timeline note of an action: what the action says (reason, summary…), then the
+    staff's optional note."""
+    return "\n\n".join(note for note in notes if note) or None
 
 
 def _describe_correction(changed: Mapping[str, Mapping[str, Any]]) -> str:

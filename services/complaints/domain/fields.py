@@ -33,7 +33,10 @@ ACTION_FIELDS: Mapping[Action, tuple[str, ...]] = MappingProxyType({
     Action.CLOSE: ("client_accepted",),
     Action.REOPEN: ("reason",),
 })
-"""The fields each action requires; an action accepts no others."""
+"""The fields each action requires; besides them an action accepts only :data:`ACTION_NOTE`."""
+
+ACTION_NOTE = "note"
+"""Every action also takes an optional free-text ``note`` (null or absent: none)."""
 
 CORRECTABLE_FIELDS: tuple[str, ...] = ("title", "description", "category", "severity")
 
@@ -97,9 +100,10 @@ def _unknown(problems: _Problems, given: Mapping[str, Any], known: Sequence[str]
 
 def validate_action_fields(action: Action, fields: Mapping[str, Any],
                            limits: TextLimits) -> dict[str, Any]:
-    """The cleaned fields of ``action``: required ones present and valid, no others."""
+    """The cleaned fields of ``action``: required ones present and valid, the optional
+    ``note`` (kept only when it says something), no others."""
     problems = _Problems()
-    _unknown(problems, fields, ACTION_FIELDS[action])
+    _unknown(problems, fields, (*ACTION_FIELDS[action], ACTION_NOTE))
     cleaned: dict[str, Any] = {}
     for name in ACTION_FIELDS[action]:
         value = fields.get(name, _MISSING)
@@ -116,6 +120,9 @@ def validate_action_fields(action: Action, fields: Mapping[str, Any],
         else:
             cleaned[name] = _text(problems, name, value, getattr(limits, name),
                                   one_line=name in ("assignee", "root_cause"))
+    note = _text(problems, ACTION_NOTE, fields.get(ACTION_NOTE), limits.note, required=False)
+    if note:
+        cleaned[ACTION_NOTE] = note
     problems.raise_if_any()
     return cleaned
 

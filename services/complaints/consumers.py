@@ -1,0 +1,180 @@
+"""Registry events this service handles: its local client directory (``known_client``).
+
+The service never calls the registry; it learns which clients exist, their tier and whether
+they were archived or erased from ``client.registered``, ``client.updated``,
+``client.value.changed``, ``client.archived`` and ``client.erased``.
+
+Every handler is idempotent (the runner's inbox also skips a redelivered event id) and correct
+whatever the delivery order: each attribute group keeps the time of the event it came from and
+only a newer (or equally recent) event replaces it; ``erased`` is final. A
+``client.value.changed`` that arrives before ``client.registered`` creates the entry with the
+tier and waits for the registration, which then fills in the rest without touching the newer
+tier.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Mapping
+from uuid import UUID
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from services.complaints.adapters.orm import KnownClientRecord, platform
+from services.complaints.adapters.repository import COMPLAINTS, TIMELINE
+from shared.bus.envelope import Event
+from shared.clock import as_utc
+
+ACTIVE, ARCHIVED, ERASED = "active", "archived", "erased"
+STATUSES = (ACTIVE, ARCHIVED, ERASED)
+TIERS = ("A", "B", "C")
+
+_REDACTED_DETAILS = ("reason", "summary", "note")
+"""Free-text fields of timeline details that may hold personal data."""
+_REDACTED_NOTES = ("note", "escalate", "wait", "resolve", "reopen")
+"""Timeline actions whose ``note`` is free text written about the case. The others are
+generated ("Assigned to …", "The client accepted …", "Title corrected …") and are kept unless
+staff added a note of their own to the action."""
+
+
+class MalformedClientEvent(ValueError):
+    """A registry event without the fields this handler needs (retried, then dead-lettered)."""
+
+
+def _client_id(value: Any) -> str:
+    try:
+        return str(UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        raise MalformedClientEvent(f"not a client id: {value!r}") from None
+
+
+def _is_newer(moment: datetime, known: datetime | None) -> bool:
+    return known is None or moment >= as_utc(known)
+
+
+def _entry(session: Session, client_id: str, at: datetime) -> KnownClientRecord:
+    client = session.get(KnownClientRecord, client_id, with_for_update=True)
+    if client is None:
+        client = KnownClientRecord(id=client_id, name=None, tier=None, status=ACTIVE,
+                                   registered=False, last_event_at=at)
+        session.add(client)
+    client.last_event_at = max(as_utc(client.last_event_at), at)
+    return client
+
+
+def _set_tier(client: KnownClientRecord, tier: Any, at: datetime) -> None:
+    if tier not in (*TIERS, None):
+        raise MalformedClientEvent(f"unknown tier {tier!r}")
+    if _is_newer(at, client.tier_at):
+        client.tier, client.tier_at = tier, at
+
+
+def _set_status(session: Session, client: KnownClientRecord, status: str, at: datetime,
+                now: datetime) -> None:
+    if status == ERASED:
+        erase(session, client, at, now)
+    elif client.status != ERASED and _is_newer(at, client.status_at):
+        client.status, client.status_at = status, at
+
+
+def on_client_profile(now: Callable[[], datetime]):
+    """``client.registered`` / ``client.updated``: the whole client as it is at that time."""
+
+    def handle(session: Session, event: Event) -> None:
+        data = event.data.get("client")
+        if not isinstance(data, Mapping):
+            raise MalformedClientEvent("data.client is missing")
+        client = _entry(session, _client_id(data.get("id", event.subject)), event.time)
+        client.registered = True
+        if client.status != ERASED and _is_newer(event.time, client.profile_at):
+            name = data.get("name")
+            client.name = name if isinstance(name, str) else None
+            client.profile_at = event.time
+        if "tier" in data:
+            _set_tier(client, data["tier"], event.time)
+        status = data.get("status", ACTIVE)
+        if status not in STATUSES:
+            raise MalformedClientEvent(f"unknown status {status!r}")
+        _set_status(session, client, status, event.time, now())
+
+    return handle
+
+
+def on_value_changed(session: Session, event: Event) -> None:
+    """``client.value.changed``: the client's tier (other value fields are not needed here)."""
+    client = _entry(session, _client_id(event.data.get("client_id", event.subject)), event.time)
+    _set_tier(client, event.data.get("tier"), event.time)
+
+
+def on_archived(now: Callable[[], datetime]):
+    def handle(session: Session, event: Event) -> None:
+        client = _entry(session, _client_id(event.data.get("client_id", event.subject)),
+                        event.time)
+        _set_status(session, client, ARCHIVED, event.time, now())
+    return handle
+
+
+def on_erased(now: Callable[[], datetime]):
+    def handle(session: Session, event: Event) -> None:
+        client = _entry(session, _client_id(event.data.get("client_id", event.subject)),
+                        event.time)
+        erase(session, client, event.time, now())
+    return handle
+
+
+def erase(session: Session, client: KnownClientRecord, at: datetime, now: datetime) -> None:
+    """Forget the client's personal data here; keep its complaints as anonymous records.
+
+    In the directory: no name, status ``erased`` (final). In its complaints: title replaced
+    by the reference, description, remedy sought and resolution summary removed, free-text
+    timeline notes and reasons removed (category, severity, dates, resolution code and root
+    cause stay for the analysis). Stored idempotent replies that echo the client's complaints
+    and already-published outbox rows about the client are deleted.
+    """
+    client.status, client.status_at = ERASED, at
+    client.erased_at = client.erased_at or at
+    client.name = None
+    session.flush()
+    c = COMPLAINTS.c
+    refs = dict(session.execute(select(c.id, c.ref).where(c.client_id == client.id)).all())
+    for complaint_id, ref in refs.items():
+        session.execute(update(COMPLAINTS).where(c.id == complaint_id).values(
+            title=f"Complaint {ref}", description="", remedy_sought=None,
+            resolution_summary=None, client_erased=True, version=c.version + 1,
+            updated_at=now))
+    if refs:
+        _redact_timeline(session, list(refs))
+    session.execute(delete(platform.idempotency_key).where(
+        platform.idempotency_key.c.response_body.contains(client.id, autoescape=True)))
+    session.execute(delete(platform.outbox).where(platform.outbox.c.subject == client.id,
+                                                  platform.outbox.c.sent_at.is_not(None)))
+
+
+def _redact_timeline(session: Session, complaint_ids: list[str]) -> None:
+    rows = session.execute(select(TIMELINE.c.id, TIMELINE.c.action, TIMELINE.c.note,
+                                  TIMELINE.c.details)
+                           .where(TIMELINE.c.complaint_id.in_(complaint_ids))).all()
+    for row in rows:
+        details = dict(row.details or {})
+        staff_note = bool(details.get("note"))
+        for name in _REDACTED_DETAILS:
+            if details.get(name) is not None:
+                details[name] = None
+        for name in ("title", "description"):
+            if isinstance(details.get(name), Mapping):
+                details[name] = {"from": None, "to": None}
+        note = None if row.action in _REDACTED_NOTES or staff_note else row.note
+        if details != (row.details or {}) or note != row.note:
+            session.execute(update(TIMELINE).where(TIMELINE.c.id == row.id)
+                            .values(note=note, details=details))
+
+
+def handlers(now: Callable[[], datetime]) -> dict[str, Callable[[Session, Event], None]]:
+    profile = on_client_profile(now)
+    return {
+        "client.registered": profile,
+        "client.updated": profile,
+        "client.value.changed": on_value_changed,
+        "client.archived": on_archived(now),
+        "client.erased": on_erased(now),
+    }

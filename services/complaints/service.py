@@ -1,0 +1,219 @@
+"""Complaint use cases: load → call the domain → save (compare-and-set) → record events.
+
+Each function runs inside the caller's unit of work (one transaction), so a complaint's change,
+its timeline entries and its outbox events commit together or not at all.
+
+Concurrency: a write of an existing complaint succeeds only if the row still has the version
+that was loaded (see ``adapters.repository``). Without ``If-Match`` a lost race is retried on
+the fresh row, so the request applies to the current version — two ``resolve`` requests at
+once: the second sees ``resolved`` and is refused with 409 and the allowed actions. With
+``If-Match`` a lost race is a 412, as a stale ``If-Match`` would have been.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Mapping
+from uuid import UUID
+
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import Session
+
+from services.complaints.adapters import repository
+from services.complaints.adapters.orm import KnownClientRecord, platform
+from services.complaints.adapters.repository import COMPLAINTS
+from services.complaints.domain.complaint import Complaint, TimelineEntry, open_complaint
+from services.complaints.domain.events import EVENT_BY_ACTION, DomainEvent
+from services.complaints.domain.fields import validate_opening
+from services.complaints.domain.refs import format_ref
+from services.complaints.domain.rules import ComplaintRules
+from services.complaints.domain.workflow import OPEN_STATUSES, Status
+from shared.bus.outbox import record_event
+from shared.errors import Conflict, NotFound, StaleVersion, UnknownClient, ValidationFailed
+from shared.web.versioning import check_version
+
+SERVICE = "complaints"
+MAX_ATTEMPTS = 5
+"""How often a write without ``If-Match`` is retried after losing a race."""
+
+_ACTION_EVENTS = frozenset(EVENT_BY_ACTION.values())
+_RUNNING = (Status.NEW, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.ESCALATED)
+
+
+@dataclass
+class Changed:
+    """A complaint after a use case, with the timeline entries it added."""
+
+    complaint: Complaint
+    entries: list[TimelineEntry]
+    events: list[DomainEvent]
+
+
+def publish(session: Session, complaint: Complaint, events: list[DomainEvent]) -> None:
+    for event in events:
+        data = event.json_data()
+        if event.type in _ACTION_EVENTS:
+            data.setdefault("status", str(complaint.status))
+        record_event(session, platform, service=SERVICE, event_type=event.type,
+                     subject=str(event.subject), data=data, time=event.occurred_at)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def get_complaint(session: Session, complaint_id: UUID | str) -> Complaint:
+    complaint = repository.load_complaint(session, complaint_id)
+    if complaint is None:
+        raise NotFound(f"No complaint with id {complaint_id}.")
+    return complaint
+
+
+def overdue_clause(now: datetime):
+    """SQL for ``Complaint.overdue`` (see ``domain.sla.overdue``)."""
+    return or_(and_(COMPLAINTS.c.status == Status.NEW, COMPLAINTS.c.respond_by < now),
+               and_(COMPLAINTS.c.status.in_([str(s) for s in _RUNNING]),
+                    COMPLAINTS.c.resolve_by < now))
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+def client_for_new_complaint(session: Session, client_id: str) -> KnownClientRecord:
+    """The directory entry of a client a new complaint may name.
+
+    Unknown (or known only from a ``client.value.changed`` so far) → ``UnknownClient``
+    (422 + Retry-After: the registration may still be on its way). Erased → 422. Archived
+    clients may still complain: their records are kept and a former client's complaint is
+    still a complaint. The directory row is read with a share lock, so an erasure being
+    applied at the same moment either comes first (and this is refused) or waits for this
+    complaint and then anonymises it too.
+    """
+    client = session.get(KnownClientRecord, client_id, with_for_update={"read": True})
+    if client is not None and client.status == "erased":
+        raise ValidationFailed({"client_id": ["The client was erased; no new complaint can "
+                                              "name them."]})
+    if client is None or not client.registered:
+        raise UnknownClient(client_id)
+    return client
+
+
+def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, now: datetime,
+                       rules: ComplaintRules) -> Changed:
+    validate_opening(**{name: fields.get(name) for name in (
+        "channel", "category", "severity", "title", "description", "remedy_sought",
+        "assignee")}, limits=rules.text_limits)
+    client_id = str(fields["client_id"])
+    client = client_for_new_complaint(session, client_id)
+    ref = format_ref(repository.next_ref_number(session))
+    complaint, events = open_complaint(
+        complaint_id=uuid.uuid4(), ref=ref, client_id=UUID(client_id), client_tier=client.tier,
+        channel=fields.get("channel"), category=fields.get("category"),
+        severity=fields.get("severity"), title=fields.get("title"),
+        description=fields.get("description"), remedy_sought=fields.get("remedy_sought"),
+        assignee=fields.get("assignee"), by=by, now=now, rules=rules)
+    repository.insert_complaint(session, complaint, created_by=by)
+    publish(session, complaint, events)
+    return Changed(complaint, list(complaint.timeline), events)
+
+
+# -- changing ---------------------------------------------------------------------------------
+
+def change_complaint(session: Session, complaint_id: UUID | str,
+                     change: Callable[[Complaint], list[DomainEvent]], *,
+                     expected_version: int | None) -> Changed:
+    """Load, apply ``change``, compare-and-set; retried on a lost race without If-Match."""
+    for _attempt in range(MAX_ATTEMPTS):
+        complaint = get_complaint(session, complaint_id)
+        check_version(complaint.version, expected_version)
+        loaded_version = complaint.version
+        events = change(complaint)
+        if complaint.version == loaded_version:
+            return Changed(complaint, [], [])  # nothing changed: no new version, no event
+        entries = list(complaint.timeline)
+        if repository.save_complaint(session, complaint, loaded_version=loaded_version,
+                                     new_entries=entries):
+            publish(session, complaint, events)
+            return Changed(complaint, entries, events)
+        if expected_version is not None:
+            raise StaleVersion("The complaint changed while this request was applied; reload "
+                               "it and retry.", current_version=loaded_version + 1)
+    raise Conflict("The complaint is being changed by others right now; retry.")
+
+
+def act(session: Session, complaint_id: UUID | str, action: Any, fields: Mapping[str, Any], *,
+        by: str, now: datetime, rules: ComplaintRules,
+        expected_version: int | None = None) -> Changed:
+    return change_complaint(
+        session, complaint_id,
+        lambda complaint: complaint.act(action, fields, by, now, rules),
+        expected_version=expected_version)
+
+
+def add_note(session: Session, complaint_id: UUID | str, text: Any, *, by: str, now: datetime,
+             rules: ComplaintRules, expected_version: int | None = None) -> Changed:
+    def note(complaint: Complaint) -> list[DomainEvent]:
+        complaint.add_note(text, by, now, rules)
+        return []
+    return change_complaint(session, complaint_id, note, expected_version=expected_version)
+
+
+def correct(session: Session, complaint_id: UUID | str, changes: Mapping[str, Any], *, by: str,
+            now: datetime, rules: ComplaintRules,
+            expected_version: int | None = None) -> Changed:
+    return change_complaint(
+        session, complaint_id,
+        lambda complaint: complaint.correct(changes, by, now, rules),
+        expected_version=expected_version)
+
+
+# -- periodic jobs ----------------------------------------------------------------------------
+
+def breach_candidates(now: datetime):
+    """SQL: complaints with a breach that happened and is not yet published."""
+    c = COMPLAINTS.c
+    response = and_(c.response_breach_published.is_(False), or_(
+        and_(c.acknowledged_at.is_(None), c.respond_by < now),
+        c.acknowledged_at > c.respond_by))
+    resolution = and_(c.resolution_breach_published.is_(False), or_(
+        and_(c.status.in_([str(s) for s in _RUNNING]), c.resolve_by < now),
+        and_(c.status == Status.AWAITING_CLIENT, c.waiting_since > c.resolve_by),
+        and_(c.status.in_([Status.RESOLVED.value, Status.CLOSED.value]),
+             c.resolved_at > c.resolve_by)))
+    return or_(response, resolution)
+
+
+def auto_close_candidates(now: datetime, rules: ComplaintRules):
+    c = COMPLAINTS.c
+    return and_(c.status == Status.RESOLVED, c.resolved_at <= now - rules.auto_close_after)
+
+
+def run_complaint_jobs(database, now: datetime, rules: ComplaintRules) -> dict[str, int]:
+    """Publish due SLA breaches (once per complaint and kind) and close resolved complaints
+    nobody reopened within ``auto_close_after``. Each complaint in its own transaction; one
+    that someone changes meanwhile is simply picked up by the next pass."""
+    counts = {"breaches": 0, "closed": 0}
+    jobs = (
+        ("breaches", breach_candidates(now), lambda c: c.record_breaches(now)),
+        ("closed", auto_close_candidates(now, rules), lambda c: c.auto_close(now, rules)),
+    )
+    for name, condition, change in jobs:
+        last_id = ""
+        while True:
+            with database.transaction() as session:
+                ids = repository.ids_where(session, condition, after=last_id)
+            if not ids:
+                break
+            last_id = ids[-1]
+            for complaint_id in ids:
+                try:
+                    with database.transaction() as session:
+                        changed = change_complaint(session, complaint_id, change,
+                                                   expected_version=None)
+                except (Conflict, NotFound):
+                    continue
+                counts[name] += (len(changed.events) if name == "breaches"
+                                 else int(bool(changed.entries)))
+    return counts
+
+
+def open_statuses() -> list[str]:
+    return [str(status) for status in OPEN_STATUSES]

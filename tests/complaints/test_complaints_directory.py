@@ -1,0 +1,139 @@
+"""The local client directory, fed only by registry events, in any delivery order."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from services.complaints.adapters.orm import KnownClientRecord, TimelineEntryRecord
+from services.complaints.app import run_jobs
+from tests.complaints.complaints_helpers import (START, client_data, client_event,
+                                                 outbox_events, register_client)
+
+LATER = START + timedelta(hours=1)
+LATEST = START + timedelta(hours=2)
+
+
+def known(ctx, client_id) -> KnownClientRecord | None:
+    with ctx.database.transaction() as session:
+        return session.get(KnownClientRecord, client_id)
+
+
+def test_a_registered_client_is_known_with_its_tier(complaints_ctx):
+    client_id = register_client(complaints_ctx, tier="A", name="Acme")
+
+    entry = known(complaints_ctx, client_id)
+
+    assert (entry.name, entry.tier, entry.status, entry.registered) == ("Acme", "A", "active",
+                                                                        True)
+
+
+def test_the_same_event_twice_changes_nothing(complaints_ctx):
+    client_id = str(uuid.uuid4())
+    event_id = str(uuid.uuid4())
+    data = client_data(client_id, tier="B")
+
+    assert client_event(complaints_ctx, "client.registered", data, subject=client_id,
+                        event_id=event_id) is True
+    assert client_event(complaints_ctx, "client.registered", data, subject=client_id,
+                        event_id=event_id) is False
+
+
+def test_a_value_change_before_the_registration_is_not_lost(complaints_ctx, api):
+    client_id = str(uuid.uuid4())
+    client_event(complaints_ctx, "client.value.changed", {"client_id": client_id, "tier": "A"},
+                 subject=client_id, at=LATER)
+    client_event(complaints_ctx, "client.registered", client_data(client_id, tier="C"),
+                 subject=client_id, at=START)
+
+    entry = known(complaints_ctx, client_id)
+    assert (entry.tier, entry.registered, entry.name) == ("A", True, "华为 Huawei")
+    assert api.opened(client_id=client_id, severity="critical")["client_tier"] == "A"
+
+
+def test_an_older_update_never_overwrites_a_newer_one(complaints_ctx):
+    client_id = register_client(complaints_ctx, name="Old name", tier="C", at=START)
+    client_event(complaints_ctx, "client.updated", client_data(client_id, name="New", tier="A"),
+                 subject=client_id, at=LATEST)
+    client_event(complaints_ctx, "client.updated", client_data(client_id, name="Mid", tier="B"),
+                 subject=client_id, at=LATER)
+    client_event(complaints_ctx, "client.value.changed", {"client_id": client_id, "tier": "C"},
+                 subject=client_id, at=LATER)
+
+    entry = known(complaints_ctx, client_id)
+    assert (entry.name, entry.tier) == ("New", "A")
+
+
+def test_archiving_is_not_undone_by_an_older_update(complaints_ctx):
+    client_id = register_client(complaints_ctx, at=START)
+    client_event(complaints_ctx, "client.archived", {"client_id": client_id}, subject=client_id,
+                 at=LATEST)
+    client_event(complaints_ctx, "client.updated", client_data(client_id, status="active"),
+                 subject=client_id, at=LATER)
+
+    assert known(complaints_ctx, client_id).status == "archived"
+
+
+def test_erasure_is_final_whatever_arrives_after(complaints_ctx):
+    client_id = str(uuid.uuid4())
+    client_event(complaints_ctx, "client.erased", {"client_id": client_id}, subject=client_id,
+                 at=LATER)
+    client_event(complaints_ctx, "client.registered", client_data(client_id, name="Zhang San"),
+                 subject=client_id, at=START)
+    client_event(complaints_ctx, "client.updated", client_data(client_id, name="Zhang San"),
+                 subject=client_id, at=LATEST)
+
+    entry = known(complaints_ctx, client_id)
+    assert (entry.status, entry.name) == ("erased", None)
+
+
+def test_erasure_keeps_complaints_as_anonymous_records(api, complaints_ctx, clock):
+    client_id = register_client(complaints_ctx, name="Zhang San")
+    other = api.opened(title="Other client's complaint")
+    complaint = api.opened(client_id=client_id, title="Zhang San was overcharged",
+                           description="Zhang San (138 0000 0000) was charged twice.",
+                           remedy_sought="Call Zhang San back")
+    api.acted(complaint["id"], "acknowledge", note="Spoke to Zhang San")
+    api.acted(complaint["id"], "start")
+    api.acted(complaint["id"], "escalate", reason="Zhang San threatens to leave")
+    api.patch(complaint["id"], {"description": "Zhang San's card was charged twice."})
+    api.note(complaint["id"], "Zhang San's address is …")
+    api.acted(complaint["id"], "resolve", summary="Refunded Zhang San",
+              root_cause="Duplicate billing run")
+
+    client_event(complaints_ctx, "client.erased", {"client_id": client_id}, subject=client_id)
+
+    body = api.read(complaint["id"])
+    assert (body["title"], body["description"], body["remedy_sought"],
+            body["resolution_summary"]) == (f"Complaint {body['ref']}", "", None, None)
+    assert (body["severity"], body["category"], body["root_cause"], body["status"]) == (
+        "medium", "billing", "Duplicate billing run", "resolved")
+    assert body["client_erased"] is True and body["version"] > complaint["version"]
+    assert "Zhang San" not in str(body)
+    with complaints_ctx.database.transaction() as session:
+        rows = session.execute(select(TimelineEntryRecord)).scalars().all()
+        assert "Zhang San" not in str([(row.note, row.details) for row in rows])
+    assert api.read(other["id"])["title"] == "Other client's complaint"
+    # the complaint can still be handled, anonymously
+    assert api.act(complaint["id"], "close").status_code == 200
+    run_jobs(complaints_ctx, clock.now)
+
+
+def test_erasure_removes_stored_replies_and_sent_events_about_the_client(api, complaints_ctx):
+    from sqlalchemy import func, update
+    client_id = register_client(complaints_ctx)
+    headers = api.headers(**{"Idempotency-Key": "k1"})
+    api.open(client_id=client_id, headers=headers, description="Personal story")
+    table = complaints_ctx.tables
+    with complaints_ctx.database.transaction() as session:
+        session.execute(update(table.outbox).values(sent_at=START))
+
+    client_event(complaints_ctx, "client.erased", {"client_id": client_id}, subject=client_id)
+
+    with complaints_ctx.database.transaction() as session:
+        assert session.execute(select(func.count()).select_from(table.idempotency_key)
+                               ).scalar_one() == 0
+        subjects = session.execute(select(table.outbox.c.subject)).scalars().all()
+    assert client_id not in subjects
+    assert outbox_events(complaints_ctx) == []
