@@ -1,0 +1,158 @@
+"""``clientloop up``: the whole suite from one command on the embedded default.
+
+Started as a user would (``python -m shared.cli up``) with no ``CLIENTLOOP_*`` variables: it
+serves every service under its prefix, prints an admin token that works, is ready, stops
+cleanly on Ctrl-C (SIGINT), and a second start on the same data dir still has the data.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.runtime import available_services, service_module
+from tests.e2e.harness import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 20
+
+
+class Suite:
+    """One ``clientloop up`` process, its output collected as it is printed."""
+
+    def __init__(self, data_dir: Path, log_dir: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+        env["CLIENTLOOP_LOG_LEVEL"] = "WARNING"
+        self.stderr_path = log_dir / f"up-{self.port}.err"
+        self._stderr = self.stderr_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        return "\n".join(self.lines) + "\n--- stderr\n" + self.stderr_path.read_text(errors="replace")[-4000:]
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"clientloop up exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if requests.get(f"{self.url}/registry/healthz", timeout=1).status_code == 200 and self.token():
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"clientloop up was not healthy within {START_TIMEOUT_S} s:\n{self.output()}")
+
+    def token(self) -> str | None:
+        for index, line in enumerate(self.lines):
+            if line.startswith("Admin token") and index + 1 < len(self.lines):
+                return self.lines[index + 1].strip() or None
+        return None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT, then the exit code (within STOP_TIMEOUT_S seconds)."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STOP_TIMEOUT_S)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._reader.join(5)
+        self._stderr.close()
+
+
+@pytest.fixture
+def suites():
+    started: list[Suite] = []
+    yield started
+    for suite in started:
+        suite.close()
+
+
+def start(suites, data_dir: Path, log_dir: Path, *extra: str) -> Suite:
+    suite = Suite(data_dir, log_dir, *extra)
+    suites.append(suite)
+    suite.wait_healthy()
+    return suite
+
+
+def test_up_serves_every_service_stops_on_ctrl_c_and_keeps_its_data(tmp_path, suites):
+    data_dir = tmp_path / "var"
+    suite = start(suites, data_dir, tmp_path)
+    printed = "\n".join(suite.lines)
+    for service in available_services():
+        assert f"{suite.url}/{service}/api/v1/" in printed
+        assert requests.get(f"{suite.url}/{service}/healthz", timeout=5).status_code == 200
+        ready = requests.get(f"{suite.url}/{service}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+        assert requests.get(f"{suite.url}/{service}/openapi.json", timeout=5).status_code == 200
+    unknown = requests.get(f"{suite.url}/nowhere", timeout=5)
+    assert unknown.status_code == 404 and unknown.headers["Content-Type"] == "application/problem+json"
+
+    clients = f"{suite.url}/registry/api/v1/clients"
+    assert requests.get(clients, timeout=5).status_code == 401
+    created = requests.post(clients, headers=suite.headers(), timeout=10,
+                            json={"name": "中国移动 China Mobile", "kind": "external", "category": "enterprise"})
+    assert created.status_code == 201, created.text
+    client = created.json()
+    assert created.headers["Location"] == f"/registry/api/v1/clients/{client['id']}"
+    assert requests.get(f"{suite.url}{created.headers['Location']}", headers=suite.headers(), timeout=5).json() == client
+    first_token = suite.token()
+
+    started = time.monotonic()
+    assert suite.interrupt() == 0, suite.output()
+    assert time.monotonic() - started < STOP_TIMEOUT_S
+    assert "ClientLoop stopped." in suite.lines, suite.output()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{suite.url}/registry/healthz", timeout=2)   # the web server went with it
+
+    again = start(suites, data_dir, tmp_path)
+    assert again.token() != first_token
+    for token in (again.token(), first_token):  # the data dir's key signs both runs' tokens
+        read = requests.get(f"{again.url}/registry/api/v1/clients/{client['id']}",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert read.status_code == 200, read.text
+        assert read.json()["name"] == "中国移动 China Mobile"
+    listed = requests.get(f"{again.url}/registry/api/v1/clients", headers=again.headers(), timeout=5).json()
+    assert listed["total"] == 1
+    assert again.interrupt() == 0, again.output()
+
+
+def test_up_with_demo_starts_and_loads_the_demo_clients(tmp_path, suites):
+    suite = start(suites, tmp_path / "demo", tmp_path, "--demo")
+    listed = requests.get(f"{suite.url}/registry/api/v1/clients", params={"per_page": 200},
+                          headers=suite.headers(), timeout=10)
+    assert listed.status_code == 200, listed.text
+    if hasattr(service_module("registry"), "load_demo"):
+        names = [item["name"] for item in listed.json()["items"]]
+        assert listed.json()["total"] > 0
+        assert any(any("\u4e00" <= char <= "\u9fff" for char in name) for name in names), names  # Chinese
+        assert any(any(char.isascii() and char.isalpha() for char in name) for name in names), names  # English
+    assert suite.interrupt() == 0, suite.output()
