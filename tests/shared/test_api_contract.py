@@ -276,9 +276,14 @@ def test_public_operations_live_under_the_public_prefix_and_need_no_token(servic
     outside = [str(op) for op in service.operations if op.access == "public" and not op.path.startswith(PUBLIC_API)]
     assert not outside, f"public views outside {PUBLIC_API}: {outside}"
     http = service.client()
-    run_checks([op for op in service.operations if op.public],
-               lambda op: (f"{(r := send(http, op, json={})).status_code} without a token"
-                           if r.status_code in (401, 403) or r.status_code >= 500 else None))
+
+    def check(op):
+        response = send(http, op, json={})
+        if response.status_code in (401, 403) or response.status_code >= 500:
+            return f"{response.status_code} without a token"
+        return None
+
+    run_checks([op for op in service.operations if op.public], check)
 
 
 def test_an_unknown_id_is_404_problem(service):
@@ -803,3 +808,59 @@ def _judge(label: str, response, before, after) -> list[str]:
         if label.startswith("PATCH") and after[1] != before[1]:
             return [f"{label}: refused with {status} but an event was written"]
     return []
+
+
+@pytestmark_registry
+def test_an_idempotency_key_is_kept_24_hours(settings):
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)]
+    upgrade("registry", settings.database_url("registry"))
+    module = service_module("registry")
+    ctx = module.build_context(settings, clock=lambda: now[0])
+    try:
+        http = module.create_app(context=ctx).test_client()
+        headers = {**auth(token("staff")), "Idempotency-Key": "daily-import"}
+        first = http.post("/api/v1/clients", json=ACME, headers=headers).get_json()
+        now[0] += timedelta(hours=23, minutes=59)
+        assert http.post("/api/v1/clients", json=ACME, headers=headers).get_json()["id"] == first["id"]
+        now[0] += timedelta(minutes=2)
+        later = http.post("/api/v1/clients", json=ACME, headers=headers)
+        assert later.status_code == 201 and later.get_json()["id"] != first["id"]
+        assert total(http, headers) == 2
+    finally:
+        ctx.database.dispose()
+
+
+@pytestmark_registry
+def test_a_key_still_in_flight_is_409_and_the_first_answer_follows(settings, postgres_url, monkeypatch):
+    import threading
+
+    from services.registry import service as registry_service
+    pg_settings = settings.with_overrides(database_urls={**settings.database_urls, "registry": postgres_url})
+    registry = load_service("registry", pg_settings)
+    entered, release = threading.Event(), threading.Event()
+    original = registry_service.register_client
+
+    def slow_register(*args, **kwargs):
+        entered.set()
+        assert release.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(registry_service, "register_client", slow_register)
+    headers = {**auth(token("staff")), "Idempotency-Key": "slow-one"}
+    answers = {}
+    first = threading.Thread(target=lambda: answers.update(
+        first=registry.client().post("/api/v1/clients", json=ACME, headers=headers)))
+    try:
+        first.start()
+        assert entered.wait(10)
+        assert_problem(registry.client().post("/api/v1/clients", json=ACME, headers=headers), 409)
+        release.set()
+        first.join(10)
+        assert answers["first"].status_code == 201
+        replay = registry.client().post("/api/v1/clients", json=ACME, headers=headers)
+        assert replay.status_code == 201 and replay.get_json()["id"] == answers["first"].get_json()["id"]
+        assert count_rows(registry, "client") == 1
+    finally:
+        release.set()
+        first.join(10)
+        registry.ctx.database.dispose()
