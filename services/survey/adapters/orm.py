@@ -1,0 +1,123 @@
+"""Survey tables (SQLAlchemy 2 declarative) and the platform tables of the survey database.
+
+* ``survey``: a definition (JSON, canonical form of ``SurveyDefinition.to_dict()``) and its life.
+* ``survey_client``: the service's own copy of the clients it may invite, learnt from registry
+  events (never by calling the registry); scrubbed on ``client.erased``.
+* ``invitation``: one client's request to answer one survey; ``invitation_link``: its link
+  tokens, by SHA-256 hash only (several after a resend).
+* ``survey_response``: at most one per invitation — ``UNIQUE (invitation_id)`` is what makes a
+  second submit impossible, however many arrive at the same instant.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, Numeric, String,
+                        Text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime, define_platform_tables, new_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+metadata = Base.metadata
+platform = define_platform_tables(metadata)
+
+
+class SurveyRecord(Base):
+    __tablename__ = "survey"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    definition: Mapped[dict] = mapped_column(JSON)
+    send_after_complaint_resolved: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ClientEntry(Base):
+    """What the survey service knows about a client, from the registry's events.
+
+    ``known`` is false while only a tier or a status arrived (events out of order): such a
+    client cannot be invited yet. Each group of fields remembers the ``sequence`` of the event
+    that last set it, so an older event arriving late never overwrites a newer one.
+    """
+
+    __tablename__ = "survey_client"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    known: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    tier: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    preferred_language: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    contacts: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    profile_sequence: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    tier_sequence: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status_sequence: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvitationRecord(Base):
+    __tablename__ = "invitation"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("survey.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    language: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    #: The complaint whose resolution caused this invitation (one invitation per complaint).
+    complaint_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    #: Where links point: ``{base}/s/{token}``; kept for links issued outside a request.
+    link_base: Mapped[str] = mapped_column(String(500))
+    delivery: Mapped[str] = mapped_column(String(10))
+    delivery_status: Mapped[str] = mapped_column(String(15), index=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivery_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class InvitationLinkRecord(Base):
+    __tablename__ = "invitation_link"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    invitation_id: Mapped[str] = mapped_column(ForeignKey("invitation.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``answer``: shown in an API answer; ``email``: issued by the email delivery step.
+    issued_for: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ResponseRecord(Base):
+    __tablename__ = "survey_response"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("survey.id"))
+    invitation_id: Mapped[str] = mapped_column(ForeignKey("invitation.id"), unique=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    language: Mapped[str] = mapped_column(String(10))
+    answers: Mapped[dict] = mapped_column(JSON)
+    score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), nullable=True)
+    scoring_version: Mapped[str] = mapped_column(String(40))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_survey_response_survey_submitted", "survey_id", "submitted_at"),)

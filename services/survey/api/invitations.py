@@ -1,0 +1,134 @@
+"""Invitations: invite clients to a survey, list, revoke and resend (a new link).
+
+A link's token appears once, in the answer that issued it (``url``); the database keeps its
+hash only and no event carries it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import and_, not_, or_, select
+
+from services.survey import service
+from services.survey.adapters.orm import InvitationRecord, SurveyRecord
+from services.survey.api.common import actor, ctx, delivery, invitation_views, link_base, rules
+from services.survey.api.idempotency import idempotent_links
+from services.survey.api.schemas import (InvitationCreateSchema, InvitationItemsSchema,
+                                         InvitationListArgs, InvitationSchema)
+from services.survey.domain.invitations import LinkState
+from services.survey.domain.lifecycle import SurveyStatus
+from shared.web.pagination import page_schema, paginate
+from shared.web.versioning import expected_version, with_etag
+
+blp = Blueprint("invitations", __name__, url_prefix="/api/v1",
+                description="Invitations: personal survey links for clients.")
+
+
+def _relink_items(body: dict[str, Any]) -> dict[str, Any]:
+    """A replayed invitation answer: the same invitations, each with a fresh link if open."""
+    items = []
+    with ctx().database.transaction() as session:
+        for item in body.get("items", []):
+            issued = service.relink(session, item["id"], now=ctx().clock())
+            items.append({**item, "url": issued.url if issued else None})
+    return {**body, "items": items}
+
+
+def _relink_one(body: dict[str, Any]) -> dict[str, Any]:
+    with ctx().database.transaction() as session:
+        issued = service.relink(session, body["id"], now=ctx().clock())
+    return {**body, "url": issued.url if issued else None}
+
+
+def _state_filter(state: str, now):
+    """SQL for the link states of ``service.link_state``, first match winning."""
+    answered = InvitationRecord.answered_at.is_not(None)
+    revoked = InvitationRecord.revoked_at.is_not(None)
+    active = SurveyRecord.status == SurveyStatus.ACTIVE.value
+    expired = InvitationRecord.expires_at <= now
+    match LinkState(state):
+        case LinkState.ANSWERED:
+            return answered
+        case LinkState.REVOKED:
+            return and_(not_(answered), revoked)
+        case LinkState.CLOSED:
+            return and_(not_(answered), not_(revoked), not_(active))
+        case LinkState.EXPIRED:
+            return and_(not_(answered), not_(revoked), active, expired)
+        case LinkState.OPEN:
+            return and_(not_(answered), not_(revoked), active, not_(expired))
+
+
+@blp.route("/surveys/<uuid:survey_id>/invitations")
+class SurveyInvitations(MethodView):
+    @blp.arguments(InvitationListArgs, location="query")
+    @blp.response(200, page_schema(InvitationSchema))
+    def get(self, args, survey_id):
+        """The survey's invitations, newest first (optionally by ``state`` or ``client_id``)."""
+        statement = (select(InvitationRecord)
+                     .join(SurveyRecord, SurveyRecord.id == InvitationRecord.survey_id)
+                     .where(InvitationRecord.survey_id == str(survey_id))
+                     .order_by(InvitationRecord.created_at.desc(), InvitationRecord.id))
+        if "client_id" in args:
+            statement = statement.where(InvitationRecord.client_id == str(args["client_id"]))
+        if "state" in args:
+            statement = statement.where(_state_filter(args["state"], ctx().clock()))
+        with ctx().database.transaction() as session:
+            service.get_survey(session, str(survey_id))
+            page = paginate(session, statement, args["page"], args["per_page"])
+            page["items"] = invitation_views(session, list(page["items"]))
+        return page
+
+    @idempotent_links(_relink_items)
+    @blp.arguments(InvitationCreateSchema)
+    @blp.response(201, InvitationItemsSchema)
+    def post(self, fields, survey_id):
+        """Invite one client (``client_id``) or many (``client_ids``): all or none. Each item's
+        ``url`` is the client's personal link, shown only in this answer."""
+        if "client_id" in fields:
+            client_ids, field_name = [str(fields["client_id"])], "client_id"
+        else:
+            client_ids, field_name = [str(value) for value in fields["client_ids"]], "client_ids"
+        with ctx().database.transaction() as session:
+            issued = service.invite_clients(
+                session, str(survey_id), client_ids, field_name=field_name,
+                language=fields.get("language"), expires_in_days=fields.get("expires_in_days"),
+                by=actor(), now=ctx().clock(), link_base=link_base(), delivery=delivery(),
+                rules=rules())
+            items = invitation_views(session, [item.invitation for item in issued],
+                                     urls={item.invitation.id: item.url for item in issued})
+        return {"items": items}, 201
+
+
+@blp.route("/invitations/<uuid:invitation_id>/revoke")
+class Revoke(MethodView):
+    @blp.response(200, InvitationSchema)
+    def post(self, invitation_id):
+        """Withdraw an open invitation: all its links stop working (optional ``If-Match``)."""
+        expected = expected_version()
+        with ctx().database.transaction() as session:
+            invitation = service.revoke_invitation(session, str(invitation_id),
+                                                   expected_version=expected, now=ctx().clock())
+            view = invitation_views(session, [invitation])[0]
+        return with_etag(current_app.make_response(InvitationSchema().dump(view)),
+                         invitation.version)
+
+
+@blp.route("/invitations/<uuid:invitation_id>/resend")
+class Resend(MethodView):
+    @idempotent_links(_relink_one)
+    @blp.response(200, InvitationSchema)
+    def post(self, invitation_id):
+        """Issue a new link for an open invitation (shown once, as ``url``); the earlier links
+        keep working. Emailed again when the invitation is delivered by email."""
+        expected = expected_version()
+        with ctx().database.transaction() as session:
+            issued = service.resend_invitation(session, str(invitation_id),
+                                               expected_version=expected, now=ctx().clock())
+            view = invitation_views(session, [issued.invitation],
+                                    urls={issued.invitation.id: issued.url})[0]
+        return with_etag(current_app.make_response(InvitationSchema().dump(view)),
+                         issued.invitation.version)

@@ -1,0 +1,214 @@
+"""Which bus events the survey service handles, mapped to use cases.
+
+* ``client.registered``, ``client.updated``, ``client.value.changed``, ``client.archived``,
+  ``client.erased`` keep the service's own client directory (``survey_client``): who may be
+  invited, in which language, at which address. Nothing is ever asked of the registry.
+* ``complaint.resolved`` invites the client to the survey marked
+  ``send_after_complaint_resolved`` (closed-loop follow-up), once per complaint.
+
+Out-of-order delivery: each group of fields (profile, tier, status) remembers the ``sequence``
+of the event that last set it — the registry numbers its events per client — and an older event
+arriving late changes nothing. Erasure is final: once erased, no event brings personal data
+back. Every handler is safe to run twice (the consumer also skips a known event id).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.survey import service
+from services.survey.adapters.orm import (ClientEntry, InvitationRecord, ResponseRecord,
+                                          SurveyRecord)
+from services.survey.domain.definition import QuestionType
+from services.survey.domain.invitations import expires_at
+from services.survey.domain.lifecycle import SurveyStatus
+from shared.bus.envelope import Event
+from shared.errors import UnknownClient
+
+log = logging.getLogger("clientloop.survey.consumers")
+
+SYSTEM = "system"
+PROFILE_FIELDS = ("name", "kind", "category", "preferred_language")
+
+
+# -- the client directory ------------------------------------------------------------------
+def _is_newer(incoming: str | None, stored: str | None) -> bool:
+    """Sequences are 20-digit strings, so they compare as strings; an event without one
+    (not from the registry) always applies."""
+    return incoming is None or stored is None or incoming > stored
+
+
+def _entry(session: Session, client_id: str, now: datetime) -> ClientEntry:
+    entry = session.execute(select(ClientEntry).where(ClientEntry.id == client_id)
+                            .with_for_update()).scalar_one_or_none()
+    if entry is None:
+        entry = ClientEntry(id=client_id, known=False, contacts=[], status="active",
+                            updated_at=now)
+        session.add(entry)
+        session.flush()
+    return entry
+
+
+def _client_id(event: Event) -> str:
+    data = event.data
+    client = data.get("client")
+    if isinstance(client, Mapping) and client.get("id"):
+        return str(client["id"])
+    if data.get("client_id"):
+        return str(data["client_id"])
+    return event.subject
+
+
+def apply_client_profile(session: Session, event: Event, *, now: datetime) -> None:
+    """``client.registered`` / ``client.updated``: the client as the registry holds it."""
+    client = event.data.get("client") or {}
+    entry = _entry(session, _client_id(event), now)
+    if _is_newer(event.sequence, entry.profile_sequence):
+        entry.known = True
+        entry.kind = client.get("kind")
+        entry.category = client.get("category")
+        entry.preferred_language = client.get("preferred_language")
+        if entry.erased_at is None:
+            entry.name = client.get("name")
+            entry.contacts = [{"name": contact.get("name"), "email": contact.get("email")}
+                              for contact in client.get("contacts") or []
+                              if isinstance(contact, Mapping)]
+        entry.profile_sequence = event.sequence
+        entry.updated_at = now
+    if "tier" in client and _is_newer(event.sequence, entry.tier_sequence):
+        entry.tier = client.get("tier")
+        entry.tier_sequence = event.sequence
+    if client.get("status") in ("active", "archived") and entry.erased_at is None \
+            and _is_newer(event.sequence, entry.status_sequence):
+        entry.status = client["status"]
+        entry.status_sequence = event.sequence
+
+
+def apply_value_changed(session: Session, event: Event, *, now: datetime) -> None:
+    entry = _entry(session, _client_id(event), now)
+    if "tier" in event.data and _is_newer(event.sequence, entry.tier_sequence):
+        entry.tier = event.data.get("tier")
+        entry.tier_sequence = event.sequence
+        entry.updated_at = now
+
+
+def apply_archived(session: Session, event: Event, *, now: datetime) -> None:
+    entry = _entry(session, _client_id(event), now)
+    if entry.erased_at is None and _is_newer(event.sequence, entry.status_sequence):
+        entry.status = "archived"
+        entry.status_sequence = event.sequence
+        entry.updated_at = now
+
+
+def apply_erased(session: Session, event: Event, *, now: datetime) -> None:
+    """Remove what identifies the person: the directory's name and contacts, and the free
+    text of their responses. Scores and choices stay, anonymous. Open invitations are revoked
+    and unsent emails cancelled: nobody asks an erased client anything again."""
+    client_id = _client_id(event)
+    entry = _entry(session, client_id, now)
+    entry.name = None
+    entry.contacts = []
+    entry.status = "erased"
+    entry.erased_at = entry.erased_at or now
+    entry.status_sequence = max(filter(None, (entry.status_sequence, event.sequence)), default=None)
+    entry.updated_at = now
+    erase_free_text(session, client_id)
+    for invitation in session.execute(select(InvitationRecord).where(
+            InvitationRecord.client_id == client_id,
+            InvitationRecord.answered_at.is_(None))).scalars():
+        if invitation.revoked_at is None:
+            invitation.revoked_at = now
+            invitation.version += 1
+        if invitation.delivery_status in ("pending", "sending"):
+            invitation.delivery_status = "cancelled"
+
+
+def erase_free_text(session: Session, client_id: str) -> int:
+    """Drop the ``text`` answers of a client's responses; returns how many responses changed."""
+    changed = 0
+    definitions: dict[str, Any] = {}
+    for response in session.execute(select(ResponseRecord).where(
+            ResponseRecord.client_id == client_id)).scalars():
+        if response.survey_id not in definitions:
+            definitions[response.survey_id] = service.definition_of(
+                session.get(SurveyRecord, response.survey_id))
+        definition = definitions[response.survey_id]
+        text_keys = {q.key for q in definition.questions if q.type is QuestionType.TEXT}
+        kept = {key: value for key, value in (response.answers or {}).items()
+                if key not in text_keys}
+        if kept != response.answers:
+            response.answers = kept
+            changed += 1
+    return changed
+
+
+# -- closed-loop follow-up -----------------------------------------------------------------
+def follow_up_survey(session: Session) -> SurveyRecord | None:
+    """The active survey marked for complaint follow-up (the latest published, if several)."""
+    return session.execute(
+        select(SurveyRecord)
+        .where(SurveyRecord.status == SurveyStatus.ACTIVE.value,
+               SurveyRecord.send_after_complaint_resolved.is_(True))
+        .order_by(SurveyRecord.published_at.desc(), SurveyRecord.id)
+        .limit(1)).scalar_one_or_none()
+
+
+def invite_after_complaint(session: Session, event: Event, *, now: datetime,
+                           link_base: str, delivery: service.Delivery,
+                           rules: service.SurveyRules = service.DEFAULT_RULES
+                           ) -> InvitationRecord | None:
+    """Invite the complaint's client to the follow-up survey, once per complaint.
+
+    An unknown client raises ``UnknownClient`` so the event is retried (the registry's events
+    usually arrive within a second); an archived or erased client is not invited.
+    """
+    complaint_id = str(event.data.get("complaint_id") or "")
+    client_id = str(event.data.get("client_id") or event.subject or "")
+    if not complaint_id or not client_id:
+        log.warning("complaint.resolved without complaint_id or client_id ignored",
+                    extra={"event_id": event.id})
+        return None
+    existing = session.execute(select(InvitationRecord).where(
+        InvitationRecord.complaint_id == complaint_id)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    survey = follow_up_survey(session)
+    if survey is None:
+        return None
+    client = session.get(ClientEntry, client_id)
+    if client is None or not client.known:
+        raise UnknownClient(client_id)
+    if client.erased_at is not None or client.status != "active":
+        return None
+    definition = service.definition_of(survey, rules.definition)
+    issued = service.new_invitation(
+        session, survey, definition, client, language=None,
+        expiry=expires_at(now, None, rules.invitations), by=SYSTEM, now=now,
+        link_base=link_base, delivery=delivery, complaint_id=complaint_id,
+        issue_answer_link=False)
+    return issued.invitation
+
+
+# -- the handler table ---------------------------------------------------------------------
+def handlers(*, clock: Callable[[], datetime], link_base: Callable[[], str],
+             delivery: service.Delivery, rules: service.SurveyRules = service.DEFAULT_RULES
+             ) -> dict[str, Callable[[Session, Event], None]]:
+    def directory(apply):
+        return lambda session, event: apply(session, event, now=clock())
+
+    def follow_up(session: Session, event: Event) -> None:
+        invite_after_complaint(session, event, now=clock(), link_base=link_base(),
+                               delivery=delivery, rules=rules)
+
+    return {
+        "client.registered": directory(apply_client_profile),
+        "client.updated": directory(apply_client_profile),
+        "client.value.changed": directory(apply_value_changed),
+        "client.archived": directory(apply_archived),
+        "client.erased": directory(apply_erased),
+        "complaint.resolved": follow_up,
+    }

@@ -1,0 +1,396 @@
+"""Survey use cases: load → call the domain → save → record events, in the caller's unit of work.
+
+Each function runs inside one SQLAlchemy session transaction opened by the caller (a request or
+an event handler), so a change and its outbox event commit together or not at all. Link tokens
+leave this module only inside ``IssuedInvitation`` values, for the one answer that shows them.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.survey.adapters.orm import (ClientEntry, InvitationLinkRecord, InvitationRecord,
+                                          ResponseRecord, SurveyRecord, platform)
+from services.survey.domain import lifecycle
+from services.survey.domain.answers import DEFAULT_ANSWER_RULES, AnswerRules, validate_answers
+from services.survey.domain.definition import (DEFAULT_DEFINITION_RULES, DefinitionRules,
+                                               SurveyDefinition, validate_survey_definition)
+from services.survey.domain.invitations import (DEFAULT_INVITATION_RULES, Invitation,
+                                                InvitationRules, LinkState, LinkUnavailable,
+                                                allowed_invitation_actions, choose_language,
+                                                ensure_answerable, ensure_resendable,
+                                                ensure_revocable, expires_at, hash_token,
+                                                issue_link, link_state)
+from services.survey.domain.scoring import (DEFAULT_FEEDBACK_RULES, SCORING_VERSION,
+                                            FeedbackRules, feedback_fields, score_response)
+from shared.bus.outbox import record_event
+from shared.clock import as_utc, isoformat_z
+from shared.errors import NotFound, ValidationFailed
+from shared.web.versioning import check_version
+
+SERVICE = "survey"
+#: A link token as ``issue_link`` makes them (URL-safe base64); anything else is not a link.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+#: ``session.info`` flag: this transaction queued an email; wake the delivery step on commit.
+DELIVERY_QUEUED = "survey_delivery_queued"
+
+
+@dataclass(frozen=True)
+class SurveyRules:
+    definition: DefinitionRules = DEFAULT_DEFINITION_RULES
+    answers: AnswerRules = DEFAULT_ANSWER_RULES
+    invitations: InvitationRules = DEFAULT_INVITATION_RULES
+    feedback: FeedbackRules = DEFAULT_FEEDBACK_RULES
+    max_clients_per_request: int = 1000
+
+
+DEFAULT_RULES = SurveyRules()
+
+
+class UnknownClients(ValidationFailed):
+    """Client ids this service has not learnt (yet): 422 naming each, with ``Retry-After: 1``."""
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(errors, detail="One or more clients are not known to this service (yet).")
+        self.retry_after = 1
+
+
+class LinkNotFound(NotFound):
+    """No invitation has this link (or it is not a link at all)."""
+
+    def __init__(self) -> None:
+        super().__init__("This survey link does not exist.")
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    """An invitation and the token of the link issued with it, to be shown once."""
+
+    invitation: InvitationRecord
+    token: str = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return link_url(self.invitation.link_base, self.token)
+
+
+@dataclass(frozen=True)
+class OpenedLink:
+    """What a link leads to."""
+
+    invitation: InvitationRecord
+    survey: SurveyRecord
+    definition: SurveyDefinition
+
+    def state(self, now: datetime) -> LinkState:
+        return link_state(dates_of(self.invitation), self.survey.status, now)
+
+
+def link_url(link_base: str, token: str) -> str:
+    return f"{link_base.rstrip('/')}/s/{token}"
+
+
+def dates_of(invitation: InvitationRecord) -> Invitation:
+    """The invitation's dates, timezone-aware whatever the database gave back."""
+    return Invitation(expires_at=as_utc(invitation.expires_at),
+                      answered_at=as_utc(invitation.answered_at),
+                      revoked_at=as_utc(invitation.revoked_at))
+
+
+def definition_of(survey: SurveyRecord,
+                  rules: DefinitionRules = DEFAULT_DEFINITION_RULES) -> SurveyDefinition:
+    return validate_survey_definition(survey.definition, rules)
+
+
+def _publish(session: Session, event_type: str, subject: str, data: Mapping[str, Any],
+             now: datetime) -> None:
+    record_event(session, platform, service=SERVICE, event_type=event_type, subject=subject,
+                 data=data, time=now)
+
+
+# -- surveys --------------------------------------------------------------------------------
+def get_survey(session: Session, survey_id: str, *, for_update: bool = False) -> SurveyRecord:
+    statement = select(SurveyRecord).where(SurveyRecord.id == str(survey_id))
+    if for_update:
+        statement = statement.with_for_update()
+    survey = session.execute(statement).scalar_one_or_none()
+    if survey is None:
+        raise NotFound(f"No survey with id {survey_id}.")
+    return survey
+
+
+def create_survey(session: Session, fields: Mapping[str, Any], *, by: str, now: datetime,
+                  rules: SurveyRules = DEFAULT_RULES) -> SurveyRecord:
+    definition = validate_survey_definition(dict(fields), rules.definition)
+    survey = SurveyRecord(id=str(uuid.uuid4()), status=lifecycle.SurveyStatus.DRAFT.value,
+                          definition=definition.to_dict(),
+                          send_after_complaint_resolved=definition.send_after_complaint_resolved,
+                          version=1, created_by=by, created_at=now, updated_at=now)
+    session.add(survey)
+    session.flush()
+    return survey
+
+
+def update_survey(session: Session, survey_id: str, changes: Mapping[str, Any], *,
+                  expected_version: int | None, now: datetime,
+                  rules: SurveyRules = DEFAULT_RULES) -> SurveyRecord:
+    """Change a draft's definition: the fields given replace the stored ones, then the whole
+    definition is validated again (``null`` removes an optional field)."""
+    survey = get_survey(session, survey_id, for_update=True)
+    check_version(survey.version, expected_version)
+    lifecycle.ensure_editable(survey.status)
+    merged = {**survey.definition, **changes}
+    definition = validate_survey_definition(merged, rules.definition)
+    stored = definition.to_dict()
+    if stored == survey.definition:
+        return survey
+    survey.definition = stored
+    survey.send_after_complaint_resolved = definition.send_after_complaint_resolved
+    survey.version += 1
+    survey.updated_at = now
+    return survey
+
+
+def publish_survey(session: Session, survey_id: str, *, expected_version: int | None,
+                   now: datetime, rules: SurveyRules = DEFAULT_RULES) -> SurveyRecord:
+    survey = get_survey(session, survey_id, for_update=True)
+    check_version(survey.version, expected_version)
+    definition = definition_of(survey, rules.definition)
+    survey.status = lifecycle.publish(survey.status, definition).value
+    survey.published_at = now
+    survey.updated_at = now
+    survey.version += 1
+    _publish(session, "survey.published", survey.id, _survey_event(survey.id, definition), now)
+    return survey
+
+
+def close_survey(session: Session, survey_id: str, *, expected_version: int | None,
+                 now: datetime, rules: SurveyRules = DEFAULT_RULES) -> SurveyRecord:
+    survey = get_survey(session, survey_id, for_update=True)
+    check_version(survey.version, expected_version)
+    survey.status = lifecycle.close(survey.status).value
+    survey.closed_at = now
+    survey.updated_at = now
+    survey.version += 1
+    _publish(session, "survey.closed", survey.id,
+             _survey_event(survey.id, definition_of(survey, rules.definition)), now)
+    return survey
+
+
+def _survey_event(survey_id: str, definition: SurveyDefinition) -> dict[str, Any]:
+    return {"survey_id": survey_id, "title": dict(definition.title),
+            "languages": list(definition.languages)}
+
+
+# -- invitations ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Delivery:
+    """How invitations reach clients: by email when SMTP is configured, else not at all."""
+
+    email_enabled: bool = False
+
+
+def recipient_of(client: ClientEntry | None) -> tuple[str | None, str | None]:
+    """``(name, email)`` of the first contact with an email address."""
+    if client is None or client.erased_at is not None:
+        return None, None
+    for contact in client.contacts or []:
+        email = (contact or {}).get("email")
+        if email:
+            return (contact.get("name") or client.name), email
+    return None, None
+
+
+def invite_clients(session: Session, survey_id: str, client_ids: Sequence[str], *,
+                   field_name: str, language: str | None, expires_in_days: Any, by: str,
+                   now: datetime, link_base: str, delivery: Delivery,
+                   rules: SurveyRules = DEFAULT_RULES) -> list[IssuedInvitation]:
+    """Invite every client or none: a client not known yet names its field (422 with
+    ``Retry-After: 1``); an archived or erased client is refused too."""
+    survey = get_survey(session, survey_id)
+    lifecycle.ensure_can_invite(survey.status)
+    definition = definition_of(survey, rules.definition)
+    expiry = expires_at(now, expires_in_days, rules.invitations)
+    if language is not None:
+        choose_language(definition.languages, language)
+    clients = _clients(session, client_ids)
+    unknown: dict[str, list[str]] = {}
+    refused: dict[str, list[str]] = {}
+    for index, client_id in enumerate(client_ids):
+        path = field_name if field_name == "client_id" else f"{field_name}.{index}"
+        client = clients.get(client_id)
+        if client is None or not client.known:
+            unknown[path] = [f"Unknown client {client_id}."]
+        elif client.erased_at is not None or client.status != "active":
+            refused[path] = [f"Client {client_id} is {client.status}; it cannot be invited."]
+    if unknown:
+        raise UnknownClients({**unknown, **refused})
+    if refused:
+        raise ValidationFailed(refused)
+    return [new_invitation(session, survey, definition, clients[client_id],
+                            language=language, expiry=expiry, by=by, now=now,
+                            link_base=link_base, delivery=delivery)
+            for client_id in client_ids]
+
+
+def _clients(session: Session, client_ids: Sequence[str]) -> dict[str, ClientEntry]:
+    found: dict[str, ClientEntry] = {}
+    ids = list(dict.fromkeys(client_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for client in session.execute(select(ClientEntry).where(ClientEntry.id.in_(chunk))).scalars():
+            found[client.id] = client
+    return found
+
+
+def new_invitation(session: Session, survey: SurveyRecord, definition: SurveyDefinition,
+                    client: ClientEntry, *, language: str | None, expiry: datetime, by: str,
+                    now: datetime, link_base: str, delivery: Delivery,
+                    complaint_id: str | None = None, issue_answer_link: bool = True
+                    ) -> IssuedInvitation:
+    chosen = choose_language(definition.languages, language, client.preferred_language)
+    _name, email = recipient_of(client)
+    by_email = delivery.email_enabled and email is not None
+    invitation = InvitationRecord(
+        id=str(uuid.uuid4()), survey_id=survey.id, client_id=client.id, language=chosen,
+        created_at=now, expires_at=expiry, created_by=by, complaint_id=complaint_id,
+        link_base=link_base, delivery="email" if by_email else "none",
+        delivery_status="pending" if by_email else "not_requested", delivery_attempts=0,
+        version=1)
+    session.add(invitation)
+    session.flush()
+    token = add_link(session, invitation, "answer", now) if issue_answer_link else ""
+    _publish(session, "survey.invitation.created", client.id, {
+        "invitation_id": invitation.id, "survey_id": survey.id, "client_id": client.id,
+        "language": chosen, "expires_at": isoformat_z(expiry), "delivery": invitation.delivery,
+    }, now)
+    if by_email:
+        session.info[DELIVERY_QUEUED] = True
+    return IssuedInvitation(invitation, token)
+
+
+def add_link(session: Session, invitation: InvitationRecord, issued_for: str,
+              now: datetime) -> str:
+    link = issue_link()
+    session.add(InvitationLinkRecord(invitation_id=invitation.id, token_hash=link.token_hash,
+                                     issued_for=issued_for, created_at=now))
+    session.flush()
+    return link.token
+
+
+def get_invitation(session: Session, invitation_id: str, *,
+                   for_update: bool = False) -> InvitationRecord:
+    statement = select(InvitationRecord).where(InvitationRecord.id == str(invitation_id))
+    if for_update:
+        statement = statement.with_for_update()
+    invitation = session.execute(statement).scalar_one_or_none()
+    if invitation is None:
+        raise NotFound(f"No invitation with id {invitation_id}.")
+    return invitation
+
+
+def invitation_state(session: Session, invitation: InvitationRecord, now: datetime) -> LinkState:
+    survey = session.get(SurveyRecord, invitation.survey_id)
+    return link_state(dates_of(invitation), survey.status, now)
+
+
+def invitation_actions(state: LinkState) -> list[str]:
+    return allowed_invitation_actions(state)
+
+
+def revoke_invitation(session: Session, invitation_id: str, *, expected_version: int | None,
+                      now: datetime) -> InvitationRecord:
+    invitation = get_invitation(session, invitation_id, for_update=True)
+    check_version(invitation.version, expected_version)
+    survey = session.get(SurveyRecord, invitation.survey_id)
+    ensure_revocable(dates_of(invitation), survey.status, now)
+    invitation.revoked_at = now
+    invitation.version += 1
+    if invitation.delivery_status == "pending":
+        invitation.delivery_status = "cancelled"
+    return invitation
+
+
+def resend_invitation(session: Session, invitation_id: str, *, expected_version: int | None,
+                      now: datetime) -> IssuedInvitation:
+    """A new link for an open invitation; the earlier links keep working. When the invitation
+    is delivered by email, the email step sends another message (with a link of its own)."""
+    invitation = get_invitation(session, invitation_id, for_update=True)
+    check_version(invitation.version, expected_version)
+    survey = session.get(SurveyRecord, invitation.survey_id)
+    ensure_resendable(dates_of(invitation), survey.status, now)
+    token = add_link(session, invitation, "answer", now)
+    invitation.version += 1
+    if invitation.delivery == "email":
+        invitation.delivery_status = "pending"
+        invitation.delivery_attempts = 0
+        invitation.delivery_error = None
+        session.info[DELIVERY_QUEUED] = True
+    return IssuedInvitation(invitation, token)
+
+
+def relink(session: Session, invitation_id: str, *, now: datetime) -> IssuedInvitation | None:
+    """A fresh link for a still-open invitation (replaying an ``Idempotency-Key``), else None."""
+    invitation = session.get(InvitationRecord, str(invitation_id))
+    if invitation is None or invitation_state(session, invitation, now) is not LinkState.OPEN:
+        return None
+    return IssuedInvitation(invitation, add_link(session, invitation, "answer", now))
+
+
+# -- links and responses -------------------------------------------------------------------
+def open_link(session: Session, token: str, *, for_update: bool = False,
+              rules: SurveyRules = DEFAULT_RULES) -> OpenedLink:
+    """The invitation and survey a link token leads to; ``LinkNotFound`` if none."""
+    if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        raise LinkNotFound()
+    invitation_id = session.execute(
+        select(InvitationLinkRecord.invitation_id)
+        .where(InvitationLinkRecord.token_hash == hash_token(token))).scalar_one_or_none()
+    if invitation_id is None:
+        raise LinkNotFound()
+    invitation = get_invitation(session, invitation_id, for_update=for_update)
+    survey = session.get(SurveyRecord, invitation.survey_id)
+    return OpenedLink(invitation, survey, definition_of(survey, rules.definition))
+
+
+def submit_response(session: Session, token: str, answers: Any, *, now: datetime,
+                    rules: SurveyRules = DEFAULT_RULES) -> ResponseRecord:
+    """Answer the invitation behind ``token``, once.
+
+    The invitation row is locked first (PostgreSQL), so simultaneous submits queue and the
+    later ones find it answered; the ``UNIQUE (invitation_id)`` of responses is the last guard.
+    Raises ``LinkNotFound`` (404), ``LinkUnavailable`` (410) or ``ValidationFailed`` (422).
+    """
+    link = open_link(session, token, for_update=True, rules=rules)
+    invitation, survey, definition = link.invitation, link.survey, link.definition
+    ensure_answerable(dates_of(invitation), survey.status, now)
+    cleaned = validate_answers(definition, answers, rules.answers)
+    score = score_response(definition, cleaned, rules.feedback.places)
+    response = ResponseRecord(id=str(uuid.uuid4()), survey_id=survey.id,
+                              invitation_id=invitation.id, client_id=invitation.client_id,
+                              language=invitation.language, answers=cleaned, score=score,
+                              scoring_version=SCORING_VERSION, submitted_at=now)
+    try:
+        with session.begin_nested():
+            session.add(response)
+            session.flush()
+    except IntegrityError as exc:
+        raise LinkUnavailable(LinkState.ANSWERED) from exc
+    invitation.answered_at = now
+    invitation.version += 1
+    if invitation.delivery_status in ("pending", "sending"):
+        invitation.delivery_status = "cancelled"
+    _publish(session, "survey.response.submitted", invitation.client_id, {
+        "response_id": response.id, "survey_id": survey.id, "invitation_id": invitation.id,
+        "client_id": invitation.client_id, "submitted_at": isoformat_z(now),
+        "score": None if score is None else float(score), "scoring_version": SCORING_VERSION,
+        **feedback_fields(definition, cleaned, rules.feedback),
+    }, now)
+    return response

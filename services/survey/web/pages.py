@@ -1,0 +1,147 @@
+"""Rendering the survey pages: headers every page gets, the pages shown instead of a form, the
+per-link form token, and HTML answers for errors under ``/s/``.
+
+Every page is rendered by Jinja with autoescaping, so a ``<script>`` in a title, question,
+option or answer is shown as text; the Content-Security-Policy allows no script at all, as a
+second wall. The link's token is in the page's URL, so pages send ``Referrer-Policy:
+no-referrer`` and are never cached.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, current_app, render_template, request
+from itsdangerous import BadData, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
+
+from services.survey.domain.invitations import hash_token
+from services.survey.web.texts import LANGUAGES, texts_for
+from shared import errors
+from shared.web.problems import (domain_error_problem, http_exception_problem,
+                                 unexpected_error_problem)
+
+log = logging.getLogger("clientloop.survey.web")
+
+PAGE_PREFIX = "/s/"
+FORM_TOKEN_FIELD = "_form"
+FORM_TOKEN_MAX_AGE_S = 24 * 3600
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+def is_page_request() -> bool:
+    return request.path.startswith(PAGE_PREFIX)
+
+
+def visitor_language() -> str:
+    """For pages that know no invitation: the browser's choice, else the installation's."""
+    settings = current_app.extensions["clientloop"].settings
+    return request.accept_languages.best_match(LANGUAGES, default=settings.default_language)
+
+
+def page(template: str, status: int = 200, *, language: str, **context) -> Response:
+    body = render_template(template, lang=language, t=texts_for(language), **context)
+    response = current_app.response_class(body, status=status, mimetype="text/html")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def message_page(status: int, language: str, title_key: str, message: str,
+                 help_text: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    response = page("survey/message.html", status, language=language,
+                    title=texts_for(language)[title_key], message=message, help_text=help_text)
+    response.headers.update(headers or {})
+    return response
+
+
+def not_found_page() -> Response:
+    language = visitor_language()
+    return message_page(404, language, "not_found_title", texts_for(language)["not_found"])
+
+
+def gone_page(reason: str, language: str) -> Response:
+    t = texts_for(language)
+    title = "gone_answered_title" if reason == "answered" else "gone_title"
+    return message_page(410, language, title, t[f"gone_{reason}"],
+                        None if reason == "answered" else t["gone_help"])
+
+
+# -- the per-link form token (CSRF) ----------------------------------------------------------
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.extensions["clientloop"].settings.secret_key,
+                                  salt="clientloop.survey.form")
+
+
+def form_token(link_token: str) -> str:
+    return _serializer().dumps(hash_token(link_token)[:32])
+
+
+def form_token_valid(link_token: str, submitted: str | None) -> bool:
+    if not submitted:
+        return False
+    try:
+        bound = _serializer().loads(submitted, max_age=FORM_TOKEN_MAX_AGE_S)
+    except BadData:
+        return False
+    return bound == hash_token(link_token)[:32]
+
+
+# -- errors under /s/ are pages; elsewhere problem details ----------------------------------
+def register_page_errors(app: Flask, limiter) -> None:
+    from flask_limiter import RateLimitExceeded
+
+    def retry_after() -> int:
+        limit = limiter.current_limit
+        if limit is None:
+            return 60
+        return max(1, int(limit.reset_at - time.time()) + 1)
+
+    def rate_limited(error: RateLimitExceeded):
+        seconds = str(retry_after())
+        if is_page_request():
+            language = visitor_language()
+            return message_page(429, language, "too_many_title",
+                                texts_for(language)["too_many"].format(seconds=seconds),
+                                headers={"Retry-After": seconds})
+        response = http_exception_problem(error)
+        response.headers["Retry-After"] = seconds
+        return response
+
+    def http_error(error: HTTPException):
+        if not is_page_request():
+            return http_exception_problem(error)
+        if error.code == 404:
+            return not_found_page()
+        language = visitor_language()
+        return message_page(error.code or 500, language, "error_title",
+                            texts_for(language)["error_body"])
+
+    def domain_error(error: errors.DomainError):
+        if not is_page_request():
+            return domain_error_problem(error)
+        if isinstance(error, errors.NotFound):
+            return not_found_page()
+        language = visitor_language()
+        return message_page(400, language, "error_title", texts_for(language)["error_body"])
+
+    def unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        if not is_page_request():
+            return unexpected_error_problem(error)
+        log.exception("unexpected error on a survey page", exc_info=error)
+        language = visitor_language()
+        return message_page(500, language, "error_title", texts_for(language)["error_body"])
+
+    app.register_error_handler(RateLimitExceeded, rate_limited)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(errors.DomainError, domain_error)
+    app.register_error_handler(Exception, unexpected)

@@ -1,0 +1,101 @@
+"""Words of the survey pages in each language the suite supports (``zh-CN``, ``en``).
+
+Survey texts (titles, questions, options) come from the survey's definition; these are the
+page's own words: buttons, scale anchors, errors and the pages shown instead of a form.
+"""
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "required": "必答",
+        "optional": "选答",
+        "choose_all": "可多选",
+        "submit": "提交",
+        "nps_low": "0 = 完全不可能",
+        "nps_high": "10 = 极有可能",
+        "ces_low": "1 = 非常困难",
+        "ces_high": "7 = 非常容易",
+        "rating_low": "1 = 最低",
+        "rating_high": "{scale} = 最高",
+        "csat_1": "非常不满意",
+        "csat_2": "不满意",
+        "csat_3": "一般",
+        "csat_4": "满意",
+        "csat_5": "非常满意",
+        "text_hint": "最多 {max} 个字符",
+        "error_summary": "提交前请修改以下问题",
+        "error_prefix": "错误：",
+        "error_required": "请回答此题。",
+        "error_range": "请选择 {low} 到 {high} 之间的一个数字。",
+        "error_single": "请选择一个选项。",
+        "error_multi": "请只选择列出的选项。",
+        "error_text_long": "回答最多 {max} 个字符。",
+        "error_text": "请检查您的回答。",
+        "error_form_expired": "此页面已过期，请检查您的回答后重新提交。",
+        "thanks_title": "感谢您的反馈",
+        "thanks_body": "您的回答已提交。您现在可以关闭此页面。",
+        "gone_title": "此链接不可用",
+        "gone_answered_title": "已提交，谢谢！",
+        "gone_answered": "此问卷已通过该邀请提交，感谢您的参与！",
+        "gone_revoked": "此问卷链接已被撤回。",
+        "gone_closed": "此问卷已关闭，不再接受回答。",
+        "gone_expired": "此问卷链接已过期。",
+        "gone_help": "如有需要，请联系邀请您填写问卷的人。",
+        "not_found_title": "找不到此问卷",
+        "not_found": "找不到此问卷链接。请检查链接是否完整。",
+        "too_many_title": "请求过于频繁",
+        "too_many": "请求过于频繁，请在 {seconds} 秒后再试。",
+        "error_title": "出错了",
+        "error_body": "请求无法完成，请稍后再试。",
+    },
+    "en": {
+        "required": "required",
+        "optional": "optional",
+        "choose_all": "Select all that apply",
+        "submit": "Submit",
+        "nps_low": "0 = Not at all likely",
+        "nps_high": "10 = Extremely likely",
+        "ces_low": "1 = Very difficult",
+        "ces_high": "7 = Very easy",
+        "rating_low": "1 = Lowest",
+        "rating_high": "{scale} = Highest",
+        "csat_1": "Very dissatisfied",
+        "csat_2": "Dissatisfied",
+        "csat_3": "Neutral",
+        "csat_4": "Satisfied",
+        "csat_5": "Very satisfied",
+        "text_hint": "At most {max} characters",
+        "error_summary": "There is a problem with your answers",
+        "error_prefix": "Error:",
+        "error_required": "Please answer this question.",
+        "error_range": "Choose a number from {low} to {high}.",
+        "error_single": "Choose one of the options.",
+        "error_multi": "Choose only from the options listed.",
+        "error_text_long": "Your answer can be at most {max} characters.",
+        "error_text": "Please check your answer.",
+        "error_form_expired": "This page had expired. Please check your answers and submit "
+                              "again.",
+        "thanks_title": "Thank you for your feedback",
+        "thanks_body": "Your answers have been submitted. You can close this page now.",
+        "gone_title": "This link cannot be used",
+        "gone_answered_title": "Already answered — thank you!",
+        "gone_answered": "This survey has already been answered through this invitation. "
+                         "Thank you!",
+        "gone_revoked": "This survey link has been withdrawn.",
+        "gone_closed": "This survey is closed and no longer accepts answers.",
+        "gone_expired": "This survey link has expired.",
+        "gone_help": "If you need help, please contact whoever invited you to the survey.",
+        "not_found_title": "Survey not found",
+        "not_found": "We could not find this survey link. Please check that it is complete.",
+        "too_many_title": "Too many requests",
+        "too_many": "Too many requests. Please try again in {seconds} seconds.",
+        "error_title": "Something went wrong",
+        "error_body": "The request could not be completed. Please try again later.",
+    },
+}
+
+LANGUAGES = tuple(TEXTS)
+
+
+def texts_for(language: str | None) -> dict[str, str]:
+    return TEXTS.get(language or "", TEXTS["en"])

@@ -1,0 +1,160 @@
+"""Events the survey service consumes: the client directory and closed-loop follow-up."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from services.survey.adapters.orm import ClientEntry, InvitationRecord, ResponseRecord
+from services.survey.app import event_handlers
+from shared.bus.envelope import Event
+from shared.bus.topology import SUBSCRIPTIONS
+from shared.errors import UnknownClient
+from shared.events import validate_data
+from tests.survey.survey_support import (FULL_ANSWERS, active_survey, client_data,
+                                         client_event, deliver, invite, learn_client, outbox,
+                                         survey_fields, token_of)
+
+
+def entry(ctx, client_id) -> ClientEntry | None:
+    with ctx.database.transaction() as session:
+        return session.get(ClientEntry, client_id)
+
+
+def resolved(client_id: str, complaint_id: str | None = None) -> Event:
+    complaint_id = complaint_id or str(uuid.uuid4())
+    data = {"complaint_id": complaint_id, "ref": "CMP-000042", "client_id": client_id,
+            "severity": "high", "resolution_code": "fixed", "root_cause": "process",
+            "within_sla": True, "time_to_resolve_s": 3600.0, "waiting_s": 0.0}
+    validate_data("complaint.resolved", data)
+    return Event(id=str(uuid.uuid4()), type="complaint.resolved", source="clientloop/complaints",
+                 subject=client_id, time=client_event("x", client_id, {}).time,
+                 sequence="00000000000000000001", data=data)
+
+
+def test_the_service_handles_exactly_what_it_subscribes_to(survey_ctx):
+    assert set(event_handlers(survey_ctx)) == set(SUBSCRIPTIONS["survey"])
+
+
+def test_registry_events_are_valid_examples(survey_ctx):
+    client_id = str(uuid.uuid4())
+    validate_data("client.registered", client_data(client_id, email="a@example.com"))
+
+
+def test_late_events_never_overwrite_newer_ones(survey_ctx):
+    client_id = str(uuid.uuid4())
+    deliver(survey_ctx, client_event("client.updated", client_id,
+                                     client_data(client_id, name="New name", tier="A"), sequence=4))
+    deliver(survey_ctx, client_event("client.value.changed", client_id,
+                                     {"client_id": client_id, "tier": "B"}, sequence=3))
+    deliver(survey_ctx, client_event("client.registered", client_id,
+                                     client_data(client_id, name="Old name", tier="C"), sequence=1))
+    known = entry(survey_ctx, client_id)
+    assert (known.name, known.tier, known.known) == ("New name", "A", True)
+    deliver(survey_ctx, client_event("client.value.changed", client_id,
+                                     {"client_id": client_id, "tier": "B"}, sequence=6))
+    deliver(survey_ctx, client_event("client.archived", client_id, {"client_id": client_id},
+                                     sequence=7))
+    deliver(survey_ctx, client_event("client.updated", client_id,
+                                     client_data(client_id, status="active"), sequence=5))
+    known = entry(survey_ctx, client_id)
+    assert (known.tier, known.status) == ("B", "archived")
+
+
+def test_a_duplicate_event_is_applied_once(survey_ctx):
+    client_id = str(uuid.uuid4())
+    event = client_event("client.registered", client_id, client_data(client_id))
+    assert deliver(survey_ctx, event) is True
+    assert deliver(survey_ctx, event) is False
+
+
+def test_erasure_scrubs_the_directory_and_free_text_but_keeps_scores(http, staff, survey_ctx):
+    survey = active_survey(http, staff)
+    client_id = learn_client(survey_ctx, email="li@example.com", name="Li Wei")
+    answered = invite(http, staff, survey["id"], client_id)
+    pending = invite(http, staff, survey["id"], client_id)
+    reply = http.post("/api/v1/public/responses",
+                      json={"token": token_of(answered["url"]), "answers": FULL_ANSWERS})
+    score = reply.get_json()["score"]
+    deliver(survey_ctx, client_event("client.erased", client_id, {"client_id": client_id}, sequence=50))
+    deliver(survey_ctx, client_event("client.updated", client_id,
+                                     client_data(client_id, name="Li Wei", email="li@example.com"),
+                                     sequence=40))
+    erased = entry(survey_ctx, client_id)
+    assert (erased.name, erased.contacts, erased.status) == (None, [], "erased")
+    with survey_ctx.database.transaction() as session:
+        response = session.execute(select(ResponseRecord)).scalar_one()
+        assert "comment" not in response.answers and response.answers["recommend"] == 9
+        assert float(response.score) == score
+        assert session.get(InvitationRecord, pending["id"]).revoked_at is not None
+    assert http.get(f"/s/{token_of(pending['url'])}").status_code == 410
+    csv_text = http.get(f"/api/v1/surveys/{survey['id']}/responses?format=csv",
+                        headers=staff).get_data(as_text=True)
+    assert "很好 good" not in csv_text
+    refused = http.post(f"/api/v1/surveys/{survey['id']}/invitations", headers=staff,
+                        json={"client_id": client_id})
+    assert refused.status_code == 422
+
+
+def test_an_erasure_before_registration_keeps_the_client_erased(survey_ctx):
+    client_id = str(uuid.uuid4())
+    deliver(survey_ctx, client_event("client.erased", client_id, {"client_id": client_id}, sequence=9))
+    deliver(survey_ctx, client_event("client.registered", client_id,
+                                     client_data(client_id, name="Should not appear"), sequence=1))
+    erased = entry(survey_ctx, client_id)
+    assert erased.name is None and erased.status == "erased"
+
+
+def follow_up_survey(http, staff):
+    return active_survey(http, staff, send_after_complaint_resolved=True,
+                         title={"zh-CN": "投诉回访", "en": "After your complaint"})
+
+
+def test_a_resolved_complaint_invites_its_client_to_the_follow_up_survey_once(http, staff, survey_ctx):
+    active_survey(http, staff)  # not marked: never used for follow-ups
+    survey = follow_up_survey(http, staff)
+    client_id = learn_client(survey_ctx, language="zh-CN")
+    complaint_id = str(uuid.uuid4())
+    assert deliver(survey_ctx, resolved(client_id, complaint_id))
+    assert deliver(survey_ctx, resolved(client_id, complaint_id))  # re-resolved: another event
+    listed = http.get(f"/api/v1/surveys/{survey['id']}/invitations", headers=staff).get_json()
+    assert listed["total"] == 1
+    [item] = listed["items"]
+    assert (item["client_id"], item["language"], item["complaint_id"]) == (client_id, "zh-CN", complaint_id)
+    assert (item["created_by"], item["delivery"], item["links"]) == ("system", "none", 0)
+    [event] = outbox(survey_ctx, "survey.invitation.created")
+    validate_data("survey.invitation.created", event["data"])
+    resent = http.post(f"/api/v1/invitations/{item['id']}/resend", headers=staff)
+    assert resent.status_code == 200 and http.get(f"/s/{token_of(resent.get_json()['url'])}").status_code == 200
+
+
+def test_no_follow_up_survey_means_no_invitation(http, staff, survey_ctx):
+    active_survey(http, staff)
+    draft = http.post("/api/v1/surveys", headers=staff, json=survey_fields(send_after_complaint_resolved=True))
+    assert draft.status_code == 201
+    client_id = learn_client(survey_ctx)
+    assert deliver(survey_ctx, resolved(client_id))
+    with survey_ctx.database.transaction() as session:
+        assert session.execute(select(InvitationRecord)).first() is None
+
+
+def test_a_complaint_for_a_client_not_known_yet_is_retried(http, staff, survey_ctx):
+    follow_up_survey(http, staff)
+    client_id = str(uuid.uuid4())
+    event = resolved(client_id)
+    with pytest.raises(UnknownClient):
+        deliver(survey_ctx, event)
+    learn_client(survey_ctx, client_id)
+    assert deliver(survey_ctx, event) is True
+    with survey_ctx.database.transaction() as session:
+        assert session.execute(select(InvitationRecord.client_id)).scalar_one() == client_id
+
+
+def test_archived_clients_get_no_follow_up(http, staff, survey_ctx):
+    follow_up_survey(http, staff)
+    client_id = learn_client(survey_ctx)
+    deliver(survey_ctx, client_event("client.archived", client_id, {"client_id": client_id}))
+    assert deliver(survey_ctx, resolved(client_id))
+    with survey_ctx.database.transaction() as session:
+        assert session.execute(select(InvitationRecord)).first() is None
