@@ -709,8 +709,9 @@ def test_every_event_written_by_client_operations_is_valid(registry, http, staff
     assert http.delete(url, headers=staff).status_code == 200
     assert http.post(f"/api/v1/clients/{other['id']}/erase", headers=admin).status_code == 200
     events = outbox_events(registry)
-    assert [e["event_type"] for e in events] == ["client.registered", "client.updated", "client.registered",
-                                                 "client.archived", "client.erased"]
+    lifecycle = ("client.registered", "client.updated", "client.archived", "client.erased")
+    assert [e["event_type"] for e in events if e["event_type"] in lifecycle] == [
+        "client.registered", "client.updated", "client.registered", "client.archived", "client.erased"]
     for event in events:
         envelope = event["envelope"]
         validate_envelope(envelope)
@@ -718,7 +719,7 @@ def test_every_event_written_by_client_operations_is_valid(registry, http, staff
         assert envelope["type"] == f"clientloop.{event['event_type']}.v1"
         assert envelope["source"] == "clientloop/registry" and envelope["subject"] == event["subject"]
     sequences = [e["envelope"]["sequence"] for e in events if e["subject"] == client["id"]]
-    assert sequences == [str(n).zfill(20) for n in (1, 2, 3)]
+    assert sequences == [str(n).zfill(20) for n in range(1, len(sequences) + 1)] and len(sequences) >= 3
 
 
 # -- hostile input --------------------------------------------------------------------------
