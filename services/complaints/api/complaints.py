@@ -11,7 +11,6 @@ from sqlalchemy import not_, select
 from services.complaints import service
 from services.complaints.adapters import repository
 from services.complaints.adapters.orm import ComplaintRecord
-from services.complaints.api.input_guard import reject_unstorable_text
 from services.complaints.api.schemas import (ActionInSchema, ComplaintInSchema,
                                              ComplaintListArgs, ComplaintPatchSchema,
                                              ComplaintSchema, NoteInSchema, TimelineEntrySchema)
@@ -23,7 +22,6 @@ from shared.web.versioning import expected_version, with_etag
 
 blp = Blueprint("complaints", __name__, url_prefix="/api/v1/complaints",
                 description="Complaints: intake, the ISO 10002 workflow with SLAs, notes.")
-blp.before_request(reject_unstorable_text)
 
 _COMPLAINT_FIELDS = (
     "ref", "client_tier", "channel", "category", "severity", "title", "description",

@@ -8,12 +8,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.complaints.adapters.reports import complaints_report, day_bounds
-from services.complaints.api.input_guard import reject_unstorable_text
 from services.complaints.api.schemas import ComplaintsReportSchema, ReportArgs
 
 blp = Blueprint("complaint_reports", __name__, url_prefix="/api/v1/reports",
                 description="The complaint analysis (投诉分析).")
-blp.before_request(reject_unstorable_text)
 
 DEFAULT_DAYS = 30
 
