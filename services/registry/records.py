@@ -67,13 +67,18 @@ def lock_client(session: Session, client_id: str) -> ClientRecord | None:
         .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
+_EVENT_COLUMNS = (ClientEventRecord.event_id, ClientEventRecord.event_type,
+                  ClientEventRecord.occurred_at, ClientEventRecord.score, ClientEventRecord.severity,
+                  ClientEventRecord.previous_severity, ClientEventRecord.within_sla,
+                  ClientEventRecord.ref)
+
+
 def stored_events(session: Session, client_id: str) -> list[SatisfactionEvent]:
-    rows = session.execute(select(ClientEventRecord).where(ClientEventRecord.client_id == client_id)
-                           ).scalars().all()
+    rows = session.execute(select(*_EVENT_COLUMNS).where(ClientEventRecord.client_id == client_id)).all()
     return [_event_of(row) for row in rows]
 
 
-def _event_of(row: ClientEventRecord) -> SatisfactionEvent:
+def _event_of(row) -> SatisfactionEvent:
     return SatisfactionEvent(
         event_id=row.event_id, event_type=row.event_type, occurred_at=as_utc(row.occurred_at),
         score=None if row.score is None else Decimal(row.score), severity=row.severity,
@@ -143,10 +148,8 @@ def apply_event(session: Session, event: Event, *, now: datetime, rules: Registr
     if client is None:
         raise UnknownClientEvent(f"Event {event.id} ({event.type}) names client {client_id}, "
                                  "which the registry does not hold.")
-    already = session.execute(select(ClientEventRecord.id).where(
-        ClientEventRecord.client_id == client.id, ClientEventRecord.event_id == applied.event_id)
-    ).first()
-    if already is not None:
+    events = stored_events(session, client.id)
+    if any(stored.event_id == applied.event_id for stored in events):
         return False
     session.execute(insert(ClientEventRecord).values(
         client_id=client.id, event_id=applied.event_id, event_type=applied.event_type,
@@ -154,7 +157,7 @@ def apply_event(session: Session, event: Event, *, now: datetime, rules: Registr
         score=None if applied.score is None else str(applied.score),
         severity=applied.severity, previous_severity=applied.previous_severity,
         within_sla=applied.within_sla, ref=applied.ref, received_at=now))
-    refresh(session, client, now=now, rules=rules, cause=applied.cause)
+    refresh(session, client, now=now, rules=rules, cause=applied.cause, events=[*events, applied])
     return True
 
 
@@ -169,11 +172,14 @@ def record_annual_value(session: Session, client: ClientRecord, *, event_id: str
 
 def refresh(session: Session, client: ClientRecord, *, now: datetime, rules: RegistryRules,
             cause: dict[str, str] | None, announce: bool = True,
-            previous: "ShownState | None" = None) -> Records:
+            previous: "ShownState | None" = None,
+            events: Sequence[SatisfactionEvent] | None = None) -> Records:
     """Re-fold the client's records from what is stored, save them, and (with ``announce``)
     record the change events against ``previous`` (default: the figures on the client row).
     The client row must be locked (or new) in this transaction."""
-    records = fold_records(annual_value_of(client), stored_events(session, client.id),
+    if events is None:
+        events = stored_events(session, client.id)
+    records = fold_records(annual_value_of(client), events,
                            stored_annual_value_changes(session, client.id), now, rules)
     _save_ledger(session, client.id, records.ledger, rules)
     _save_history(session, client.id, records.history)
@@ -233,9 +239,12 @@ def _save_ledger(session: Session, client_id: str, ledger: list[LedgerEntry],
             shown(entry.value, places), entry.reason) for entry in ledger]
     stored = [(row.event_id, row.event_type, as_utc(row.occurred_at),
                None if row.delta is None else Decimal(row.delta), Decimal(row.value), row.reason)
-              for row in session.execute(select(SatisfactionEntryRecord)
-                                         .where(SatisfactionEntryRecord.client_id == client_id)
-                                         .order_by(SatisfactionEntryRecord.position)).scalars()]
+              for row in session.execute(select(
+                  SatisfactionEntryRecord.event_id, SatisfactionEntryRecord.event_type,
+                  SatisfactionEntryRecord.occurred_at, SatisfactionEntryRecord.delta,
+                  SatisfactionEntryRecord.value, SatisfactionEntryRecord.reason)
+                  .where(SatisfactionEntryRecord.client_id == client_id)
+                  .order_by(SatisfactionEntryRecord.position))]
     start = _first_difference(stored, new)
     if start is None:
         return
@@ -256,9 +265,13 @@ def _save_history(session: Session, client_id: str, history: list[ValueHistoryEn
             round_half_up(entry.value_at_risk, MONEY_PLACES)) for entry in history]
     stored = [(as_utc(row.at), row.cause_event_id, row.cause_event_type, row.tier,
                Decimal(row.health_score), row.health_band, Decimal(row.value_at_risk))
-              for row in session.execute(select(ValueHistoryRecord)
-                                         .where(ValueHistoryRecord.client_id == client_id)
-                                         .order_by(ValueHistoryRecord.position)).scalars()]
+              for row in session.execute(select(
+                  ValueHistoryRecord.at, ValueHistoryRecord.cause_event_id,
+                  ValueHistoryRecord.cause_event_type, ValueHistoryRecord.tier,
+                  ValueHistoryRecord.health_score, ValueHistoryRecord.health_band,
+                  ValueHistoryRecord.value_at_risk)
+                  .where(ValueHistoryRecord.client_id == client_id)
+                  .order_by(ValueHistoryRecord.position))]
     start = _first_difference(stored, new)
     if start is None:
         return

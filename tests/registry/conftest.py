@@ -59,11 +59,11 @@ def bus(clock) -> BusEvents:
     return BusEvents(clock.now)
 
 
-def register(ctx, name: str = "Acme 有限公司", **fields):
+def register(ctx, name: str = "Acme 有限公司", *, client_id: str | None = None, **fields):
     fields = {"name": name, "kind": "external", "category": "enterprise", **fields}
     with ctx.database.transaction() as session:
         return registry_service.register_client(session, fields, now=ctx.clock(),
-                                                rules=ctx.extras["rules"])
+                                                rules=ctx.extras["rules"], client_id=client_id)
 
 
 def deliver(ctx, *envelopes) -> list[bool]:
