@@ -3,11 +3,12 @@
 Each function runs inside the caller's unit of work (one transaction), so a complaint's change,
 its timeline entries and its outbox events commit together or not at all.
 
-Concurrency: a write of an existing complaint succeeds only if the row still has the version
-that was loaded (see ``adapters.repository``). Without ``If-Match`` a lost race is retried on
-the fresh row, so the request applies to the current version — two ``resolve`` requests at
-once: the second sees ``resolved`` and is refused with 409 and the allowed actions. With
-``If-Match`` a lost race is a 412, as a stale ``If-Match`` would have been.
+Concurrency: a complaint about to change is read with a row lock, so writers on one complaint
+queue and each applies to the current version — two ``resolve`` requests at once: the second
+sees ``resolved`` and is refused with 409 and the allowed actions; two ``assign`` requests
+both apply, in turn. The write itself is a compare-and-set on ``version`` (see
+``adapters.repository``); should it ever find the row changed, the request is retried on the
+fresh row without ``If-Match`` and refused with 412 with ``If-Match``.
 """
 from __future__ import annotations
 
@@ -122,7 +123,9 @@ def change_complaint(session: Session, complaint_id: UUID | str,
                      expected_version: int | None) -> Changed:
     """Load, apply ``change``, compare-and-set; retried on a lost race without If-Match."""
     for _attempt in range(MAX_ATTEMPTS):
-        complaint = get_complaint(session, complaint_id)
+        complaint = repository.load_complaint(session, complaint_id, for_update=True)
+        if complaint is None:
+            raise NotFound(f"No complaint with id {complaint_id}.")
         check_version(complaint.version, expected_version)
         loaded_version = complaint.version
         events = change(complaint)

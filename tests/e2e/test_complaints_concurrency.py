@@ -1,5 +1,6 @@
 """Conflicting actions on one complaint never both succeed: 20 concurrent ``resolve`` requests
-through a real multi-worker gunicorn on PostgreSQL give exactly one success."""
+through a real multi-worker gunicorn on PostgreSQL give exactly one success; 20 concurrent
+``assign`` requests, which do not conflict, all apply in turn."""
 from __future__ import annotations
 
 import threading
@@ -113,3 +114,12 @@ def test_twenty_concurrent_resolves_give_exactly_one_success(suite, settings, po
     assert statuses.count(200) == 1, statuses
     assert set(statuses) <= {200, 409, 412}, statuses
     assert count_events(postgres_urls["complaints"], "complaint.resolved") == 2
+
+    # Actions that do not conflict queue on the row and all apply, each to the version before.
+    complaint = in_progress()
+    responses = fire_together(f"{base}/api/v1/complaints/{complaint['id']}/actions",
+                              {"action": "assign", "assignee": "Whoever"}, headers)
+    assert [response.status_code for response in responses] == [200] * CONCURRENT
+    final = requests.get(f"{base}/api/v1/complaints/{complaint['id']}", headers=headers,
+                         timeout=10).json()
+    assert final["version"] == complaint["version"] + CONCURRENT

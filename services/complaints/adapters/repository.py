@@ -1,11 +1,12 @@
 """Loading and saving complaints: domain ``Complaint`` ⇄ rows, with compare-and-set writes.
 
 Reads use Core statements (no ORM identity map), so a reload inside the same transaction
-always sees the row as the database has it now. Every write of an existing complaint is
-``UPDATE complaint SET … WHERE id = :id AND version = :loaded_version``: when another request
-changed the complaint in between, no row matches and the caller learns it lost the race.
-On PostgreSQL (read committed) the losing ``UPDATE`` waits for the winner's transaction and
-then matches nothing; on SQLite writers are serialised by ``BEGIN IMMEDIATE``.
+always sees the row as the database has it now. A complaint about to change is read with
+``SELECT … FOR UPDATE`` (writers on one complaint queue; each sees the previous one's result),
+and every write is ``UPDATE complaint SET … WHERE id = :id AND version = :loaded_version``:
+should the row have changed anyway (a read without the lock, another code path), no row
+matches and the caller learns it lost the race. On SQLite writers are serialised by
+``BEGIN IMMEDIATE``.
 """
 from __future__ import annotations
 
@@ -123,15 +124,22 @@ def complaint_from_row(row: Any) -> Complaint:
                      client_tier=row.client_tier, opened_at=as_utc(row.opened_at), **values)
 
 
-def load_row(session: Session, complaint_id: UUID | str):
-    """The ``complaint`` row as the database has it now, or ``None``."""
-    return session.execute(select(COMPLAINTS).where(COMPLAINTS.c.id == str(complaint_id))
-                           ).first()
+def load_row(session: Session, complaint_id: UUID | str, *, for_update: bool = False):
+    """The ``complaint`` row as the database has it now, or ``None``.
+
+    ``for_update`` locks the row until the transaction ends (PostgreSQL; SQLite serialises
+    writers anyway), so concurrent changes queue and each sees its predecessor's result.
+    """
+    statement = select(COMPLAINTS).where(COMPLAINTS.c.id == str(complaint_id))
+    if for_update:
+        statement = statement.with_for_update()
+    return session.execute(statement).first()
 
 
-def load_complaint(session: Session, complaint_id: UUID | str) -> Complaint | None:
+def load_complaint(session: Session, complaint_id: UUID | str, *,
+                   for_update: bool = False) -> Complaint | None:
     """The complaint as it is now (timeline not loaded: actions only append to it)."""
-    row = load_row(session, complaint_id)
+    row = load_row(session, complaint_id, for_update=for_update)
     return None if row is None else complaint_from_row(row)
 
 
