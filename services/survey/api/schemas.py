@@ -6,6 +6,8 @@ schemas here only say which top-level fields exist.
 """
 from __future__ import annotations
 
+from datetime import date
+
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
@@ -109,9 +111,15 @@ class InvitationListArgs(PageArgs):
     client_id = fields.UUID()
 
 
+DATE_RANGE = validate.Range(min=date(1900, 1, 1), max=date(9998, 12, 31),
+                            error="Must be a date from 1900-01-01 to 9998-12-31.")
+
+
 class PeriodArgs(ma.Schema):
-    start = fields.Date(data_key="from")
-    end = fields.Date(data_key="to")
+    """Calendar dates in ``CLIENTLOOP_TIMEZONE``, both inclusive."""
+
+    start = fields.Date(data_key="from", validate=DATE_RANGE)
+    end = fields.Date(data_key="to", validate=DATE_RANGE)
 
 
 class ResultsArgs(PeriodArgs):

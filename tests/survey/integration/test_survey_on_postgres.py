@@ -1,0 +1,42 @@
+"""The survey service's integration tests again, on PostgreSQL (the production database).
+
+The tests are the same functions as on SQLite, imported here; only ``survey_settings`` changes.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.survey.integration.test_survey_api_invitations import (  # noqa: F401
+    test_an_expired_invitation_is_listed_as_expired_and_cannot_be_resent,
+    test_an_idempotency_key_replay_creates_nothing_and_gives_fresh_working_links,
+    test_an_unknown_client_makes_the_whole_request_422_naming_it_with_retry_after,
+    test_resend_issues_a_new_link_and_the_earlier_one_keeps_working,
+    test_revoke_stops_every_link_and_is_refused_twice)
+from tests.survey.integration.test_survey_events_in import (  # noqa: F401
+    test_a_complaint_for_a_client_not_known_yet_is_retried,
+    test_a_resolved_complaint_invites_its_client_to_the_follow_up_survey_once,
+    test_erasure_scrubs_the_directory_and_free_text_but_keeps_scores,
+    test_late_events_never_overwrite_newer_ones)
+from tests.survey.integration.test_survey_form_pages import (  # noqa: F401
+    opened, test_a_good_submit_redirects_to_thanks_and_the_link_then_says_answered,
+    test_a_missing_required_answer_is_shown_inline_and_the_other_answers_are_kept)
+from tests.survey.integration.test_survey_hostile_input import (  # noqa: F401
+    test_hostile_queries_never_give_a_500, test_survey_definitions_never_give_a_500)
+from tests.survey.integration.test_survey_public_responses import (  # noqa: F401
+    link, test_a_response_is_scored_stored_and_published_as_feedback,
+    test_a_second_submit_is_410_answered_and_stores_nothing,
+    test_answer_errors_are_422_by_dotted_path_and_store_nothing,
+    test_the_database_refuses_a_second_response_for_an_invitation)
+from tests.survey.integration.test_survey_results import (  # noqa: F401
+    data_set, test_from_and_to_are_inclusive_calendar_dates,
+    test_groups_match_an_independent_computation,
+    test_overall_results_match_an_independent_computation,
+    test_responses_list_and_csv_export)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def survey_settings(settings, postgres_url):
+    return settings.with_overrides(ratelimit_public="1000 per minute",
+                                   database_urls={**settings.database_urls, "survey": postgres_url})
