@@ -54,14 +54,16 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
 def _rate_limits(app: Flask, ctx: ServiceContext, blueprints) -> "Limiter":
     """``CLIENTLOOP_RATELIMIT_PUBLIC`` per client address over all public survey endpoints
     together, counted in ``CLIENTLOOP_RATELIMIT_STORAGE_URL`` (shared by every worker) or in
-    the process. Checked before anything else about the request is looked at."""
+    the process. Checked before anything else about the request is looked at. When the shared
+    store is unreachable, each process counts on its own until it is back (never a 500)."""
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
     settings = ctx.settings
     limiter = Limiter(get_remote_address, app=app, default_limits=[],
                       storage_uri=settings.ratelimit_storage_url or "memory://",
                       strategy="fixed-window", key_prefix="clientloop-survey",
-                      headers_enabled=False)
+                      headers_enabled=False, in_memory_fallback_enabled=True,
+                      swallow_errors=True)
     for blueprint in blueprints:
         limiter.shared_limit(settings.ratelimit_public, scope=PUBLIC_SCOPE)(blueprint)
     hooks = app.before_request_funcs.setdefault(None, [])

@@ -173,3 +173,18 @@ def test_limits_are_shared_by_every_worker_through_the_configured_store(settings
     finally:
         for ctx in contexts:
             ctx.database.dispose()
+
+
+def test_an_unreachable_limit_store_falls_back_to_counting_in_the_process(settings, clock):
+    from tests.e2e.harness import free_port
+    unreachable = settings.with_overrides(ratelimit_public="2 per minute",
+                                          ratelimit_storage_url=f"redis://127.0.0.1:{free_port()}/0")
+    from shared.migrations import upgrade
+    upgrade("survey", unreachable.database_url("survey"))
+    ctx = build_context(unreachable, clock=clock)
+    http = create_app(context=ctx).test_client()
+    try:
+        statuses = [http.get("/s/" + "C" * 43).status_code for _ in range(4)]
+        assert statuses == [404, 404, 429, 429]
+    finally:
+        ctx.database.dispose()
