@@ -27,12 +27,13 @@ from services.registry.rules import RegistryRules
 from services.registry.service import get_client
 from shared.bus.outbox import record_event
 from shared.clock import as_utc
-from shared.errors import Conflict, NotFound, StaleVersion
+from shared.errors import Conflict, NotFound, StaleVersion, ValidationFailed
 from shared.web.pagination import page_of
 from shared.web.versioning import check_version
 
 SERVICE = "registry"
-PLAN_FIELDS = ("goal", "channel", "frequency_days", "owner", "starts_on")
+EARLIEST = date(1900, 1, 1)  # dates and times before this are refused as typing mistakes
+LATEST = date(9000, 1, 1)    # ...and after this (date arithmetic must not overflow)
 
 
 def local_date(moment: datetime, zone: ZoneInfo) -> date:
@@ -89,6 +90,9 @@ def put_plan(session: Session, client_id: str, fields: Mapping[str, Any], *,
         raise StaleVersion("The client has no communication plan yet; send no If-Match to create one.")
     if existing is not None:
         check_version(existing.version, expected_version)
+    starts_on = fields.get("starts_on")
+    if starts_on is not None and not EARLIEST <= starts_on <= LATEST:
+        raise ValidationFailed({"starts_on": [f"Must be between {EARLIEST} and {LATEST}."]})
     plan = CommunicationPlan.create(
         fields.get("goal"), fields.get("channel"), fields.get("frequency_days"),
         fields.get("owner") or client.owner or by, fields.get("starts_on"),
@@ -129,6 +133,9 @@ def log_interaction(session: Session, client_id: str, fields: Mapping[str, Any],
     """Log a contact with the client; ``staff`` defaults to whoever logs it and
     ``occurred_at`` to now. Moves the plan's next due date."""
     _writable_client(session, client_id)
+    occurred_at = fields.get("occurred_at")
+    if occurred_at is not None and as_utc(occurred_at).date() < EARLIEST:
+        raise ValidationFailed({"occurred_at": [f"Must not be before {EARLIEST}."]})
     interaction = Interaction.create(
         fields.get("channel"), fields.get("summary"), fields.get("occurred_at") or now,
         fields.get("staff") or by, now=now, rules=rules.care)

@@ -1,8 +1,9 @@
 """The portfolio report: how many clients, how satisfied, how much value and how much of it at
 risk — overall and by kind, tier and health band.
 
-Computed by SQL aggregates over the current figures kept on each client row (one grouped query
-per breakdown), so its cost grows with the number of clients, not with their history. Active
+Computed by SQL aggregates over the current figures kept on each client row, so its cost grows
+with the number of clients, not with their history: on PostgreSQL one scan with ``GROUPING
+SETS`` gives the total and the three breakdowns, elsewhere (SQLite) one grouped query each. Active
 clients only: an archived client is no longer part of the portfolio and an erased one is
 anonymous history. ``satisfaction_mean`` is the mean S of the clients whose S is known (as
 shown, 2 decimals), rounded half-up to 2 decimals, or null when none is known; money sums are
@@ -13,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from services.registry.adapters.orm import ClientRecord
@@ -49,12 +50,43 @@ def _decimal(value) -> Decimal:
 
 
 def portfolio(session: Session, currency: str) -> dict[str, Any]:
-    active = ClientRecord.status == "active"
-    report = _summary(session.execute(select(*_figures()).where(active)).one(), currency)
-    for name, (column, keys) in BREAKDOWNS.items():
-        rows = {row[0]: row[1:] for row in
-                session.execute(select(column, *_figures()).where(active).group_by(column))}
+    if session.get_bind().dialect.name == "postgresql":
+        total, groups = _grouping_sets(session)
+    else:
+        total, groups = _grouped_queries(session)
+    report = _summary(total, currency)
+    for name, (_, keys) in BREAKDOWNS.items():
+        rows = groups[name]
         report[name] = {key: _summary(rows.get(key), currency) for key in keys}
         for key in rows:  # a value outside the known keys (never expected) is still shown
             report[name].setdefault(key, _summary(rows[key], currency))
     return report
+
+
+_ACTIVE = ClientRecord.status == "active"
+
+
+def _grouped_queries(session: Session):
+    total = session.execute(select(*_figures()).where(_ACTIVE)).one()
+    groups = {name: {row[0]: row[1:] for row in session.execute(
+        select(column, *_figures()).where(_ACTIVE).group_by(column))}
+        for name, (column, _) in BREAKDOWNS.items()}
+    return total, groups
+
+
+def _grouping_sets(session: Session):
+    columns = [column for column, _ in BREAKDOWNS.values()]
+    statement = (select(*columns, func.grouping(*columns), *_figures()).where(_ACTIVE)
+                 .group_by(func.grouping_sets(literal_column("()"), *columns)))
+    # grouping(kind, tier, band) is a bit mask of the columns *not* grouped on in that row
+    masks = {0b011: ("by_kind", 0), 0b101: ("by_tier", 1), 0b110: ("by_band", 2)}
+    total, groups = None, {name: {} for name in BREAKDOWNS}
+    for row in session.execute(statement):
+        figures = tuple(row[len(columns) + 1:])
+        mask = row[len(columns)]
+        if mask == 0b111:
+            total = figures
+        elif mask in masks:
+            name, index = masks[mask]
+            groups[name][row[index]] = figures
+    return total, groups

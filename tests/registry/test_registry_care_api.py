@@ -254,3 +254,23 @@ def test_erasing_a_client_removes_its_plan_and_the_text_of_its_interactions(http
     assert [item["summary"] for item in items] == ["(erased)"]
     assert log(http, tokens["staff"], client.id).status_code == 409
     assert put_plan(http, tokens["staff"], client.id).status_code == 409
+
+
+@pytest.mark.parametrize("starts_on", ["9999-12-31", "0001-01-01"])
+def test_a_plan_starting_out_of_any_sensible_range_is_a_422_not_an_overflow(http, tokens, registry_ctx, starts_on):
+    client = register(registry_ctx)
+    answer = put_plan(http, tokens["staff"], client.id, {**PLAN, "starts_on": starts_on})
+    assert answer.status_code == 422 and "starts_on" in answer.json["errors"], answer.json
+
+
+def test_an_interaction_dated_in_year_one_is_a_422(settings, tokens, clock):
+    west = settings.with_overrides(timezone="America/Los_Angeles")
+    upgrade("registry", west.database_url("registry"))
+    ctx = build_context(west, clock=clock)
+    try:
+        http = create_app(context=ctx).test_client()
+        client = register(ctx)
+        answer = log(http, tokens["staff"], client.id, occurred_at="0001-01-01T00:00:00Z")
+        assert answer.status_code == 422 and "occurred_at" in answer.json["errors"], answer.json
+    finally:
+        ctx.database.dispose()

@@ -158,3 +158,36 @@ def test_the_portfolio_needs_a_token(http, tokens):
     assert http.get("/api/v1/reports/portfolio").status_code == 401
     empty = http.get("/api/v1/reports/portfolio", headers=auth(tokens["analyst"])).json
     assert (empty["clients"], empty["satisfaction_mean"], empty["annual_value"]) == (0, None, cny("0.00"))
+
+
+def test_the_portfolio_on_postgresql_scans_once_and_agrees_with_the_portable_queries(
+        settings, postgres_url, tokens, clock, bus):
+    from services.registry import reports
+    from services.registry.app import build_context, create_app
+    from shared.migrations import upgrade
+
+    upgrade("registry", postgres_url)
+    ctx = build_context(settings.with_overrides(database_urls={**settings.database_urls,
+                                                               "registry": postgres_url}), clock=clock)
+    try:
+        http = create_app(context=ctx).test_client()
+        assert http.get("/api/v1/reports/portfolio", headers=auth(tokens["analyst"])).json["clients"] == 0
+        amounts = ("2000000.00", "300000.50", None, "120000.00", "99999.99")
+        clients = [register(ctx, f"PG {n}", **({} if a is None else {"annual_value": cny(a)}))
+                   for n, a in enumerate(amounts)]
+        register(ctx, "Stakeholder", kind="internal", category="stakeholder")
+        hour = timedelta(hours=1)
+        deliver(ctx, bus.survey(clients[0].id, 88.8, at=clock.now - 3 * hour),
+                bus.opened(clients[1].id, "critical", at=clock.now - 2 * hour),
+                bus.opened(clients[1].id, "critical", at=clock.now - hour),
+                bus.opened(clients[3].id, "high"), bus.survey(clients[4].id, 12.34))
+        with ctx.database.transaction() as session:
+            one_scan = reports.portfolio(session, "CNY")
+            assert reports._grouping_sets(session) == reports._grouped_queries(session)
+        answer = http.get("/api/v1/reports/portfolio", headers=auth(tokens["analyst"])).json
+        assert answer["clients"] == one_scan["clients"] == 6
+        assert answer["annual_value"] == cny("2520000.49")
+        assert answer["by_band"]["critical"]["clients"] == 1
+        assert answer["satisfaction_mean"] == float(one_scan["satisfaction_mean"])
+    finally:
+        ctx.database.dispose()

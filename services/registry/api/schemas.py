@@ -144,11 +144,12 @@ class ValueSchema(ma.Schema):
 
 # -- care (SPEC §1.3) ---------------------------------------------------------------------------
 
+# Lengths and the longest frequency are the domain's (CareRules), checked there.
 class InteractionInSchema(ma.Schema):
     channel = fields.String(required=True, validate=validate.OneOf(CARE_CHANNELS))
-    summary = fields.String(required=True, validate=validate.Length(1, 5000))
+    summary = fields.String(required=True, validate=validate.Length(min=1))
     occurred_at = Timestamp(load_default=None)
-    staff = fields.String(load_default=None, validate=validate.Length(1, 200))
+    staff = fields.String(load_default=None, validate=validate.Length(min=1))
 
 
 class InteractionSchema(ma.Schema):
@@ -167,10 +168,10 @@ class InteractionListArgs(PageArgs):
 
 
 class PlanInSchema(ma.Schema):
-    goal = fields.String(required=True, validate=validate.Length(1, 1000))
+    goal = fields.String(required=True, validate=validate.Length(min=1))
     channel = fields.String(required=True, validate=validate.OneOf(CARE_CHANNELS))
-    frequency_days = fields.Integer(required=True, strict=True, validate=validate.Range(1, 366))
-    owner = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+    frequency_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    owner = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
     starts_on = fields.Date(load_default=None, allow_none=True)
 
 
