@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.events import validate_data
+from shared.events import validate_data, validate_envelope
 from tests.complaints.complaints_helpers import PATH_TO, VALID_FIELDS, outbox_events
 
 ACTIONS = tuple(VALID_FIELDS)
@@ -72,9 +72,12 @@ def test_every_action_once_publishes_its_event(api, complaints_ctx):
          "reopen": "complaint.reopened"}[action] for action in steps]
     for event in events:
         validate_data(event["event_type"], event["data"])
+        validate_envelope({k: v for k, v in event.items() if k != "event_type"})
         assert event["subject"] == complaint["client_id"]
         assert event["data"]["ref"] == complaint["ref"]
         assert event["data"]["severity"] == "medium"
+    assert [event["sequence"] for event in events] == [
+        str(number).zfill(20) for number in range(1, len(events) + 1)]
     by_type = {event["event_type"]: event["data"] for event in events}
     assert by_type["complaint.assigned"]["assignee"] == "Li Wei"
     assert by_type["complaint.escalated"]["reason"] == VALID_FIELDS["escalate"]["reason"]
