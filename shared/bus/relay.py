@@ -74,29 +74,29 @@ class Relay:
             published: list[int] = []
             try:
                 for row in rows:
-                    self._keep_filesystem_order()
+                    self._wait_for_next_millisecond()
                     producer.publish(
                         json.loads(row.body), routing_key=row.event_type, delivery_mode=2,
                         message_id=row.event_id, declare=[], retry=True,
                         retry_policy={"max_retries": 3, "interval_start": 0.2,
                                       "interval_step": 0.5, "interval_max": 2},
                     )
+                    self._last_publish_ms = _monotonic_ms()
                     published.append(row.id)
             finally:
                 if published:
                     self._mark_sent(published)
             total += len(published)
 
-    def _keep_filesystem_order(self) -> None:
+    def _wait_for_next_millisecond(self) -> None:
         """The filesystem transport names (and so orders) messages by the millisecond of the
-        monotonic clock, ties in random order: consecutive publishes are kept 1 ms apart."""
+        monotonic clock at which it writes them, ties in random order: each publish starts
+        only once the clock has left the millisecond in which the previous one *finished*
+        (a publish that began in one millisecond may write its file in the next)."""
         if topology.is_amqp(self.broker_url):
             return
-        now_ms = int(round(time.monotonic() * 1000))
-        while now_ms <= self._last_publish_ms:
+        while _monotonic_ms() <= self._last_publish_ms:
             time.sleep(0.0005)
-            now_ms = int(round(time.monotonic() * 1000))
-        self._last_publish_ms = now_ms
 
     def _mark_sent(self, ids: list[int]) -> None:
         with self.database.transaction() as session:
@@ -161,6 +161,11 @@ class Relay:
         self._reset_broker()
         if self._listener is not None:
             self._close_listener()
+
+
+def _monotonic_ms() -> int:
+    """The clock and rounding Kombu's filesystem transport names its message files with."""
+    return int(round(time.monotonic() * 1000))
 
 
 def wait_until_sent(database: Database, tables: PlatformTables, timeout: float = 10.0) -> bool:
