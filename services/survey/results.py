@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -44,7 +45,9 @@ def period(start: date | None, end: date | None, timezone: str) -> tuple[datetim
     zone = ZoneInfo(timezone)
     lower = datetime.combine(start, time(0), zone) if start else None
     upper = datetime.combine(end + timedelta(days=1), time(0), zone) if end else None
-    return lower, upper
+    # In UTC, as every stored time is: SQLite compares the text, whatever the offset says.
+    return (lower.astimezone(dt_timezone.utc) if lower else None,
+            upper.astimezone(dt_timezone.utc) if upper else None)
 
 
 def _within(statement: Select, column, lower: datetime | None, upper: datetime | None) -> Select:

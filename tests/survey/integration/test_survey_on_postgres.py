@@ -28,7 +28,8 @@ from tests.survey.integration.test_survey_public_responses import (  # noqa: F40
     test_answer_errors_are_422_by_dotted_path_and_store_nothing,
     test_the_database_refuses_a_second_response_for_an_invitation)
 from tests.survey.integration.test_survey_results import (  # noqa: F401
-    data_set, test_from_and_to_are_inclusive_calendar_dates,
+    data_set, shanghai, test_dates_and_months_are_those_of_the_installation_time_zone,
+    test_from_and_to_are_inclusive_calendar_dates,
     test_groups_match_an_independent_computation,
     test_overall_results_match_an_independent_computation,
     test_responses_list_and_csv_export)

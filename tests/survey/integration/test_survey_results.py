@@ -161,3 +161,33 @@ def test_responses_list_and_csv_export(http, data_set):
     assert by_comment["慢"]["improve"] == "price"
     feb = http.get(f"{url}?format=csv&from=2026-02-01", headers=staff).get_data().decode("utf-8-sig")
     assert len(list(csv.DictReader(io.StringIO(feb)))) == 3
+
+
+@pytest.fixture
+def shanghai(survey_settings, clock):
+    from services.survey.app import build_context, create_app
+    from shared.migrations import upgrade
+    configured = survey_settings.with_overrides(timezone="Asia/Shanghai")
+    upgrade("survey", configured.database_url("survey"))
+    ctx = build_context(configured, clock=clock)
+    yield ctx, create_app(context=ctx).test_client(), auth(make_token(configured, "staff", days=400))
+    ctx.database.dispose()
+
+
+def test_dates_and_months_are_those_of_the_installation_time_zone(shanghai, clock):
+    ctx, http, staff = shanghai
+    survey = active_survey(http, staff)
+    # 2026-01-31 17:30 UTC is 2026-02-01 01:30 in Shanghai; 15:30 UTC is still 31 January there.
+    for moment, answer in ((datetime(2026, 1, 31, 15, 30, tzinfo=timezone.utc), 10),
+                           (datetime(2026, 1, 31, 17, 30, tzinfo=timezone.utc), 0)):
+        clock.offset = moment - datetime.now(timezone.utc)
+        item = invite(http, staff, survey["id"], learn_client(ctx))
+        assert http.post("/api/v1/public/responses", json={
+            "token": token_of(item["url"]), "answers": {"recommend": answer, "satisfied": 3}}).status_code == 201
+    url = f"/api/v1/surveys/{survey['id']}/results"
+    february = http.get(f"{url}?from=2026-02-01&to=2026-02-01", headers=staff).get_json()["overall"]
+    assert (february["responses"], february["nps"]["detractors"]) == (1, 1)
+    january = http.get(f"{url}?to=2026-01-31", headers=staff).get_json()["overall"]
+    assert (january["responses"], january["nps"]["promoters"]) == (1, 1)
+    months = http.get(f"{url}?group_by=month", headers=staff).get_json()["groups"]
+    assert [(group["key"], group["responses"]) for group in months] == [("2026-01", 1), ("2026-02", 1)]
