@@ -184,11 +184,10 @@ def _judge(label: str, response, before, after) -> list[str]:
     return []
 
 
-ACTION_CASES = (("assign", "in_progress"), ("escalate", "in_progress"),
-                ("wait", "in_progress"), ("resolve", "in_progress"), ("close", "resolved"),
+ACTION_CASES = (("assign", "in_progress"), ("resolve", "in_progress"), ("close", "resolved"),
                 ("reopen", "resolved"), ("acknowledge", "new"))
-ACTION_FIELDS = {"assign": ("assignee",), "escalate": ("reason",), "wait": ("reason",),
-                 "resolve": ("resolution_code", "root_cause", "summary"),
+"""Each kind of action field once (escalate and wait take a reason, as reopen does)."""
+ACTION_FIELDS = {"assign": ("assignee",), "resolve": ("resolution_code", "root_cause", "summary"),
                  "close": ("client_accepted",), "reopen": ("reason",), "acknowledge": ()}
 
 
