@@ -10,6 +10,7 @@ is not chased, an erased client has none.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date, datetime
 from typing import Any, Mapping
@@ -32,6 +33,7 @@ from shared.web.pagination import page_of
 from shared.web.versioning import check_version
 
 SERVICE = "registry"
+log = logging.getLogger("clientloop.registry.care")
 EARLIEST = date(1900, 1, 1)  # dates and times before this are refused as typing mistakes
 LATEST = date(9000, 1, 1)    # ...and after this (date arithmetic must not overflow)
 
@@ -198,21 +200,28 @@ def publish_due_followups(database, *, now: datetime, rules: RegistryRules) -> i
                               .order_by(CommunicationPlanRecord.client_id)).scalars().all()
     published = 0
     for client_id in due:
-        with database.transaction() as session:
-            row = session.execute(_due_statement(on).where(
-                CommunicationPlanRecord.client_id == client_id)).first()
-            if row is None:
-                continue  # an interaction or a new plan moved the date meanwhile
-            plan, client = row
-            event_id = str(uuid.uuid4())
-            if not _claim_notice(session, client_id, plan.next_due_on, now, event_id):
-                continue
-            record_event(session, platform, service=SERVICE, event_type="client.followup.due",
-                         subject=client_id, time=now, event_id=event_id,
-                         data={"client_id": client_id, "due_on": plan.next_due_on.isoformat(),
-                               "owner": plan.owner, "channel": plan.channel, "goal": plan.goal})
-            published += 1
+        try:
+            published += _publish_followup(database, client_id, on, now)
+        except Exception:  # noqa: BLE001 - one client's failure must not stop the others
+            log.exception("publishing a follow-up failed", extra={"client_id": client_id})
     return published
+
+
+def _publish_followup(database, client_id: str, on: date, now: datetime) -> int:
+    with database.transaction() as session:
+        row = session.execute(_due_statement(on).where(
+            CommunicationPlanRecord.client_id == client_id)).first()
+        if row is None:
+            return 0  # an interaction or a new plan moved the date meanwhile
+        plan, _client = row
+        event_id = str(uuid.uuid4())
+        if not _claim_notice(session, client_id, plan.next_due_on, now, event_id):
+            return 0
+        record_event(session, platform, service=SERVICE, event_type="client.followup.due",
+                     subject=client_id, time=now, event_id=event_id,
+                     data={"client_id": client_id, "due_on": plan.next_due_on.isoformat(),
+                           "owner": plan.owner, "channel": plan.channel, "goal": plan.goal})
+        return 1
 
 
 def _claim_notice(session: Session, client_id: str, due_on: date, now: datetime,

@@ -15,6 +15,7 @@ row locked, so concurrent consumers, the periodic job and staff edits of one cli
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ from shared.clock import as_utc
 from shared.errors import NotFound, ValidationFailed
 
 SERVICE = "registry"
+log = logging.getLogger("clientloop.registry.records")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -207,12 +209,15 @@ def recompute_due_clients(database, *, now: datetime, rules: RegistryRules,
         if not ids:
             return done
         for client_id in ids:
-            with database.transaction() as session:
-                client = lock_client(session, client_id)
-                if client is None or not _is_due_for_recompute(client, now, rules):
-                    continue  # someone else did it meanwhile
-                refresh(session, client, now=now, rules=rules, cause=None)
-                done += 1
+            try:
+                with database.transaction() as session:
+                    client = lock_client(session, client_id)
+                    if client is None or not _is_due_for_recompute(client, now, rules):
+                        continue  # someone else did it meanwhile
+                    refresh(session, client, now=now, rules=rules, cause=None)
+                    done += 1
+            except Exception:  # noqa: BLE001 - one client's failure must not stop the others
+                log.exception("recomputing a client's records failed", extra={"client_id": client_id})
         after = ids[-1]
 
 
