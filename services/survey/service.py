@@ -24,7 +24,7 @@ from services.survey.domain.definition import (DEFAULT_DEFINITION_RULES, Definit
                                                SurveyDefinition, validate_survey_definition)
 from services.survey.domain.invitations import (DEFAULT_INVITATION_RULES, Invitation,
                                                 InvitationRules, LinkState, LinkUnavailable,
-                                                allowed_invitation_actions, choose_language,
+                                                choose_language,
                                                 ensure_answerable, ensure_resendable,
                                                 ensure_revocable, expires_at, hash_token,
                                                 issue_link, link_state)
@@ -299,10 +299,6 @@ def get_invitation(session: Session, invitation_id: str, *,
 def invitation_state(session: Session, invitation: InvitationRecord, now: datetime) -> LinkState:
     survey = session.get(SurveyRecord, invitation.survey_id)
     return link_state(dates_of(invitation), survey.status, now)
-
-
-def invitation_actions(state: LinkState) -> list[str]:
-    return allowed_invitation_actions(state)
 
 
 def revoke_invitation(session: Session, invitation_id: str, *, expected_version: int | None,

@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import and_, not_, or_, select
+from sqlalchemy import and_, not_, select
 
 from services.survey import service
 from services.survey.adapters.orm import InvitationRecord, SurveyRecord
