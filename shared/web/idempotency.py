@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 from datetime import timedelta
+from typing import Any, Callable
 
 from flask import Response, current_app, g, request
 from sqlalchemy import delete, insert, select, update
@@ -32,7 +33,24 @@ def _request_hash() -> str:
     return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + canonical).hexdigest()
 
 
+BodyTransform = Callable[[Any], Any]
+
+
 def idempotent(view):
+    """The ``Idempotency-Key`` contract on a create view; the answer is kept as sent."""
+    return idempotent_with()(view)
+
+
+def idempotent_with(*, store: BodyTransform | None = None, replay: BodyTransform | None = None):
+    """``idempotent`` for answers that must not be kept as sent (they carry secrets).
+
+    ``store(body)`` gives the JSON body to keep; ``replay(kept_body)`` rebuilds the answer
+    for a repeated request.
+    """
+    return lambda view: _idempotent(view, store, replay)
+
+
+def _idempotent(view, store: BodyTransform | None, replay: BodyTransform | None):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get(HEADER)
@@ -65,7 +83,7 @@ def idempotent(view):
                 except IntegrityError:
                     row = lookup(session)
         if row is not None:
-            return _replay(row, digest)
+            return _replay(row, digest, replay)
 
         try:
             response = current_app.make_response(view(*args, **kwargs))
@@ -76,9 +94,12 @@ def idempotent(view):
             _forget(ctx, table, scope, key)
             return response
         headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
+        body = response.get_data(as_text=True)
+        if store is not None:
+            body = json.dumps(store(json.loads(body)), ensure_ascii=False)
         with ctx.database.transaction() as session:
             session.execute(update(table).where(table.c.scope == scope, table.c.key == key).values(
-                status_code=response.status_code, response_body=response.get_data(as_text=True),
+                status_code=response.status_code, response_body=body,
                 response_headers=json.dumps(headers)))
         return response
 
@@ -95,13 +116,16 @@ def _forget(ctx, table, scope, key) -> None:
         session.execute(delete(table).where(table.c.scope == scope, table.c.key == key))
 
 
-def _replay(row, digest: str) -> Response:
+def _replay(row, digest: str, rebuild: BodyTransform | None) -> Response:
     if row.request_hash != digest:
         raise ValidationFailed({HEADER: ["This key was used with a different request body."]},
                                detail="Idempotency-Key reused with a different request.")
     if row.status_code is None:
         raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
-    response = Response(row.response_body, status=row.status_code)
+    body = row.response_body
+    if rebuild is not None:
+        body = json.dumps(rebuild(json.loads(body)), ensure_ascii=False)
+    response = Response(body, status=row.status_code, mimetype="application/json")
     for name, value in json.loads(row.response_headers or "{}").items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
