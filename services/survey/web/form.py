@@ -43,27 +43,31 @@ def _open(token: str) -> service.OpenedLink:
         return service.open_link(session, token, rules=_rules())
 
 
-@bp.get("/s/<token>")
-def show(token: str):
+def _answerable(token: str):
+    """``(link, None)`` when the link can be answered, else ``(None, the page saying why)``."""
     try:
         link = _open(token)
     except service.LinkNotFound:
-        return not_found_page()
+        return None, not_found_page()
     state = link.state(_ctx().clock())
     if state is not LinkState.OPEN:
-        return gone_page(state.value, link.invitation.language)
+        return None, gone_page(state.value, link.invitation.language)
+    return link, None
+
+
+@bp.get("/s/<token>")
+def show(token: str):
+    link, refusal = _answerable(token)
+    if refusal is not None:
+        return refusal
     return render_form(link, token)
 
 
 @bp.post("/s/<token>")
 def submit(token: str):
-    try:
-        link = _open(token)
-    except service.LinkNotFound:
-        return not_found_page()
-    state = link.state(_ctx().clock())
-    if state is not LinkState.OPEN:
-        return gone_page(state.value, link.invitation.language)
+    link, refusal = _answerable(token)
+    if refusal is not None:
+        return refusal
     form = request.form.to_dict(flat=False)
     if not form_token_valid(token, request.form.get(FORM_TOKEN_FIELD)):
         return render_form(link, token, values=form, notice="error_form_expired", status=400)
