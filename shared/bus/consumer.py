@@ -16,6 +16,7 @@ Malformed messages (not a ClientLoop CloudEvent) go straight to the dead-letter 
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -38,7 +39,9 @@ log = logging.getLogger("clientloop.consumer")
 ATTEMPT_HEADER = "x-clientloop-attempt"
 NOT_BEFORE_HEADER = "x-clientloop-not-before"
 ERROR_HEADER = "x-clientloop-error"
-ACCEPT = [SERIALIZER, "json"]
+#: Content types the runner decodes. Raw bytes (``application/octet-stream``, what a publisher
+#: that sets no content type sends) are parsed as JSON by the runner itself.
+ACCEPT = [SERIALIZER, "json", "application/octet-stream"]
 
 Handler = Callable[[Session, Event], None]
 
@@ -64,6 +67,16 @@ def _is_inbox_duplicate(database: Database, tables: PlatformTables, event_id: st
         return session.execute(
             select(tables.inbox.c.event_id).where(tables.inbox.c.event_id == event_id)
         ).first() is not None
+
+
+def _as_envelope(body: Any) -> dict:
+    """The decoded body; a publisher that sent JSON without a content type gives raw bytes."""
+    if isinstance(body, (bytes, bytearray, str)):
+        try:
+            body = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return {}
+    return body if isinstance(body, dict) else {}
 
 
 class EventConsumer(ConsumerMixin):
@@ -125,6 +138,13 @@ class EventConsumer(ConsumerMixin):
             self._producer = Producer(self.connection.channel(), serializer=SERIALIZER)
         return self._producer
 
+    def on_decode_error(self, message, exc: Exception) -> None:
+        """A body Kombu cannot decode is dead-lettered, never left unacknowledged."""
+        log.error("undecodable message dead-lettered", extra={"service": self.service,
+                                                             "error": repr(exc)})
+        self._dead_letter(message.body, message, dict(message.headers or {}),
+                          f"undecodable message: {exc!r}")
+
     def on_message(self, body: Any, message) -> None:
         headers = dict(message.headers or {})
         not_before = headers.get(NOT_BEFORE_HEADER)
@@ -134,7 +154,7 @@ class EventConsumer(ConsumerMixin):
             time.sleep(min(0.05, max(0.0, float(not_before) - time.time())))
             return
         try:
-            event = Event.from_envelope(body if isinstance(body, dict) else {})
+            event = Event.from_envelope(_as_envelope(body))
         except MalformedEvent as exc:
             log.error("malformed event dead-lettered", extra={"service": self.service, "error": str(exc)})
             self._dead_letter(body, message, headers, f"malformed event: {exc}")

@@ -1,7 +1,6 @@
 """Inspect and re-deliver dead-lettered events (``clientloop dlq list|replay SERVICE``)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -31,7 +30,11 @@ def _drain(channel, service: str, amqp: bool):
 
 
 def _describe(message) -> DeadLetter:
-    body = message.decode() if message.body is not None else None
+    try:
+        body = message.decode() if message.body is not None else None
+    except Exception:  # noqa: BLE001 - an undecodable dead letter is shown as its raw text
+        raw = message.body
+        body = raw.decode("utf-8", errors="replace") if isinstance(raw, (bytes, bytearray)) else raw
     headers = message.headers or {}
     envelope = body if isinstance(body, dict) else {}
     error = headers.get(ERROR_HEADER)
@@ -72,7 +75,7 @@ def replay(broker_url: str, service: str, event_ids: Iterable[str] = ()) -> list
                                         "x-first-death-reason", "x-last-death-exchange",
                                         "x-last-death-queue", "x-last-death-reason",
                                         "x-delivery-count")}
-                body = letter.body if letter.body is not None else json.loads(message.body)
+                body = letter.body if letter.body is not None else message.body
                 producer.publish(body, exchange="", routing_key=topology.queue_name(service),
                                  headers=headers, delivery_mode=2, declare=[], retry=True)
                 message.ack()

@@ -18,7 +18,7 @@ SEQUENCE_DIGITS = 20
 
 def _dumps(body: Any) -> str:
     if isinstance(body, (bytes, str)):
-        return body if isinstance(body, str) else body.decode("utf-8")
+        return body if isinstance(body, str) else body.decode("utf-8", errors="replace")
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -174,3 +174,44 @@ def test_replay_of_named_ids_leaves_the_others_on_the_dlq(ctx, receiver_db):
     assert replay(ctx.settings.broker_url, "complaints", [letters[first.id]]) == [letters[first.id]]
     remaining = list_dead_letters(ctx.settings.broker_url, "complaints")
     assert [letter.subject for letter in remaining] == [second.id]
+
+
+def test_an_event_published_as_plain_json_without_a_content_type_is_applied(ctx, receiver_db):
+    """Outside publishers (pika, other languages) may send the CloudEvent without Kombu's
+    content type; the consumer still reads it."""
+    import json as _json
+
+    from kombu import Producer
+
+    from shared.bus.envelope import build_envelope
+    client_id = "6d1c8a52-3f8e-4d6c-9a55-0b7f2c1d9e11"
+    envelope = build_envelope(service="registry", event_type="client.registered", subject=client_id,
+                              data={"client": {"id": client_id}}, time=ctx.clock(), sequence=1)
+    with topology.connection_for(ctx.settings.broker_url) as connection:
+        topology.declare(connection)
+        Producer(connection.default_channel).publish(
+            _json.dumps(envelope).encode(), exchange=topology.EXCHANGE_NAME,
+            routing_key="client.registered", content_type="application/octet-stream",
+            content_encoding="binary", declare=[])
+    applied = []
+    receiver = consumer(ctx, receiver_db, lambda session, event: applied.append(event.id))
+    with running(receiver):
+        assert wait_for(lambda: applied == [envelope["id"]])
+
+
+def test_a_message_of_an_unknown_content_type_goes_to_the_dlq_and_later_ones_flow(ctx, receiver_db):
+    from kombu import Producer
+    poison_id = "not-an-event"
+    with topology.connection_for(ctx.settings.broker_url) as connection:
+        topology.declare(connection)
+        Producer(connection.default_channel).publish(
+            b"<xml>not a cloud event</xml>", exchange=topology.EXCHANGE_NAME,
+            routing_key="client.registered", content_type="application/xml",
+            content_encoding="utf-8", declare=[], message_id=poison_id)
+    healthy = register(ctx, "After The Poison")
+    relay_for(ctx).publish_pending()
+    applied = []
+    receiver = consumer(ctx, receiver_db, lambda session, event: applied.append(event.subject))
+    with running(receiver):
+        assert wait_for(lambda: applied == [healthy.id])
+        assert wait_for(lambda: len(list_dead_letters(ctx.settings.broker_url, "complaints")) == 1)
