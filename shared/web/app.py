@@ -6,6 +6,8 @@ auth, request ids and JSON logs, ``/healthz``, ``/readyz`` and ``/metrics``. Eac
 """
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +23,9 @@ from shared.config import Settings
 from shared.db import Database, PlatformTables
 from shared.web import body, metrics, security
 from shared.web.problems import ProblemApi, problem
+
+
+access_log = logging.getLogger("clientloop.access")
 
 
 @dataclass
@@ -85,10 +90,18 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
 def _request_id():
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else str(uuid.uuid4())
+    g.request_started = time.perf_counter()
 
 
 def _echo_request_id(response):
+    """Return the request id and write one JSON access-log line per request."""
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    started = g.get("request_started")
+    principal = g.get("principal")
+    access_log.info("request", extra={
+        "method": request.method, "path": request.path, "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "by": principal.name if principal is not None else None})
     return response
 
 
