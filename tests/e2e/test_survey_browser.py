@@ -1,19 +1,16 @@
 """A client fills survey links in a real browser (headless Debian Chromium, Playwright).
 
-The survey service runs on a real HTTP server (werkzeug, in a thread) over its SQLite database;
+The survey service runs under gunicorn over its SQLite database;
 staff create the survey and invitations through the API, as they would.
 """
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from services.survey.app import build_context, create_app
-from shared.migrations import upgrade
+from services.survey.app import build_context
 from tests.conftest import auth, make_token
+from tests.e2e.harness import ProcessSuite
 from tests.survey.survey_support import HOSTILE, learn_client, survey_fields
 
 pytestmark = pytest.mark.browser
@@ -24,22 +21,31 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture
-def server(settings):
+def server(settings, tmp_path):
+    """The survey service under gunicorn (2 workers) on the embedded SQLite database, which the
+    test also opens in-process to teach the service its clients."""
     configured = settings.with_overrides(ratelimit_public="1000 per minute")
-    upgrade("survey", configured.database_url("survey"))
-    ctx = build_context(configured)
-    http_server = make_server("127.0.0.1", 0, create_app(context=ctx), threaded=True)
-    thread = threading.Thread(target=http_server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{http_server.server_port}"
-    yield ctx, url, auth(make_token(configured, "staff"))
-    http_server.shutdown()
-    thread.join(10)
-    ctx.database.dispose()
+    suite = ProcessSuite(tmp_path, broker_url=configured.broker_url, database_urls={},
+                         extra_env={"CLIENTLOOP_RATELIMIT_PUBLIC": "1000 per minute"})
+    try:
+        url = suite.start("survey", workers=2, relay=False, consume=False)
+        ctx = build_context(configured)
+        yield ctx, url, auth(make_token(configured, "staff"))
+        ctx.database.dispose()
+    finally:
+        suite.stop()
 
 
 @pytest.fixture(scope="module")
 def browser():
+    import os
+
+    from tests.conftest import REQUIRE
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if REQUIRE:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
