@@ -215,3 +215,31 @@ def test_a_message_of_an_unknown_content_type_goes_to_the_dlq_and_later_ones_flo
     with running(receiver):
         assert wait_for(lambda: applied == [healthy.id])
         assert wait_for(lambda: len(list_dead_letters(ctx.settings.broker_url, "complaints")) == 1)
+
+
+def test_on_postgresql_a_commit_wakes_the_relay_at_once_not_at_its_next_poll(rabbitmq_url, postgres_url, settings):
+    import threading
+    import time
+
+    from shared.bus.relay import Relay
+    configured = settings.with_overrides(broker_url=rabbitmq_url,
+                                         database_urls={**settings.database_urls, "registry": postgres_url})
+    ctx = registry_context(configured)
+    relay = Relay("registry", ctx.database, platform, rabbitmq_url, poll_s=30.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: relay._listener is not None, timeout=10)
+        time.sleep(0.3)  # the relay is now waiting on LISTEN with a 30 s poll
+        started = time.monotonic()
+        client = register(ctx, "Woken")
+        received = []
+        assert wait_for(lambda: received.extend(probe_messages(rabbitmq_url, "complaints.events")) or received,
+                        timeout=10)
+        assert time.monotonic() - started < 5  # far below the 30 s poll: NOTIFY woke it
+        assert received[0]["subject"] == client.id
+    finally:
+        stop.set()
+        thread.join(10)
+        ctx.database.dispose()
