@@ -112,3 +112,10 @@ def test_readme_gives_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert commands == ["./scripts/up --demo", "./scripts/test"]
     ci = (ROOT / ".ci/run").read_text()
     assert "CLIENTLOOP_REQUIRE_SERVICES=1" in ci and "./scripts/test" in ci
+
+
+def test_every_file_the_readme_links_to_exists():
+    links = re.findall(r"\]\(([^)#:]+)\)", README)
+    assert links
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, missing
