@@ -138,6 +138,11 @@ def cmd_up(args) -> int:
     workers = Workers()
     for service in services:
         workers.start_service(service, contexts[service])
+    if args.demo:
+        # Services learn the demo clients from registry events a moment after start; run their
+        # periodic jobs often for a short while so what depends on those clients (the demo
+        # complaints) appears within seconds rather than at the next regular pass.
+        workers.start("demo-warm-up", lambda stop: _warm_up(stop, services, contexts))
     env = dict(os.environ, CLIENTLOOP_DATA_DIR=str(settings.data_dir), CLIENTLOOP_PUBLIC_URL=public_url,
                CLIENTLOOP_SECRET_KEY=settings.secret_key)
     server = subprocess.Popen(
@@ -169,6 +174,20 @@ def cmd_up(args) -> int:
             ctx.database.dispose()
     print("ClientLoop stopped.", flush=True)
     return 0 if stop.is_set() else 1
+
+
+def _warm_up(stop: threading.Event, services, contexts, *, seconds: float = 30.0,
+             every: float = 2.0) -> None:
+    import time
+
+    from shared.runtime import run_jobs_once
+    deadline = time.monotonic() + seconds
+    while not stop.wait(every) and time.monotonic() < deadline:
+        for service in services:
+            try:
+                run_jobs_once(service, contexts[service])
+            except Exception:  # noqa: BLE001 - the regular passes will try again
+                pass
 
 
 def build_parser() -> argparse.ArgumentParser:

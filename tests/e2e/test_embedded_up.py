@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from shared.runtime import available_services, service_module
-from tests.e2e.harness import free_port
+from tests.e2e.harness import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
@@ -155,4 +155,13 @@ def test_up_with_demo_starts_and_loads_the_demo_clients(tmp_path, suites):
         assert listed.json()["total"] > 0
         assert any(any("\u4e00" <= char <= "\u9fff" for char in name) for name in names), names  # Chinese
         assert any(any(char.isascii() and char.isalpha() for char in name) for name in names), names  # English
+
+    def demo_complaints():
+        answer = requests.get(f"{suite.url}/complaints/api/v1/complaints", headers=suite.headers(),
+                              timeout=10)
+        return answer.status_code == 200 and answer.json()["total"] > 0
+
+    # The complaints service learns the demo clients from registry events, then creates its
+    # demo complaints within seconds of start, not at the next regular jobs pass (60 s).
+    assert eventually(demo_complaints, timeout=20, interval=0.5), suite.output()
     assert suite.interrupt() == 0, suite.output()
