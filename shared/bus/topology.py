@@ -13,6 +13,11 @@ messages for exchanges it has not declared, so every process declares the whole 
 """
 from __future__ import annotations
 
+import fcntl
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
 from kombu import Connection, Exchange, Queue
 from kombu.transport import filesystem, virtual
 
@@ -116,7 +121,14 @@ def dead_letter_queue(service: str, amqp: bool) -> Queue:
 def declare(connection: Connection, services: tuple[str, ...] = tuple(SUBSCRIPTIONS)) -> None:
     """Declare exchanges and the queues of ``services`` (all of them by default)."""
     amqp = is_amqp(connection.as_uri())
-    channel = connection.default_channel
+    if amqp:
+        _declare(connection.default_channel, services, amqp)
+        return
+    with _folder_lock(connection):
+        _declare(connection.default_channel, services, amqp)
+
+
+def _declare(channel, services: tuple[str, ...], amqp: bool) -> None:
     if amqp:
         unrouted_exchange()(channel).declare()
         unrouted_queue(amqp)(channel).declare()
@@ -125,6 +137,28 @@ def declare(connection: Connection, services: tuple[str, ...] = tuple(SUBSCRIPTI
         service_queue(service, amqp)(channel).declare()
         retry_queue(service, amqp)(channel).declare()
         dead_letter_queue(service, amqp)(channel).declare()
+
+
+_declare_threads = threading.Lock()
+
+
+@contextmanager
+def _folder_lock(connection: Connection):
+    """One declaration at a time per bus folder, across threads and processes.
+
+    The filesystem transport writes its exchange table (``control/<exchange>.exchange``) with a
+    read-modify-write that is not safe when two declarers create the file at once: one can
+    truncate the other's bindings, and a reader can see half a table. Declarations are rare
+    (at start), so they simply take turns.
+    """
+    folder = Path(connection.transport_options.get("control_folder", "control"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with _declare_threads, open(folder / ".declare.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class FolderTransport(filesystem.Transport):
@@ -145,7 +179,6 @@ class FolderTransport(filesystem.Transport):
 def connection_for(broker_url: str, **kwargs) -> Connection:
     """A Kombu connection; the filesystem transport's folder comes from the URL path."""
     if broker_url.startswith("filesystem://"):
-        from pathlib import Path
         folder = Path(broker_url[len("filesystem://"):] or "./var/bus")
         (folder / "queue").mkdir(parents=True, exist_ok=True)
         (folder / "processed").mkdir(parents=True, exist_ok=True)

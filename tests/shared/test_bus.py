@@ -243,3 +243,33 @@ def test_on_postgresql_a_commit_wakes_the_relay_at_once_not_at_its_next_poll(rab
         stop.set()
         thread.join(10)
         ctx.database.dispose()
+
+
+def test_concurrent_first_declarations_on_the_embedded_bus_keep_every_binding(tmp_path):
+    """``clientloop up`` starts six workers that declare the topology at the same moment."""
+    import json as _json
+    import threading
+
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    errors = []
+    start = threading.Barrier(8)
+
+    def declare_once():
+        try:
+            with topology.connection_for(broker) as connection:
+                start.wait()
+                topology.declare(connection)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=declare_once) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    table = _json.loads((tmp_path / "bus" / "control" / "clientloop.events.exchange").read_text())
+    bound = {(routing_key, queue) for routing_key, _pattern, queue in table}
+    expected = {(key, topology.queue_name(service))
+                for service, keys in topology.SUBSCRIPTIONS.items() for key in keys}
+    assert bound == expected
