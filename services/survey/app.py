@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -11,6 +12,9 @@ from shared.bus.outbox import install_commit_hook
 from shared.config import Settings
 from shared.db import Database
 from shared.web.app import ServiceContext, create_service_app
+
+if TYPE_CHECKING:
+    from flask_limiter import Limiter
 
 SERVICE = "survey"
 PUBLIC_SCOPE = "survey-public"

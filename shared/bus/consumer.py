@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from kombu import Consumer, Producer
+from kombu import Producer
 from kombu.mixins import ConsumerMixin
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError

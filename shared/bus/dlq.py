@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from kombu import Producer, Queue
+from kombu import Producer
 
 from shared.bus import topology
 from shared.bus.consumer import ACCEPT, ATTEMPT_HEADER, ERROR_HEADER, NOT_BEFORE_HEADER

@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 from kombu.transport import filesystem, virtual
 
 EXCHANGE_NAME = "clientloop.events"
@@ -96,7 +96,6 @@ def service_queue(service: str, amqp: bool) -> Queue:
             "x-overflow": "reject-publish",
             "x-max-length": QUEUE_MAX_LENGTH,
         }
-    from kombu import binding
     bindings = [binding(exchange, routing_key=key) for key in SUBSCRIPTIONS[service]]
     return Queue(queue_name(service), bindings=bindings, durable=True, queue_arguments=arguments)
 

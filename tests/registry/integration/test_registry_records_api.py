@@ -98,7 +98,7 @@ def test_records_need_a_token_and_a_known_client(http, tokens, registry_ctx, pat
 
 
 def test_the_list_filters_by_tier_and_health_band_as_the_records_say(http, tokens, registry_ctx, bus):
-    steady = register(registry_ctx, "Steady", annual_value=cny("1000000.00"))
+    register(registry_ctx, "Steady", annual_value=cny("1000000.00"))
     troubled = register(registry_ctx, "Troubled", annual_value=cny("999999.99"))
     register(registry_ctx, "Small")
     deliver(registry_ctx, bus.opened(troubled.id, "critical"), bus.opened(troubled.id, "critical"))
