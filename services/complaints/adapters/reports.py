@@ -32,7 +32,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.complaints.adapters.repository import COMPLAINTS, TIMELINE
-from services.complaints.domain.reports import BACKLOG_BUCKETS, rate, round_half_up
+from services.complaints.domain.reports import BACKLOG_BUCKETS, rate, report_number
 from services.complaints.domain.vocabulary import CATEGORIES, CHANNELS, SEVERITIES
 from services.complaints.domain.workflow import OPEN_STATUSES, Status
 
@@ -83,8 +83,8 @@ def _durations(session: Session, column, cohort) -> dict[str, float | None]:
         select(func.sum(ranked.c.seconds), func.count())
         .where(2 * ranked.c.position >= ranked.c.size, 2 * ranked.c.position <= ranked.c.size + 2)
     ).one()
-    return {"mean": round_half_up(_decimal(total) / int(count)),
-            "median": round_half_up(_decimal(middle_sum) / int(middle_count))}
+    return {"mean": report_number(_decimal(total) / int(count)),
+            "median": report_number(_decimal(middle_sum) / int(middle_count))}
 
 
 def _backlog(session: Session, as_of: datetime, *, inclusive: bool) -> dict[str, int]:

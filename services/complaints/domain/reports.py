@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from statistics import median
 from typing import Hashable, Iterable, Sequence
 
-from .clock import ensure_utc
+from shared.rounding import round_half_up
 
-_CENTS = Decimal("0.01")
+from .clock import ensure_utc
 
 BACKLOG_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("lt_1d", timedelta(days=1)),
@@ -29,23 +29,23 @@ BACKLOG_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
 """Each bucket with its exclusive upper edge (``None``: no upper edge), youngest first."""
 
 
-def round_half_up(value: float | Decimal | int, places: Decimal = _CENTS) -> float:
-    """``value`` rounded half-up (2.675 → 2.68), through its decimal spelling."""
-    return float(Decimal(str(value)).quantize(places, rounding=ROUND_HALF_UP))
+def report_number(value: float | Decimal | int) -> float:
+    """A report figure: ``value`` rounded half-up to 2 decimals (2.675 → 2.68), as a JSON number."""
+    return float(round_half_up(value, 2))
 
 
 def mean_seconds(durations: Iterable[int | float]) -> float | None:
     values = [Decimal(str(value)) for value in durations]
     if not values:
         return None
-    return round_half_up(sum(values) / len(values))
+    return report_number(sum(values) / len(values))
 
 
 def median_seconds(durations: Iterable[int | float]) -> float | None:
     values = [Decimal(str(value)) for value in durations]
     if not values:
         return None
-    return round_half_up(median(values))
+    return report_number(median(values))
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -54,7 +54,7 @@ def rate(part: int, whole: int) -> float | None:
         return None
     if not 0 <= part <= whole:
         raise ValueError(f"A rate needs 0 <= part <= whole, not {part}/{whole}")
-    return round_half_up(Decimal(part) * 100 / Decimal(whole))
+    return report_number(Decimal(part) * 100 / Decimal(whole))
 
 
 def backlog_age_bucket(opened_at: datetime, as_of: datetime) -> str:

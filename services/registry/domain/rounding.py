@@ -7,7 +7,11 @@ which is what a person doing the sum by hand expects.
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from shared.rounding import exact_decimal, round_half_up
+
+__all__ = ["MINUS_SIGN", "Number", "to_decimal", "round_half_up", "format_number", "format_change"]
 
 MINUS_SIGN = "\u2212"  # "−": the sign a reader sees in reasons, not the hyphen "-"
 
@@ -16,19 +20,7 @@ Number = Decimal | int | float | str
 
 def to_decimal(value: Number) -> Decimal:
     """``value`` as an exact Decimal; a float goes through its shortest text form (0.3 → 0.3)."""
-    if isinstance(value, bool):
-        raise TypeError("a boolean is not a number")
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return Decimal(value)
-
-
-def round_half_up(value: Number, places: int) -> Decimal:
-    """``value`` rounded half-up (ties away from zero) to ``places`` decimals."""
-    exponent = Decimal(1).scaleb(-places)
-    return to_decimal(value).quantize(exponent, rounding=ROUND_HALF_UP)
+    return exact_decimal(value)
 
 
 def format_number(value: Number, places: int = 2) -> str:

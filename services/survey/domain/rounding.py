@@ -4,19 +4,12 @@ Scores and rates are computed exactly (``Fraction``) and rounded once, at the en
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 
+from shared.rounding import round_half_up
 
-def round_half_up(value: Fraction | Decimal | int, places: int = 2) -> Decimal:
-    """``value`` rounded half away from zero to ``places`` decimals (1/8 → 0.13, −1/8 → −0.13)."""
-    with localcontext() as context:
-        context.prec = 60
-        if isinstance(value, Fraction):
-            exact = Decimal(value.numerator) / Decimal(value.denominator)
-        else:
-            exact = Decimal(value)
-        return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+__all__ = ["round_half_up", "percentage"]
 
 
 def percentage(part: int | Fraction, whole: int, places: int = 2) -> Decimal | None:
