@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint, create_engine, event)
+                        Text, UniqueConstraint, create_engine, event, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from shared.errors import NotFound
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -131,6 +133,21 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_or_not_found(session: Session, model, key: str, noun: str, *, for_update: bool = False):
+    """The ORM row of ``model`` with primary key ``key``, or :class:`NotFound`.
+
+    ``for_update`` locks the row until the transaction ends (PostgreSQL; SQLite serialises
+    writers anyway) and reloads it, so a writer that waited sees its predecessor's result.
+    """
+    statement = select(model).where(model.id == str(key))
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    row = session.execute(statement).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No {noun} with id {key}.")
+    return row
 
 
 class Database:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from services.registry import records
@@ -22,7 +22,8 @@ from services.registry.domain.money import Money
 from services.registry.domain.value import tier as tier_for
 from services.registry.rules import RegistryRules
 from shared.bus.outbox import record_event
-from shared.errors import Conflict, NotFound
+from shared.db import get_or_not_found
+from shared.errors import Conflict
 from shared.web.versioning import check_version
 
 __all__ = ["RegistryRules", "register_client", "update_client", "archive_client", "erase_client",
@@ -131,13 +132,7 @@ def _publish(session: Session, event_type: str, client: ClientRecord, data: Mapp
 
 
 def get_client(session: Session, client_id: str, *, for_update: bool = False) -> ClientRecord:
-    statement = select(ClientRecord).where(ClientRecord.id == client_id)
-    if for_update:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
-    client = session.execute(statement).scalar_one_or_none()
-    if client is None:
-        raise NotFound(f"No client with id {client_id}.")
-    return client
+    return get_or_not_found(session, ClientRecord, client_id, "client", for_update=for_update)
 
 
 def register_client(session: Session, fields: Mapping[str, Any], *, now: datetime,

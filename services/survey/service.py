@@ -32,6 +32,7 @@ from services.survey.domain.scoring import (DEFAULT_FEEDBACK_RULES, SCORING_VERS
                                             FeedbackRules, feedback_fields, score_response)
 from shared.bus.outbox import record_event
 from shared.clock import as_utc, isoformat_z
+from shared.db import get_or_not_found
 from shared.errors import NotFound, ValidationFailed
 from shared.web.versioning import check_version
 
@@ -117,13 +118,7 @@ def _publish(session: Session, event_type: str, subject: str, data: Mapping[str,
 
 # -- surveys --------------------------------------------------------------------------------
 def get_survey(session: Session, survey_id: str, *, for_update: bool = False) -> SurveyRecord:
-    statement = select(SurveyRecord).where(SurveyRecord.id == str(survey_id))
-    if for_update:
-        statement = statement.with_for_update()
-    survey = session.execute(statement).scalar_one_or_none()
-    if survey is None:
-        raise NotFound(f"No survey with id {survey_id}.")
-    return survey
+    return get_or_not_found(session, SurveyRecord, survey_id, "survey", for_update=for_update)
 
 
 def create_survey(session: Session, fields: Mapping[str, Any], *, by: str, now: datetime,
@@ -287,13 +282,8 @@ def add_link(session: Session, invitation: InvitationRecord, issued_for: str,
 
 def get_invitation(session: Session, invitation_id: str, *,
                    for_update: bool = False) -> InvitationRecord:
-    statement = select(InvitationRecord).where(InvitationRecord.id == str(invitation_id))
-    if for_update:
-        statement = statement.with_for_update()
-    invitation = session.execute(statement).scalar_one_or_none()
-    if invitation is None:
-        raise NotFound(f"No invitation with id {invitation_id}.")
-    return invitation
+    return get_or_not_found(session, InvitationRecord, invitation_id, "invitation",
+                            for_update=for_update)
 
 
 def invitation_state(session: Session, invitation: InvitationRecord, now: datetime) -> LinkState:
