@@ -62,34 +62,31 @@ def cmd_serve(args) -> int:
     return 0  # pragma: no cover
 
 
-def _context(service: str, settings: Settings):
+def _service_context(args):
+    """Settings, JSON logs and the named service's context, for its long-running processes."""
     from shared.runtime import service_module
-    return service_module(service).build_context(settings)
+    settings = _settings(args)
+    configure_logs(settings.log_level)
+    return service_module(args.service).build_context(settings)
 
 
 def cmd_relay(args) -> int:
     from shared.runtime import make_relay
-    settings = _settings(args)
-    configure_logs(settings.log_level)
-    stop = _stop_on_signals()
-    make_relay(args.service, _context(args.service, settings)).run(stop)
+    ctx = _service_context(args)
+    make_relay(args.service, ctx).run(_stop_on_signals())
     return 0
 
 
 def cmd_consume(args) -> int:
     from shared.runtime import make_consumer
-    settings = _settings(args)
-    configure_logs(settings.log_level)
-    stop = _stop_on_signals()
-    make_consumer(args.service, _context(args.service, settings)).run_until(stop)
+    ctx = _service_context(args)
+    make_consumer(args.service, ctx).run_until(_stop_on_signals())
     return 0
 
 
 def cmd_jobs(args) -> int:
     from shared.runtime import run_jobs_once
-    settings = _settings(args)
-    configure_logs(settings.log_level)
-    run_jobs_once(args.service, _context(args.service, settings))
+    run_jobs_once(args.service, _service_context(args))
     return 0
 
 
