@@ -40,6 +40,19 @@ def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
         raise SystemExit(f"{name} must be a comma-separated list of seconds, got {raw!r}") from exc
 
 
+def parse_pairs(name: str, raw: str) -> dict[str, str]:
+    """``"KEY=VALUE,KEY=VALUE"`` from the variable ``name`` (blank items ignored)."""
+    pairs: dict[str, str] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise SystemExit(f"{name}: expected KEY=VALUE items separated by commas, got {part!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path

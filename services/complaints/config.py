@@ -16,6 +16,7 @@ from typing import Mapping
 from services.complaints.domain.rules import (DEFAULT_RULES, ComplaintRules, SeverityTargets,
                                               SlaPolicy)
 from services.complaints.domain.vocabulary import SEVERITIES
+from shared.config import parse_pairs
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -39,22 +40,10 @@ def _days(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
     return timedelta(days=days)
 
 
-def _pairs(name: str, raw: str) -> dict[str, str]:
-    pairs = {}
-    for part in raw.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise SystemExit(f"{name}: expected KEY=VALUE items separated by commas, got {part!r}")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
 def rules_from_env(env: Mapping[str, str]) -> ComplaintRules:
     targets = dict(DEFAULT_RULES.sla.targets)
     raw = env.get("CLIENTLOOP_COMPLAINTS_SLA") or ""
-    for severity, value in _pairs("CLIENTLOOP_COMPLAINTS_SLA", raw).items():
+    for severity, value in parse_pairs("CLIENTLOOP_COMPLAINTS_SLA", raw).items():
         if severity not in SEVERITIES:
             raise SystemExit(f"CLIENTLOOP_COMPLAINTS_SLA: unknown severity {severity!r}")
         respond, sep, resolve = value.partition("/")
@@ -66,7 +55,7 @@ def rules_from_env(env: Mapping[str, str]) -> ComplaintRules:
     raw = env.get("CLIENTLOOP_COMPLAINTS_TIER_FACTORS")
     if raw:
         factors = {}
-        for tier, value in _pairs("CLIENTLOOP_COMPLAINTS_TIER_FACTORS", raw).items():
+        for tier, value in parse_pairs("CLIENTLOOP_COMPLAINTS_TIER_FACTORS", raw).items():
             try:
                 factors[tier] = float(value)
             except ValueError:

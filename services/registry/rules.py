@@ -36,7 +36,7 @@ from services.registry.domain.care import DEFAULT_CARE_RULES, CareRules
 from services.registry.domain.clients import ClientRules
 from services.registry.domain.satisfaction import DEFAULT_SATISFACTION_RULES, SatisfactionRules
 from services.registry.domain.value import DEFAULT_VALUE_RULES, ValueRules
-from shared.config import Settings
+from shared.config import Settings, parse_pairs
 
 
 @dataclass(frozen=True)
@@ -91,16 +91,12 @@ def _number(name: str, raw: str) -> Decimal:
 
 
 def _pairs(name: str, raw: str, keys: tuple[str, ...]) -> dict[str, Decimal]:
-    pairs: dict[str, Decimal] = {}
-    for part in raw.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or key.strip() not in keys:
-            raise SystemExit(f"{name}: expected items KEY=NUMBER with KEY one of {', '.join(keys)}, "
-                             f"got {part!r}")
-        pairs[key.strip()] = _number(name, value)
-    return pairs
+    pairs = parse_pairs(name, raw)
+    unknown = [key for key in pairs if key not in keys]
+    if unknown:
+        raise SystemExit(f"{name}: expected items KEY=NUMBER with KEY one of {', '.join(keys)}, "
+                         f"got {', '.join(unknown)}")
+    return {key: _number(name, value) for key, value in pairs.items()}
 
 
 def rules_from_env(env: Mapping[str, str]) -> tuple[SatisfactionRules, ValueRules]:
