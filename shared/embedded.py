@@ -10,6 +10,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from shared.config import Settings
 from shared.runtime import available_services, service_module
+from shared.web.app import log_requests
 from shared.web.problems import problem
 
 
@@ -17,6 +18,7 @@ def wsgi(settings: Settings | None = None):
     settings = settings or Settings.from_env()
     mounts = {f"/{name}": service_module(name).create_app(settings) for name in available_services()}
     root = Flask("clientloop")
+    log_requests(root)  # the paths no service serves get their access line too
 
     @root.get("/")
     def index():

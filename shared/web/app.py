@@ -13,16 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
-from sqlalchemy import text
 
-from shared.bus import topology
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import Database, PlatformTables
-from shared.web import body, metrics, security
-from shared.web.problems import ProblemApi, problem
+from shared.web import body, health, metrics, security
+from shared.web.problems import ProblemApi
 
 
 access_log = logging.getLogger("clientloop.access")
@@ -77,7 +75,7 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
     app.before_request(body.check_api_input)
     app.after_request(_echo_request_id)
     metrics.init_metrics(app, ctx.service)
-    _health(app, ctx)
+    health.init_health(app, ctx)
     if ctx.settings.proxy_hops:
         # Behind the gateway: trust its X-Forwarded-For/-Proto/-Host/-Prefix headers, so client
         # addresses (rate limits) and built URLs (Location, links) are the public ones.
@@ -85,6 +83,12 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
         hops = ctx.settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     return app
+
+
+def log_requests(app: Flask) -> None:
+    """Request ids and the access line, for an app that is not a service (the embedded root)."""
+    app.before_request(_request_id)
+    app.after_request(_echo_request_id)
 
 
 def _request_id():
@@ -103,37 +107,3 @@ def _echo_request_id(response):
         "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
         "by": principal.name if principal is not None else None})
     return response
-
-
-def _health(app: Flask, ctx: ServiceContext) -> None:
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(status="ok", service=ctx.service)
-
-    @app.get("/readyz")
-    def readyz():
-        checks: dict[str, str] = {}
-        try:
-            with ctx.database.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"unavailable: {type(exc).__name__}"
-        checks["broker"] = broker_check(ctx.settings.broker_url)
-        if all(value == "ok" for value in checks.values()):
-            return jsonify(status="ready", service=ctx.service, checks=checks)
-        return problem(503, "A dependency is unavailable.", checks=checks)
-
-
-def broker_check(broker_url: str) -> str:
-    """A short-lived connection, never one held by a web worker."""
-    try:
-        connection = topology.connection_for(broker_url, connect_timeout=2) if topology.is_amqp(broker_url) \
-            else topology.connection_for(broker_url)
-        try:
-            connection.ensure_connection(max_retries=1, timeout=2)
-        finally:
-            connection.release()
-        return "ok"
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return f"unavailable: {type(exc).__name__}"

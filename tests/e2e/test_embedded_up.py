@@ -109,7 +109,7 @@ def test_up_serves_every_service_stops_on_ctrl_c_and_keeps_its_data(tmp_path, su
     for service in available_services():
         assert f"{suite.url}/{service}/api/v1/" in printed
         assert requests.get(f"{suite.url}/{service}/healthz", timeout=5).status_code == 200
-        ready = requests.get(f"{suite.url}/{service}/readyz", timeout=5)
+        ready = requests.get(f"{suite.url}/{service}/readyz?verbose", timeout=5)
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
         assert requests.get(f"{suite.url}/{service}/openapi.json", timeout=5).status_code == 200

@@ -17,8 +17,8 @@ def suite(tmp_path, rabbitmq_url, postgres_urls):
 
 def test_registry_serves_its_api_under_gunicorn_and_is_ready(suite, settings):
     url = suite.start("registry")
-    token = make_token(settings.with_overrides(secret_key="test-secret"), "staff")
-    ready = requests.get(f"{url}/readyz", timeout=5)
+    token = make_token(settings, "staff")
+    ready = requests.get(f"{url}/readyz?verbose", timeout=5)
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     created = requests.post(f"{url}/api/v1/clients", headers={"Authorization": f"Bearer {token}"},

@@ -2,6 +2,7 @@
 what they reference, since no container engine runs here."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 
 from shared.cli import build_parser
 from shared.config import SERVICE_NAMES
+from tests.support.gateway import render
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -70,12 +72,66 @@ def test_files_the_deployment_references_exist():
                 assert (ROOT / source).exists(), source
 
 
+GATEWAY = (ROOT / "deploy/gateway/nginx.conf").read_text()
+
+
 def test_the_gateway_routes_each_prefix_and_keeps_metrics_internal():
-    conf = (ROOT / "deploy/gateway/nginx.conf").read_text()
     for service in SERVICE_NAMES:
-        assert f"location /{service}/" in conf
-        assert f"X-Forwarded-Prefix /{service}" in conf
-    assert re.search(r"location ~ \^/\(registry\|survey\|complaints\)/metrics\$ \{ return 404; \}", conf)
+        assert re.search(rf"location /{service}/ +\{{ proxy_pass http://{service}/; \}}", GATEWAY)
+    assert re.search(r'map \$uri \$forwarded_prefix \{ "~\^\(/registry\|/survey\|/complaints\)/" \$1;',
+                     GATEWAY)
+    assert re.search(r"location ~ \^/\(registry\|survey\|complaints\)/metrics\$ \{ return 404; \}", GATEWAY)
+
+
+def test_the_gateway_sets_its_proxy_headers_once_for_every_location():
+    # A location with a proxy_set_header of its own inherits none of the server's.
+    server = re.sub(r"#[^\n]*", "", GATEWAY.split("  server {", 1)[1])
+    for location in re.findall(r"location [^{]*\{[^}]*\}", server):
+        assert "proxy_set_header" not in location, location
+    for header in ("Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                   "X-Forwarded-Prefix", "X-Request-ID"):
+        assert re.search(rf"^    proxy_set_header {header} ", server, re.MULTILINE), header
+
+
+def test_the_gateway_logs_json_without_link_tokens_query_strings_or_referers():
+    log_format = GATEWAY.split("log_format clientloop escape=json", 1)[1].split(";", 1)[0]
+    fields = json.loads("".join(re.findall(r"'([^']*)'", log_format)).replace("$status", "200")
+                        .replace("$body_bytes_sent", "0").replace("$request_time", "0"))
+    assert fields["path"] == "$path_redacted" and fields["request_id"] == "$request_id_out"
+    raw = re.findall(r"\$(request_uri|request|args|query_string|arg_\w+|http_referer|uri)\b",
+                     log_format)
+    assert not raw, raw
+    assert re.search(r"^  access_log \S+ clientloop;$", GATEWAY, re.MULTILINE)
+    assert re.search(r"^error_log \S+ crit;$", GATEWAY, re.MULTILINE)
+
+
+def test_the_kubernetes_ingress_writes_no_access_log_with_link_tokens():
+    manifests = list(yaml.safe_load_all((ROOT / "deploy/kubernetes/clientloop.yaml").read_text()))
+    ingresses = [doc for doc in manifests if doc and doc.get("kind") == "Ingress"]
+    assert ingresses
+    for ingress in ingresses:
+        annotations = ingress["metadata"].get("annotations", {})
+        assert annotations.get("nginx.ingress.kubernetes.io/enable-access-log") == "false"
+
+
+def test_the_tests_run_the_shipped_gateway_with_only_addresses_and_paths_rendered():
+    rendered = render(GATEWAY, {"survey": ["127.0.0.1:7001", "127.0.0.1:7002"]},
+                      listen="127.0.0.1:7000", access_log=Path("/w/access.log"),
+                      error_log=Path("/w/error.log"), temp_dir=Path("/t"))
+    temp_paths = re.compile(r"^  \w+_temp_path /t/\w+;$")
+    lines = [line for line in rendered.splitlines() if not temp_paths.match(line)]
+    assert len(rendered.splitlines()) - len(lines) == 5
+    changed = [(old, new) for old, new in zip(GATEWAY.splitlines(), lines, strict=True) if old != new]
+    allowed = re.compile(r"\s*(upstream \w+ +\{ server [^}]*\}|listen \S+;|"
+                         r"access_log \S+ clientloop;|error_log \S+ crit;)$")
+    assert len(changed) == 6, changed
+    for old, new in changed:  # the same directive (and upstream name), another address or path
+        assert allowed.match(old) and allowed.match(new), (old, new)
+        kept = 2 if old.split()[0] == "upstream" else 1
+        assert old.split()[:kept] == new.split()[:kept], (old, new)
+    assert "upstream survey     { server 127.0.0.1:7001; server 127.0.0.1:7002; }" in rendered
+    assert "upstream registry   { server 127.0.0.1:9 down; }" in rendered
+    assert "listen 127.0.0.1:7000;" in rendered and "access_log /w/access.log clientloop;" in rendered
 
 
 def _variables_in_code() -> set[str]:

@@ -1,0 +1,1 @@
+"""Helpers that run parts of the production topology for tests (the nginx gateway)."""
