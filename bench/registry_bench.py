@@ -118,7 +118,7 @@ def run(url: str, runs: int) -> list[tuple[str, float, float]]:
     print(f"loaded {CLIENTS:,} clients, {LEDGER_ENTRIES:,} ledger entries and "
           f"{CLIENTS * 5:,} value history entries in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings.from_env({}, data_dir=folder, secret_key="bench-secret")
+        settings = Settings.from_env({}, data_dir=folder, secret_key="bench-secret-" + "0123456789" * 4)
         settings = settings.with_overrides(database_urls={**settings.database_urls, "registry": url})
         ctx = build_context(settings)
         try:

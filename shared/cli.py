@@ -11,8 +11,8 @@ import tempfile
 import threading
 from datetime import datetime, timezone
 
-from shared.auth import ROLES, issue_token
-from shared.config import Settings
+from shared.auth import ROLES, issue
+from shared.config import MAX_TOKEN_DAYS, Settings
 from shared.logs import configure as configure_logs
 
 
@@ -33,11 +33,41 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_token_create(args) -> int:
+    from shared import token_commands
     settings = _settings(args)
     days = args.days if args.days is not None else settings.token_days
-    print(issue_token(settings.secret_key, name=args.name, role=args.role, days=days,
-                      now=datetime.now(timezone.utc)))
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValueError(f"--days must be from 1 to {MAX_TOKEN_DAYS}, got {days}")
+    _warn_unconfigured(settings, "will not list this token")
+    print(token_commands.create(settings, name=args.name, role=args.role, days=days,
+                                now=datetime.now(timezone.utc)))
     return 0
+
+
+def cmd_token_list(args) -> int:
+    from shared import token_commands
+    settings = _settings(args)
+    _warn_unconfigured(settings, "are not read")
+    for line in token_commands.listing(settings):
+        print(json.dumps(line, ensure_ascii=False))
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from shared import token_commands
+    revoked_id, services, known = token_commands.revoke(_settings(args), args.id,
+                                                        now=datetime.now(timezone.utc))
+    print(revoked_id)
+    print(f"revoked in {', '.join(services)}: every service refuses it within 5 seconds"
+          + ("" if known else " (no database had recorded this token)"), file=sys.stderr)
+    return 0
+
+
+def _warn_unconfigured(settings: Settings, consequence: str) -> None:
+    from shared.token_commands import missing_databases
+    for variable in missing_databases(settings):
+        print(f"clientloop: warning: {variable} is not set; that service's tokens {consequence}",
+              file=sys.stderr)
 
 
 def cmd_migrate(args) -> int:
@@ -52,6 +82,7 @@ def cmd_migrate(args) -> int:
 def cmd_serve(args) -> int:
     from shared.runtime import service_module
     service_module(args.service)
+    _settings(args)  # refuse a bad configuration (a weak secret key) here, in one line
     env = dict(os.environ)
     if args.workers > 1 and not env.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"clientloop-{args.service}-metrics-")
@@ -78,9 +109,12 @@ def cmd_relay(args) -> int:
 
 
 def cmd_consume(args) -> int:
-    from shared.runtime import make_consumer
+    from shared.runtime import Workers
     ctx = _service_context(args)
-    make_consumer(args.service, ctx).run_until(_stop_on_signals())
+    workers = Workers(_stop_on_signals())
+    workers.start_service(args.service, ctx, relay=False)  # the consumer, and the jobs beside it
+    workers.wait()
+    workers.shutdown()
     return 0
 
 
@@ -129,8 +163,7 @@ def cmd_up(args) -> int:
             module = service_module(service)
             if hasattr(module, "load_demo"):
                 module.load_demo(contexts[service])
-    token = issue_token(settings.secret_key, name="admin", role="admin", days=settings.token_days,
-                        now=datetime.now(timezone.utc))
+    token = _admin_token(settings, contexts)
     stop = _stop_on_signals()
     workers = Workers()
     for service in services:
@@ -173,6 +206,17 @@ def cmd_up(args) -> int:
     return 0 if stop.is_set() else 1
 
 
+def _admin_token(settings: Settings, contexts) -> str:
+    """The admin token ``up`` prints, recorded in every service database like ``token create``."""
+    from shared.tokens import record_token
+    now = datetime.now(timezone.utc)
+    token, principal = issue(settings.secret_key, name="admin", role="admin", days=settings.token_days,
+                             now=now)
+    for ctx in contexts.values():
+        record_token(ctx.database, ctx.tables.api_token, principal, now=now)
+    return token
+
+
 def _warm_up(stop: threading.Event, services, contexts, *, seconds: float = 30.0,
              every: float = 2.0) -> None:
     import time
@@ -202,9 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="print a signed bearer token")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True)
-    create.add_argument("--days", type=int, default=None)
+    create.add_argument("--days", type=int, default=None, help=f"at most {MAX_TOKEN_DAYS}")
     create.add_argument("--data-dir", default=None)
     create.set_defaults(func=cmd_token_create)
+    listed = token.add_parser("list", help="the tokens issued, one JSON object a line, newest first")
+    listed.add_argument("--data-dir", default=None)
+    listed.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token: every service refuses it within 5 s")
+    revoke.add_argument("id", metavar="ID", help="the token's id (from 'token list') or the token itself")
+    revoke.add_argument("--data-dir", default=None)
+    revoke.set_defaults(func=cmd_token_revoke)
 
     for name, func, text in (("migrate", cmd_migrate, "apply the service's database migrations"),
                              ("relay", cmd_relay, "run the service's outbox relay"),
@@ -235,12 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.token_commands import TokenStoreError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
     except ValueError as exc:
         print(f"clientloop: {exc}", file=sys.stderr)
         return 2
+    except TokenStoreError as exc:
+        print(f"clientloop: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,11 +2,17 @@
 
 With none of the URLs set you get the embedded default: SQLite files and Kombu's filesystem
 transport under one data folder. Every variable is documented in the README's table.
+
+The secret key signs every token, so a start is refused (``SystemExit`` with a one-line reason)
+when the key is weak: missing in production (any database or broker URL set), shorter than
+:data:`MIN_SECRET_BYTES`, or one of the project's own example values. The embedded default keeps
+its key in ``<data dir>/secret.key``, created atomically on first use.
 """
 from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -18,6 +24,13 @@ DATABASE_URL_VARIABLES = {
     "survey": "CLIENTLOOP_SURVEY_DATABASE_URL",
     "complaints": "CLIENTLOOP_COMPLAINTS_DATABASE_URL",
 }
+PRODUCTION_VARIABLES = (*DATABASE_URL_VARIABLES.values(), "CLIENTLOOP_BROKER_URL")
+MIN_SECRET_BYTES = 32
+MAX_TOKEN_DAYS = 365
+#: Keys shown in the project's own files (deploy/, docs): public, so never a real key. Shorter
+#: examples are refused for their length; tests check every documented key is refused.
+EXAMPLE_SECRETS = frozenset({"change-me-to-a-long-random-string"})
+SECRET_ADVICE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -89,6 +102,8 @@ class Settings:
         return self.database_urls[service]
 
     def with_overrides(self, **changes) -> "Settings":
+        if "secret_key" in changes:
+            check_secret_key(changes["secret_key"], source="the secret key")
         return replace(self, **changes)
 
     @classmethod
@@ -96,7 +111,9 @@ class Settings:
                  **overrides) -> "Settings":
         env = dict(os.environ if env is None else env)
         folder = Path(data_dir or env.get("CLIENTLOOP_DATA_DIR") or "./var").resolve()
-        secret = env.get("CLIENTLOOP_SECRET_KEY") or _data_dir_secret(folder)
+        secret = overrides.pop("secret_key", None) or env.get("CLIENTLOOP_SECRET_KEY") \
+            or _embedded_secret(folder, production=is_production(env))
+        check_secret_key(secret, source="CLIENTLOOP_SECRET_KEY")
         broker = env.get("CLIENTLOOP_BROKER_URL") or f"filesystem://{folder / 'bus'}"
         databases = {
             name: env.get(DATABASE_URL_VARIABLES[name]) or f"sqlite:///{folder / (name + '.db')}"
@@ -121,7 +138,7 @@ class Settings:
             host=env.get("CLIENTLOOP_HOST") or "127.0.0.1",
             port=_int(env, "CLIENTLOOP_PORT", 8000),
             log_level=(env.get("CLIENTLOOP_LOG_LEVEL") or "INFO").upper(),
-            token_days=_int(env, "CLIENTLOOP_TOKEN_DAYS", 30),
+            token_days=_token_days(env),
             max_body_bytes=_int(env, "CLIENTLOOP_MAX_BODY_BYTES", 1_048_576),
             retry_delays_s=_floats(env, "CLIENTLOOP_RETRY_DELAYS", (1.0, 5.0, 30.0, 120.0)),
             relay_poll_s=float(env.get("CLIENTLOOP_RELAY_POLL_S") or 1.0),
@@ -134,19 +151,68 @@ class Settings:
         return replace(settings, **overrides) if overrides else settings
 
 
-def _data_dir_secret(folder: Path) -> str:
-    """The data dir's own secret key, created on first use (embedded default only)."""
+def is_production(env: Mapping[str, str]) -> bool:
+    """Any database or broker URL set: the services run apart and must share one key."""
+    return any(env.get(name) for name in PRODUCTION_VARIABLES)
+
+
+def check_secret_key(secret: str, *, source: str) -> None:
+    """Refuse (``SystemExit``, one line) a key that would let anyone forge tokens."""
+    if secret.strip() in EXAMPLE_SECRETS:
+        raise SystemExit(f"{source} is an example value from the documentation; {SECRET_ADVICE}")
+    if len(secret.strip().encode()) < MIN_SECRET_BYTES:
+        raise SystemExit(f"{source} must be at least {MIN_SECRET_BYTES} bytes long; {SECRET_ADVICE}")
+
+
+def _token_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "CLIENTLOOP_TOKEN_DAYS", 30)
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise SystemExit(f"CLIENTLOOP_TOKEN_DAYS must be from 1 to {MAX_TOKEN_DAYS}, got {days}")
+    return days
+
+
+def _embedded_secret(folder: Path, *, production: bool) -> str:
+    if production:
+        raise SystemExit("CLIENTLOOP_SECRET_KEY is not set: with a database or broker URL set, every "
+                         f"service and replica needs the same key of at least {MIN_SECRET_BYTES} bytes; "
+                         + SECRET_ADVICE)
+    return data_dir_secret(folder)
+
+
+def data_dir_secret(folder: Path) -> str:
+    """The data dir's own secret key (embedded default only), created on first use.
+
+    Created atomically: the key is written and synced to a temporary file that is then hard-linked
+    to ``secret.key``, which fails if the name exists. A reader never sees a partial or empty
+    file, and processes racing on a fresh data dir all end with the one key that won. An
+    existing file that is empty or too short is refused, never replaced: tokens may have been
+    signed with it, and replacing a file others are reading is a race; delete it and start again.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     key_file = folder / "secret.key"
     try:
-        return key_file.read_text().strip()
+        return _checked_key_file(key_file)
     except FileNotFoundError:
         pass
-    key = secrets.token_urlsafe(48)
+    fd, temporary = tempfile.mkstemp(prefix=".secret.key.", dir=folder)
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first
-        return key_file.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, key_file)
+        except FileExistsError:  # another process linked its key first: use that one
+            pass
+    finally:
+        os.unlink(temporary)
+    return _checked_key_file(key_file)
+
+
+def _checked_key_file(key_file: Path) -> str:
+    key = key_file.read_text().strip()
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        raise SystemExit(f"{key_file} is empty or shorter than {MIN_SECRET_BYTES} bytes (left by an "
+                         "interrupted start?); delete it and start again (tokens signed with it stop "
+                         "working), or set CLIENTLOOP_SECRET_KEY")
     return key

@@ -2,7 +2,8 @@
 
 Each service owns its database. Besides its own tables, every service database holds the
 platform tables defined here: the transactional ``outbox``, the consumer ``inbox``, the per
-subject ``event_sequence`` counters and the ``idempotency_key`` store.
+subject ``event_sequence`` counters, the ``idempotency_key`` store and ``api_token``, the tokens
+the command line issued and revoked (each service reads its own copy of the revocations).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class PlatformTables:
     inbox: Table
     event_sequence: Table
     idempotency_key: Table
+    api_token: Table
 
 
 def define_platform_tables(metadata: MetaData) -> PlatformTables:
@@ -80,8 +82,18 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("response_headers", Text, nullable=True),
         Column("created_at", UTCDateTime(), nullable=False),
         UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
+        Index("ix_idempotency_key_created_at", "created_at"),
     )
-    return PlatformTables(outbox, inbox, event_sequence, idempotency_key)
+    api_token = Table(
+        "api_token", metadata,
+        Column("id", String(36), primary_key=True),        # the token's id (``jti``)
+        Column("name", Text, nullable=True),               # unknown for a token revoked by id
+        Column("role", String(20), nullable=True),         # that this table never recorded
+        Column("created_at", UTCDateTime(), nullable=True),
+        Column("expires_at", UTCDateTime(), nullable=True),
+        Column("revoked_at", UTCDateTime(), nullable=True),
+    )
+    return PlatformTables(outbox, inbox, event_sequence, idempotency_key, api_token)
 
 
 def is_sqlite(url: str) -> bool:
@@ -101,6 +113,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: Seconds to wait for a PostgreSQL server to answer a new connection.
+CONNECT_TIMEOUT_S = 5
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
@@ -114,6 +130,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
+    if "connect_timeout" not in url:
+        # A server that does not answer is an outage (503), not a request hanging for minutes.
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     return create_engine(url, **kwargs)
 
 

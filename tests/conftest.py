@@ -20,6 +20,8 @@ from shared.config import Settings
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 REQUIRE = os.environ.get("CLIENTLOOP_REQUIRE_SERVICES") == "1"
+#: The secret key every test signs with: long enough for the production start check (32 bytes).
+TEST_SECRET = "clientloop-test-secret-0123456789abcdefghijkl"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -41,7 +43,7 @@ def need_server(name: str, host: str, port: int) -> None:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.from_env({}, data_dir=tmp_path / "data", secret_key="test-secret",
+    return Settings.from_env({}, data_dir=tmp_path / "data", secret_key=TEST_SECRET,
                              retry_delays_s=(0.05, 0.1), relay_poll_s=0.05)
 
 

@@ -6,15 +6,19 @@ whose role may not write gets 403 before anything about their input is looked at
 * ``GET``/``HEAD`` need any role (``admin``, ``staff``, ``analyst``);
 * other methods need ``staff`` or ``admin``;
 * views marked :func:`admin_only` need ``admin``; views marked :func:`public` need nothing.
+
+A token that is validly signed and unexpired is still refused (401, ``reason: revoked``) when its
+id is on the service's revocation list (``shared.tokens.RevocationList``, re-read every 2 s).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from shared.auth import InvalidToken, Principal, verify_token
 from shared.errors import Forbidden
+from shared.tokens import RevocationList
 
 API_PREFIX = "/api/v1/"
 
@@ -40,6 +44,16 @@ def _access_of_current_view() -> str | None:
     return getattr(view, "_clientloop_access", None)
 
 
+def revocation_list(app: Flask) -> RevocationList:
+    """The app's list of revoked token ids, made on first use."""
+    revocations = app.extensions.get("clientloop_revocations")
+    if revocations is None:
+        ctx = app.extensions["clientloop"]
+        revocations = app.extensions.setdefault(
+            "clientloop_revocations", RevocationList(ctx.database, ctx.tables.api_token, clock=ctx.clock))
+    return revocations
+
+
 def current_principal() -> Principal:
     return g.principal
 
@@ -55,10 +69,12 @@ def authenticate() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("Send 'Authorization: Bearer <token>'.")
+        raise InvalidToken("missing")
     settings = current_app.extensions["clientloop"].settings
     clock = current_app.extensions["clientloop"].clock
     principal = verify_token(settings.secret_key, token.strip(), now=clock())
+    if revocation_list(current_app).is_revoked(principal.token_id):
+        raise InvalidToken("revoked")
     g.principal = principal
     if access == "admin" and not principal.is_admin():
         raise Forbidden("Only an admin may do this.")

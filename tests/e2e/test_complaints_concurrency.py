@@ -74,7 +74,7 @@ def count_events(database_url: str, event_type: str) -> int:
 def test_twenty_concurrent_resolves_give_exactly_one_success(suite, settings, postgres_urls):
     base = suite.start("complaints", workers=4, consume=False)
     client_id = know_client(postgres_urls["complaints"])
-    token = make_token(settings.with_overrides(secret_key="test-secret"), "staff")
+    token = make_token(settings, "staff")
     headers = {"Authorization": f"Bearer {token}"}
 
     def in_progress() -> dict:

@@ -24,7 +24,7 @@ def test_a_high_complaint_lowers_satisfaction_and_its_resolution_in_time_restore
         suite, settings):
     registry = suite.start("registry")
     complaints = suite.start("complaints")
-    token = make_token(settings.with_overrides(secret_key="test-secret"), "staff", "Li Wei")
+    token = make_token(settings, "staff", "Li Wei")
     headers = {"Authorization": f"Bearer {token}"}
 
     created = requests.post(f"{registry}/api/v1/clients", headers=headers, timeout=10, json={

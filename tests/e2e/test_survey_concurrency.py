@@ -30,7 +30,7 @@ def suite(tmp_path, rabbitmq_url, postgres_urls):
 def test_twenty_simultaneous_submits_of_one_link_store_exactly_one_response(
         suite, settings, rabbitmq_url, postgres_urls):
     url = suite.start("survey", workers=4)
-    staff = {"Authorization": f"Bearer {make_token(settings.with_overrides(secret_key='test-secret'), 'staff')}"}
+    staff = {"Authorization": f"Bearer {make_token(settings, 'staff')}"}
     survey = requests.post(f"{url}/api/v1/surveys", headers=staff, json=survey_fields(), timeout=10).json()
     assert requests.post(f"{url}/api/v1/surveys/{survey['id']}/publish", headers=staff,
                          timeout=10).status_code == 200

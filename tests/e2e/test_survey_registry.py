@@ -38,7 +38,7 @@ def test_feedback_moves_satisfaction_and_a_resolved_complaint_brings_a_follow_up
         suite, settings, rabbitmq_url):
     registry = suite.start("registry")
     survey_url = suite.start("survey")
-    staff = {"Authorization": f"Bearer {make_token(settings.with_overrides(secret_key='test-secret'), 'staff')}"}
+    staff = {"Authorization": f"Bearer {make_token(settings, 'staff')}"}
 
     created = requests.post(f"{registry}/api/v1/clients", headers=staff, timeout=10, json={
         "name": "招商银行 China Merchants Bank", "kind": "external", "category": "enterprise",

@@ -30,9 +30,9 @@ from shared.config import Settings
 from shared.events import validate_data, validate_envelope
 from shared.migrations import upgrade
 from shared.runtime import available_services, service_module
-from tests.conftest import auth
+from tests.conftest import TEST_SECRET, auth
 
-SECRET = "test-secret"
+SECRET = TEST_SECRET
 API = "/api/v1/"
 PUBLIC_API = "/api/v1/public/"
 WRITE_METHODS = ("post", "put", "patch", "delete")
@@ -238,7 +238,7 @@ def test_an_invalid_token_is_401_problem_on_every_protected_operation(service, k
     valid = token("admin")
     header = {
         "expired": f"Bearer {token('admin', now=datetime.now(timezone.utc) - timedelta(days=3), days=1)}",
-        "another key": f"Bearer {token('admin', secret='another-secret')}",
+        "another key": f"Bearer {token('admin', secret='another-installation-secret-0123456789abcdef')}",
         "tampered": f"Bearer {valid.rsplit('.', 1)[0]}.{'B' if valid.rsplit('.', 1)[1][0] == 'A' else 'A'}"
                     f"{valid.rsplit('.', 1)[1][1:]}",
         "not a token": "Bearer hello",

@@ -22,10 +22,11 @@ from shared.auth import InvalidToken, issue_token, verify_token
 from shared.cli import main
 from shared.config import Settings
 from shared.migrations import upgrade
-from tests.conftest import auth
+from tests.conftest import TEST_SECRET, auth
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "test-secret"
+SECRET = TEST_SECRET
+ANOTHER_SECRET = "another-installation-secret-0123456789abcdef"
 CLIENT = {"name": "Acme", "kind": "external", "category": "enterprise"}
 
 
@@ -158,7 +159,7 @@ def test_altered_expired_or_foreign_tokens_are_401(registry_http):
         "signature changed": _tamper_signature(analyst),
         "signature removed": analyst.rsplit(".", 1)[0],
         "expired": issue_token(SECRET, name="Reader", role="analyst", days=1, now=now - timedelta(days=2)),
-        "another key": issue_token("another-secret", name="Reader", role="admin", days=1, now=now),
+        "another key": issue_token(ANOTHER_SECRET, name="Reader", role="admin", days=1, now=now),
         "empty": "",
     }
     for label, token in forged.items():

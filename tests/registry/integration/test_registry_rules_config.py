@@ -9,6 +9,7 @@ from services.registry.app import build_context
 from services.registry.rules import rules_from_env
 from shared.config import Settings
 from shared.migrations import upgrade
+from tests.conftest import TEST_SECRET
 from tests.registry.conftest import deliver, register
 from tests.registry.integration.test_registry_records_service import client_row, ledger_of
 from tests.registry.registry_events import BusEvents
@@ -20,7 +21,7 @@ def tuned_ctx(tmp_path, clock):
            "CLIENTLOOP_SATISFACTION_RESOLVED_FACTORS": "within_sla=0.25",
            "CLIENTLOOP_VALUE_TIERS": "A=2000000,B=50000",
            "CLIENTLOOP_HEALTH_BANDS": "healthy=80"}
-    settings = Settings.from_env(env, data_dir=tmp_path / "tuned", secret_key="test-secret")
+    settings = Settings.from_env(env, data_dir=tmp_path / "tuned", secret_key=TEST_SECRET)
     upgrade("registry", settings.database_url("registry"))
     ctx = build_context(settings, clock=clock)
     yield ctx
@@ -58,7 +59,7 @@ def test_defaults_are_the_spec_numbers_without_variables():
     {"CLIENTLOOP_SATISFACTION_FEEDBACK_WEIGHT": "-1"},
 ])
 def test_a_bad_value_stops_the_service_with_a_message_naming_the_variable(env, tmp_path):
-    settings = Settings.from_env(env, data_dir=tmp_path, secret_key="x")
+    settings = Settings.from_env(env, data_dir=tmp_path, secret_key=TEST_SECRET)
     with pytest.raises(SystemExit) as stopped:
         build_context(settings)
     assert "CLIENTLOOP_" in str(stopped.value) or "tier" in str(stopped.value)

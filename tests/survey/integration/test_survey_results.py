@@ -77,7 +77,7 @@ def expected_metrics(rows) -> dict:
 
 @pytest.fixture
 def data_set(http, survey_ctx, clock):
-    staff = auth(make_token(survey_ctx.settings, "staff", days=400))
+    staff = auth(make_token(survey_ctx.settings, "staff", days=365))
     survey = active_survey(http, staff)
     clock.offset = START - datetime.now(timezone.utc)
     for index, (kind, tier, month, answers) in enumerate(DATA):
@@ -170,7 +170,7 @@ def shanghai(survey_settings, clock):
     configured = survey_settings.with_overrides(timezone="Asia/Shanghai")
     upgrade("survey", configured.database_url("survey"))
     ctx = build_context(configured, clock=clock)
-    yield ctx, create_app(context=ctx).test_client(), auth(make_token(configured, "staff", days=400))
+    yield ctx, create_app(context=ctx).test_client(), auth(make_token(configured, "staff", days=365))
     ctx.database.dispose()
 
 
