@@ -17,18 +17,23 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.complaints.adapters.orm import KnownClientRecord, platform
 from services.complaints.adapters.repository import COMPLAINTS, TIMELINE
 from shared.bus.envelope import Event
 from shared.clock import as_utc
+from shared.erasure import forget_client
 
 ACTIVE, ARCHIVED, ERASED = "active", "archived", "erased"
 STATUSES = (ACTIVE, ARCHIVED, ERASED)
 TIERS = ("A", "B", "C")
 
+#: Fields of the complaints' stored answers and events that hold personal data (blanked there
+#: on erasure): the complaint's own texts and every free-text note, reason and summary.
+PERSONAL_DATA = ("name", "title", "description", "remedy_sought", "resolution_summary",
+                 "summary", "reason", "note")
 _REDACTED_DETAILS = ("reason", "summary", "note")
 """Free-text fields of timeline details that may hold personal data."""
 _REDACTED_NOTES = ("note", "escalate", "wait", "resolve", "reopen")
@@ -128,8 +133,9 @@ def erase(session: Session, client: KnownClientRecord, at: datetime, now: dateti
     In the directory: no name, status ``erased`` (final). In its complaints: title replaced
     by the reference, description, remedy sought and resolution summary removed, free-text
     timeline notes and reasons removed (category, severity, dates, resolution code and root
-    cause stay for the analysis). Stored idempotent replies that echo the client's complaints
-    and already-published outbox rows about the client are deleted.
+    cause stay for the analysis). Stored ``Idempotency-Key`` answers that echo the client's
+    complaints and outbox events about the client, sent or not, are scrubbed of those texts
+    (``shared.erasure``).
     """
     client.status, client.status_at = ERASED, at
     client.erased_at = client.erased_at or at
@@ -144,10 +150,7 @@ def erase(session: Session, client: KnownClientRecord, at: datetime, now: dateti
             updated_at=now))
     if refs:
         _redact_timeline(session, list(refs))
-    session.execute(delete(platform.idempotency_key).where(
-        platform.idempotency_key.c.response_body.contains(client.id, autoescape=True)))
-    session.execute(delete(platform.outbox).where(platform.outbox.c.subject == client.id,
-                                                  platform.outbox.c.sent_at.is_not(None)))
+    forget_client(session, platform, client.id, personal_fields=PERSONAL_DATA)
 
 
 def _redact_timeline(session: Session, complaint_ids: list[str]) -> None:

@@ -23,6 +23,7 @@ from services.registry.domain.value import tier as tier_for
 from services.registry.rules import RegistryRules
 from shared.bus.outbox import record_event
 from shared.db import get_or_not_found
+from shared.erasure import forget_client
 from shared.errors import Conflict
 from shared.web.versioning import check_version
 
@@ -33,6 +34,9 @@ SERVICE = "registry"
 ERASED_NAME = "Erased client"
 ERASED_TEXT = "(erased)"
 PERSONAL_FIELDS = ("name", "contacts", "tags", "owner")
+#: Fields of the registry's stored answers and events that hold personal data: the client's
+#: profile, an interaction's summary, a plan's goal (blanked there on erasure).
+PERSONAL_DATA = (*PERSONAL_FIELDS, "summary", "goal")
 EDITABLE_FIELDS = ("name", "kind", "category", "contacts", "tags", "owner", "preferred_language",
                    "power", "interest", "engagement_current", "engagement_desired", "annual_value")
 
@@ -206,7 +210,10 @@ def archive_client(session: Session, client_id: str, *, expected_version: int | 
 
 def erase_client(session: Session, client_id: str, *, expected_version: int | None,
                  now: datetime) -> ClientRecord:
-    """Remove personal data, keep the client anonymously (its records stay consistent)."""
+    """Remove personal data, keep the client anonymously (its records stay consistent).
+
+    Stored ``Idempotency-Key`` answers and outbox events about the client are scrubbed in the
+    same transaction (``shared.erasure``); ``client.erased`` tells the other services."""
     client = get_client(session, client_id, for_update=True)
     check_version(client.version, expected_version)
     if client.status == "erased":
@@ -226,5 +233,6 @@ def erase_client(session: Session, client_id: str, *, expected_version: int | No
     client.version += 1
     client.updated_at = now
     _sync_tags(session, client)
+    forget_client(session, platform, client.id, personal_fields=PERSONAL_DATA)
     _publish(session, "client.erased", client, {"client_id": client.id}, now)
     return client

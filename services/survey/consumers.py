@@ -22,17 +22,22 @@ from sqlalchemy.orm import Session
 
 from services.survey import service
 from services.survey.adapters.orm import (ClientEntry, InvitationRecord, ResponseRecord,
-                                          SurveyRecord)
+                                          SurveyRecord, platform)
 from services.survey.domain.definition import QuestionType
 from services.survey.domain.invitations import expires_at
 from services.survey.domain.lifecycle import SurveyStatus
 from shared.bus.envelope import Event
+from shared.erasure import forget_client
 from shared.errors import UnknownClient
 
 log = logging.getLogger("clientloop.survey.consumers")
 
 SYSTEM = "system"
 PROFILE_FIELDS = ("name", "kind", "category", "preferred_language")
+#: Fields of the survey's stored answers and events that hold personal data (blanked there on
+#: erasure): the client's name and contacts, a response's comment, an email error (it may
+#: quote the address).
+PERSONAL_DATA = ("name", "client_name", "contacts", "comment", "delivery_error")
 
 
 # -- the client directory ------------------------------------------------------------------
@@ -105,8 +110,10 @@ def apply_archived(session: Session, event: Event, *, now: datetime) -> None:
 
 
 def apply_erased(session: Session, event: Event, *, now: datetime) -> None:
-    """Remove what identifies the person: the directory's name and contacts, and the free
-    text of their responses. Scores and choices stay, anonymous. Open invitations are revoked
+    """Remove what identifies the person: the directory's name and contacts, the free text of
+    their responses and the errors of their invitation emails (they may quote the address);
+    stored ``Idempotency-Key`` answers and outbox events about them are scrubbed
+    (``shared.erasure``). Scores and choices stay, anonymous. Open invitations are revoked
     and unsent emails cancelled: nobody asks an erased client anything again."""
     client_id = _client_id(event)
     entry = _entry(session, client_id, now)
@@ -118,13 +125,16 @@ def apply_erased(session: Session, event: Event, *, now: datetime) -> None:
     entry.updated_at = now
     erase_free_text(session, client_id)
     for invitation in session.execute(select(InvitationRecord).where(
-            InvitationRecord.client_id == client_id,
-            InvitationRecord.answered_at.is_(None))).scalars():
+            InvitationRecord.client_id == client_id)).scalars():
+        invitation.delivery_error = None
+        if invitation.answered_at is not None:
+            continue
         if invitation.revoked_at is None:
             invitation.revoked_at = now
             invitation.version += 1
         if invitation.delivery_status in ("pending", "sending"):
             invitation.delivery_status = "cancelled"
+    forget_client(session, platform, client_id, personal_fields=PERSONAL_DATA)
 
 
 def erase_free_text(session: Session, client_id: str) -> int:

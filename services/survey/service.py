@@ -286,11 +286,6 @@ def get_invitation(session: Session, invitation_id: str, *,
                             for_update=for_update)
 
 
-def invitation_state(session: Session, invitation: InvitationRecord, now: datetime) -> LinkState:
-    survey = session.get(SurveyRecord, invitation.survey_id)
-    return link_state(dates_of(invitation), survey.status, now)
-
-
 def revoke_invitation(session: Session, invitation_id: str, *, expected_version: int | None,
                       now: datetime) -> InvitationRecord:
     invitation = get_invitation(session, invitation_id, for_update=True)
@@ -320,14 +315,6 @@ def resend_invitation(session: Session, invitation_id: str, *, expected_version:
         invitation.delivery_error = None
         session.info[DELIVERY_QUEUED] = True
     return IssuedInvitation(invitation, token)
-
-
-def relink(session: Session, invitation_id: str, *, now: datetime) -> IssuedInvitation | None:
-    """A fresh link for a still-open invitation (replaying an ``Idempotency-Key``), else None."""
-    invitation = session.get(InvitationRecord, str(invitation_id))
-    if invitation is None or invitation_state(session, invitation, now) is not LinkState.OPEN:
-        return None
-    return IssuedInvitation(invitation, add_link(session, invitation, "answer", now))
 
 
 # -- links and responses -------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The local client directory, fed only by registry events, in any delivery order."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -120,20 +121,36 @@ def test_erasure_keeps_complaints_as_anonymous_records(api, complaints_ctx, cloc
     run_jobs(complaints_ctx, clock.now)
 
 
-def test_erasure_removes_stored_replies_and_sent_events_about_the_client(api, complaints_ctx):
-    from sqlalchemy import func, update
+def test_erasure_scrubs_stored_replies_and_events_about_the_client_and_keeps_them(
+        api, complaints_ctx):
+    from sqlalchemy import update
     client_id = register_client(complaints_ctx)
     headers = api.headers(**{"Idempotency-Key": "k1"})
-    api.open(client_id=client_id, headers=headers, description="Personal story")
+    first = api.open(client_id=client_id, headers=headers, title="Personal title",
+                     description="Personal story")
+    complaint_id = first.get_json()["id"]
+    assert api.act(complaint_id, "acknowledge").status_code == 200
+    assert api.act(complaint_id, "escalate", reason="Personal reason").status_code == 200
     table = complaints_ctx.tables
     with complaints_ctx.database.transaction() as session:
-        session.execute(update(table.outbox).values(sent_at=START))
+        session.execute(update(table.outbox).where(table.outbox.c.event_type == "complaint.opened")
+                        .values(sent_at=START))
+    before = outbox_events(complaints_ctx)
 
     client_event(complaints_ctx, "client.erased", {"client_id": client_id}, subject=client_id)
 
     with complaints_ctx.database.transaction() as session:
-        assert session.execute(select(func.count()).select_from(table.idempotency_key)
-                               ).scalar_one() == 0
-        subjects = session.execute(select(table.outbox.c.subject)).scalars().all()
-    assert client_id not in subjects
-    assert outbox_events(complaints_ctx) == []
+        answers = session.execute(select(table.idempotency_key.c.response_body)).scalars().all()
+        unsent = session.execute(select(table.outbox.c.event_type)
+                                 .where(table.outbox.c.sent_at.is_(None))).scalars().all()
+    assert len(answers) == 1 and "Personal" not in answers[0]
+    after = outbox_events(complaints_ctx)
+    assert [e["id"] for e in after] == [e["id"] for e in before]   # kept: sent and unsent
+    assert "complaint.escalated" in unsent
+    assert "Personal" not in json.dumps(after, ensure_ascii=False)
+    [escalated] = [e for e in after if e["event_type"] == "complaint.escalated"]
+    assert escalated["data"]["reason"] == "(erased)" and escalated["data"]["complaint_id"] == complaint_id
+    replay = api.open(client_id=client_id, headers=headers, title="Personal title",
+                      description="Personal story")
+    assert replay.status_code == 201 and replay.get_json()["id"] == complaint_id
+    assert replay.get_json()["description"] == "(erased)"

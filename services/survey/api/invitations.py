@@ -5,8 +5,6 @@ hash only and no event carries it.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -25,22 +23,6 @@ from shared.web.versioning import expected_version, with_etag
 
 blp = Blueprint("invitations", __name__, url_prefix="/api/v1",
                 description="Invitations: personal survey links for clients.")
-
-
-def _relink_items(body: dict[str, Any]) -> dict[str, Any]:
-    """A replayed invitation answer: the same invitations, each with a fresh link if open."""
-    items = []
-    with ctx().database.transaction() as session:
-        for item in body.get("items", []):
-            issued = service.relink(session, item["id"], now=ctx().clock())
-            items.append({**item, "url": issued.url if issued else None})
-    return {**body, "items": items}
-
-
-def _relink_one(body: dict[str, Any]) -> dict[str, Any]:
-    with ctx().database.transaction() as session:
-        issued = service.relink(session, body["id"], now=ctx().clock())
-    return {**body, "url": issued.url if issued else None}
 
 
 def _state_filter(state: str, now):
@@ -82,7 +64,7 @@ class SurveyInvitations(MethodView):
             page["items"] = invitation_views(session, list(page["items"]))
         return page
 
-    @idempotent_links(_relink_items)
+    @idempotent_links
     @blp.arguments(InvitationCreateSchema)
     @blp.response(201, InvitationItemsSchema)
     def post(self, fields, survey_id):
@@ -119,7 +101,7 @@ class Revoke(MethodView):
 
 @blp.route("/invitations/<uuid:invitation_id>/resend")
 class Resend(MethodView):
-    @idempotent_links(_relink_one)
+    @idempotent_links
     @blp.response(200, InvitationSchema)
     def post(self, invitation_id):
         """Issue a new link for an open invitation (shown once, as ``url``); the earlier links

@@ -18,7 +18,8 @@ from werkzeug.exceptions import HTTPException
 from services.survey.domain.invitations import hash_token
 from services.survey.web.texts import LANGUAGES, texts_for
 from shared import errors
-from shared.web.problems import (domain_error_problem, http_exception_problem,
+from shared.outages import RETRY_AFTER_S, dependency_unavailable
+from shared.web.problems import (domain_error_problem, http_exception_problem, log_unavailable,
                                  unexpected_error_problem)
 
 log = logging.getLogger("clientloop.survey.web")
@@ -65,6 +66,14 @@ def message_page(status: int, language: str, title_key: str, message: str,
 def not_found_page() -> Response:
     language = visitor_language()
     return message_page(404, language, "not_found_title", texts_for(language)["not_found"])
+
+
+def unavailable_page(error: Exception) -> Response:
+    """The database is unreachable: a 503 page asking to try again shortly."""
+    log_unavailable(error)
+    language = visitor_language()
+    return message_page(503, language, "unavailable_title", texts_for(language)["unavailable"],
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def gone_page(reason: str, language: str) -> Response:
@@ -120,6 +129,9 @@ def register_page_errors(app: Flask, limiter) -> None:
             return http_exception_problem(error)
         if error.code == 404:
             return not_found_page()
+        original = getattr(error, "original_exception", None)
+        if error.code == 500 and original is not None and dependency_unavailable(original):
+            return unavailable_page(original)
         language = visitor_language()
         return message_page(error.code or 500, language, "error_title",
                             texts_for(language)["error_body"])
@@ -137,6 +149,8 @@ def register_page_errors(app: Flask, limiter) -> None:
             return http_error(error)
         if not is_page_request():
             return unexpected_error_problem(error)
+        if dependency_unavailable(error):
+            return unavailable_page(error)
         log.exception("unexpected error on a survey page", exc_info=error)
         language = visitor_language()
         return message_page(500, language, "error_title", texts_for(language)["error_body"])

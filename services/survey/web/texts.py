@@ -47,6 +47,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_many": "请求过于频繁，请在 {seconds} 秒后再试。",
         "error_title": "出错了",
         "error_body": "请求无法完成，请稍后再试。",
+        "unavailable_title": "暂时无法使用",
+        "unavailable": "此问卷暂时无法打开或提交，请稍等片刻后再试。",
     },
     "en": {
         "required": "required",
@@ -91,6 +93,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_many": "Too many requests. Please try again in {seconds} seconds.",
         "error_title": "Something went wrong",
         "error_body": "The request could not be completed. Please try again later.",
+        "unavailable_title": "Temporarily unavailable",
+        "unavailable": "The survey cannot be opened or submitted right now. Please try again in a "
+                       "few moments.",
     },
 }
 

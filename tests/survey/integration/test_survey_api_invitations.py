@@ -201,26 +201,82 @@ def test_the_list_filters_by_client(http, staff, survey_ctx):
     assert [i["client_id"] for i in listed["items"]] == [second]
 
 
-def test_an_idempotency_key_replay_creates_nothing_and_gives_fresh_working_links(
+def without_url(body: dict) -> dict:
+    if "items" in body:
+        return {**body, "items": [without_url(item) for item in body["items"]]}
+    return {key: value for key, value in body.items() if key != "url"}
+
+
+def test_an_idempotency_key_replay_answers_the_first_answer_without_links_and_creates_nothing(
         http, staff, survey_ctx):
     survey = active_survey(http, staff)
     client_id = learn_client(survey_ctx)
     headers = {**staff, "Idempotency-Key": "invite-42"}
     url = f"/api/v1/surveys/{survey['id']}/invitations"
     first = http.post(url, headers=headers, json={"client_id": client_id})
+    assert first.status_code == 201
+    links_before = count(survey_ctx, InvitationLinkRecord)
     again = http.post(url, headers=headers, json={"client_id": client_id})
-    assert first.status_code == again.status_code == 201
+    assert again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
-    [one], [two] = first.get_json()["items"], again.get_json()["items"]
-    assert one["id"] == two["id"] and one["url"] != two["url"]
+    assert "first answer" in again.headers["Links-Withheld"]
+    [item] = again.get_json()["items"]
+    assert "url" in item and item["url"] is None
+    assert without_url(again.get_json()) == without_url(first.get_json())
+    assert count(survey_ctx, InvitationLinkRecord) == links_before == 1
     assert count(survey_ctx, InvitationRecord) == 1
     assert len(outbox(survey_ctx, "survey.invitation.created")) == 1
-    assert http.get(f"/s/{token_of(two['url'])}").status_code == 200
     with survey_ctx.database.transaction() as session:
         stored = session.execute(text("SELECT response_body FROM idempotency_key")).scalars().all()
-    assert token_of(one["url"]) not in stored[0] and "url" not in stored[0]
+    [first_item] = first.get_json()["items"]
+    assert token_of(first_item["url"]) not in stored[0] and "url" not in stored[0]
+    assert http.get(f"/s/{token_of(first_item['url'])}").status_code == 200
     other = http.post(url, headers=headers, json={"client_id": learn_client(survey_ctx)})
     assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["errors"]
+    assert count(survey_ctx, InvitationLinkRecord) == 1
+
+
+def test_a_replayed_bulk_invitation_creates_no_link(http, staff, survey_ctx):
+    survey = active_survey(http, staff)
+    clients = [learn_client(survey_ctx) for _ in range(3)]
+    headers = {**staff, "Idempotency-Key": "invite-many"}
+    url = f"/api/v1/surveys/{survey['id']}/invitations"
+    first = http.post(url, headers=headers, json={"client_ids": clients, "language": "en",
+                                                  "expires_in_days": 7})
+    assert first.status_code == 201
+    assert count(survey_ctx, InvitationLinkRecord) == 3
+    http.post(f"/api/v1/invitations/{first.get_json()['items'][0]['id']}/revoke", headers=staff)
+    again = http.post(url, headers=headers, json={"client_ids": clients, "language": "en",
+                                                  "expires_in_days": 7})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert "Links-Withheld" in again.headers
+    assert [item["url"] for item in again.get_json()["items"]] == [None, None, None]
+    assert without_url(again.get_json()) == without_url(first.get_json())
+    assert count(survey_ctx, InvitationLinkRecord) == 3 and count(survey_ctx, InvitationRecord) == 3
+    other = http.post(url, headers=headers, json={"client_ids": clients[:2]})
+    assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["errors"]
+    assert count(survey_ctx, InvitationLinkRecord) == 3
+
+
+def test_a_replayed_resend_creates_no_link(http, staff, survey_ctx):
+    survey = active_survey(http, staff)
+    item = invite(http, staff, survey["id"], learn_client(survey_ctx))
+    resend = f"/api/v1/invitations/{item['id']}/resend"
+    first = http.post(resend, headers={**staff, "Idempotency-Key": "resend-1"})
+    assert first.status_code == 200 and first.get_json()["url"]
+    assert count(survey_ctx, InvitationLinkRecord) == 2
+    again = http.post(resend, headers={**staff, "Idempotency-Key": "resend-1"})
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert "Links-Withheld" in again.headers and again.headers["ETag"] == first.headers["ETag"]
+    assert again.get_json()["url"] is None
+    assert without_url(again.get_json()) == without_url(first.get_json())
+    assert count(survey_ctx, InvitationLinkRecord) == 2
+    assert http.get(f"/api/v1/surveys/{survey['id']}/invitations",
+                    headers=staff).get_json()["items"][0]["version"] == first.get_json()["version"]
+    other = http.post(resend, headers={**staff, "Idempotency-Key": "resend-1"},
+                      json={"note": "different"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["errors"]
+    assert count(survey_ctx, InvitationLinkRecord) == 2
 
 
 def test_a_late_registry_update_never_hides_a_newer_language(http, staff, survey_ctx):

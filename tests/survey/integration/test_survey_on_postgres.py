@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.survey.integration.test_survey_api_invitations import (  # noqa: F401
+    test_a_replayed_bulk_invitation_creates_no_link, test_a_replayed_resend_creates_no_link,
     test_an_expired_invitation_is_listed_as_expired_and_cannot_be_resent,
-    test_an_idempotency_key_replay_creates_nothing_and_gives_fresh_working_links,
+    test_an_idempotency_key_replay_answers_the_first_answer_without_links_and_creates_nothing,
     test_an_unknown_client_makes_the_whole_request_422_naming_it_with_retry_after,
     test_resend_issues_a_new_link_and_the_earlier_one_keeps_working,
     test_revoke_stops_every_link_and_is_refused_twice)
