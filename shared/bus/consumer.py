@@ -13,6 +13,14 @@ acknowledged and skipped. A failing handler is retried with backoff (``retry_del
   last attempt it is put on ``<service>.events.dlq``.
 
 Malformed messages (not a ClientLoop CloudEvent) go straight to the dead-letter queue.
+
+Those retries are for failures of the event itself (bad data, a bug). A handler that fails
+because the database or the broker is unreachable (``shared.outages``) is not the event's fault:
+the runner keeps the message unacknowledged and runs the handler again in place, waiting 0.5 s
+doubling up to 30 s, until the dependency is back. That never counts as an attempt and never
+dead-letters. While it waits it keeps the AMQP connection's heartbeats going; asked to stop, it
+leaves the message unacknowledged (the broker redelivers it) or, on the embedded bus, puts it
+back on the queue.
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ from shared.bus import topology
 from shared.bus.envelope import SERIALIZER, Event, MalformedEvent
 from shared.clock import utcnow
 from shared.db import Database, PlatformTables
+from shared.outages import dependency_unavailable
 
 log = logging.getLogger("clientloop.consumer")
 
@@ -44,6 +53,15 @@ ERROR_HEADER = "x-clientloop-error"
 ACCEPT = [SERIALIZER, "json", "application/octet-stream"]
 
 Handler = Callable[[Session, Event], None]
+#: Waits between in-place runs of a handler while a dependency is unreachable: first, cap.
+OUTAGE_BACKOFF_S = (0.5, 30.0)
+#: Longest single sleep while holding an event: a heartbeat goes out at least this often (well
+#: within any usual AMQP heartbeat interval) and stopping is never late by more.
+_PAUSE_SLICE_S = 1.0
+
+
+class _Stopping(Exception):
+    """Asked to stop while holding an event through an outage."""
 
 
 def apply_once(database: Database, tables: PlatformTables, handler: Handler, event: Event,
@@ -82,7 +100,7 @@ def _as_envelope(body: Any) -> dict:
 class EventConsumer(ConsumerMixin):
     def __init__(self, service: str, database: Database, tables: PlatformTables, broker_url: str,
                  handlers: Mapping[str, Handler], *, retry_delays_s=(1.0, 5.0, 30.0, 120.0),
-                 jobs: Callable[[], Any] | None = None, jobs_interval_s: float = 60.0,
+                 outage_backoff_s: tuple[float, float] = OUTAGE_BACKOFF_S,
                  clock=utcnow, prefetch_count: int = 20) -> None:
         self.service = service
         self.database = database
@@ -91,16 +109,16 @@ class EventConsumer(ConsumerMixin):
         self.amqp = topology.is_amqp(broker_url)
         self.handlers = dict(handlers)
         self.retry_delays_s = tuple(retry_delays_s)
-        self.jobs = jobs
-        self.jobs_interval_s = jobs_interval_s
+        self.outage_backoff_s = outage_backoff_s
         self.clock = clock
         self.prefetch_count = prefetch_count
         self.connection = topology.connection_for(broker_url)
         self._producer: Producer | None = None
-        self._next_jobs_at = 0.0
+        self._consuming = None  # the (cloned) connection messages arrive on
         self._stop_event: threading.Event | None = None
         self.applied = 0
         self.skipped = 0
+        self.outage_waits = 0
 
     @property
     def max_attempts(self) -> int:
@@ -117,15 +135,18 @@ class EventConsumer(ConsumerMixin):
     def on_connection_revived(self):
         self._producer = None
 
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._consuming = connection
+
+    def on_consume_end(self, connection, channel):
+        self._consuming = None
+
     def on_iteration(self):
-        if self._stop_event is not None and self._stop_event.is_set():
+        if self._stopping():
             self.should_stop = True
-        if self.jobs is not None and time.monotonic() >= self._next_jobs_at:
-            self._next_jobs_at = time.monotonic() + self.jobs_interval_s
-            try:
-                self.jobs()
-            except Exception:  # noqa: BLE001 - a failing job must not stop event handling
-                log.exception("periodic jobs failed", extra={"service": self.service})
+
+    def _stopping(self) -> bool:
+        return self.should_stop or (self._stop_event is not None and self._stop_event.is_set())
 
     def run_until(self, stop: threading.Event) -> None:
         self._stop_event = stop
@@ -164,14 +185,67 @@ class EventConsumer(ConsumerMixin):
             message.ack()
             return
         try:
-            if apply_once(self.database, self.tables, handler, event, now=self.clock()):
-                self.applied += 1
-            else:
-                self.skipped += 1
-        except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+            applied = self._apply_through_outages(handler, event)
+        except _Stopping:
+            self._leave_for_redelivery(message)
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure of the event itself is retried
             self._retry_or_dead_letter(body, message, headers, event, exc)
             return
+        if applied:
+            self.applied += 1
+        else:
+            self.skipped += 1
         message.ack()
+
+    # -- outages: hold the event, never count them as attempts ----------------------------
+    def _apply_through_outages(self, handler: Handler, event: Event) -> bool:
+        """``apply_once``, run again in place for as long as a dependency is unreachable."""
+        delay, cap = self.outage_backoff_s
+        while True:
+            try:
+                return apply_once(self.database, self.tables, handler, event, now=self.clock())
+            except Exception as exc:
+                if not dependency_unavailable(exc):
+                    raise
+                self.outage_waits += 1
+                log.warning("dependency unavailable; holding the event", extra={
+                    "service": self.service, "event_id": event.id, "event_type": event.type,
+                    "retry_in_s": delay, "error": type(exc).__name__})
+                if not self._pause(delay):
+                    raise _Stopping from exc
+                delay = min(delay * 2, cap)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` keeping the connection alive; False as soon as asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            self._keep_alive()
+            wait = min(remaining, _PAUSE_SLICE_S)
+            if self._stop_event is not None:
+                self._stop_event.wait(wait)
+            else:
+                time.sleep(wait)
+        return False
+
+    def _keep_alive(self) -> None:
+        """An AMQP heartbeat, as the consume loop would send had this thread not been busy."""
+        consuming = self._consuming
+        if not self.amqp or consuming is None or not consuming.connected:
+            return
+        try:
+            consuming.connection.send_heartbeat()  # py-amqp's connection
+        except Exception:  # noqa: BLE001 - a dead connection is the consume loop's to handle
+            pass
+
+    def _leave_for_redelivery(self, message) -> None:
+        """Stopping mid-outage: RabbitMQ redelivers an unacknowledged message once this
+        connection closes; the embedded bus needs the message put back."""
+        if not self.amqp:
+            message.requeue()
 
     def _retry_or_dead_letter(self, body, message, headers, event: Event, exc: Exception) -> None:
         attempt = int(headers.get(ATTEMPT_HEADER, 0)) + 1
@@ -211,11 +285,14 @@ class EventConsumer(ConsumerMixin):
 
 
 def prune(database: Database, tables: PlatformTables, *, now: datetime, outbox_days: int,
-          inbox_days: int) -> None:
-    """Drop sent outbox rows and inbox rows older than their retention periods."""
+          inbox_days: int, idempotency_hours: int) -> None:
+    """Drop sent outbox rows, inbox rows and stored ``Idempotency-Key`` answers older than
+    their retention periods (an expired key is never replayed anyway)."""
     with database.transaction() as session:
         session.execute(delete(tables.outbox).where(
             tables.outbox.c.sent_at.is_not(None),
             tables.outbox.c.sent_at < now - timedelta(days=outbox_days)))
         session.execute(delete(tables.inbox).where(
             tables.inbox.c.received_at < now - timedelta(days=inbox_days)))
+        session.execute(delete(tables.idempotency_key).where(
+            tables.idempotency_key.c.created_at < now - timedelta(hours=idempotency_hours)))

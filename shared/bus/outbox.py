@@ -67,12 +67,20 @@ def install_commit_hook(session_factory) -> None:
             outbox_written.set()
 
 
-def pending(session: Session, tables: PlatformTables, limit: int = 100):
+def pending(session: Session, tables: PlatformTables, limit: int = 100, *, after_id: int = 0):
+    """Unsent rows by id (a subject's rows in the order they were committed), after ``after_id``."""
     table = tables.outbox
     return session.execute(
-        select(table.c.id, table.c.event_id, table.c.event_type, table.c.body)
-        .where(table.c.sent_at.is_(None)).order_by(table.c.id).limit(limit)
+        select(table.c.id, table.c.event_id, table.c.event_type, table.c.subject, table.c.body)
+        .where(table.c.sent_at.is_(None), table.c.id > after_id).order_by(table.c.id).limit(limit)
     ).all()
+
+
+def record_failure(session: Session, tables: PlatformTables, row_id: int, error: str) -> None:
+    """One more failed publish of the row: ``attempts`` + 1 and why (``last_error``)."""
+    table = tables.outbox
+    session.execute(update(table).where(table.c.id == row_id).values(
+        attempts=table.c.attempts + 1, last_error=error[:1000]))
 
 
 def mark_sent(session: Session, tables: PlatformTables, ids: list[int], at: datetime) -> None:

@@ -7,6 +7,13 @@ or an in-process signal (embedded), and polls as a fallback.
 
 A relay that dies after publishing and before marking rows sent publishes them again when it
 restarts: delivery is at least once and every consumer deduplicates by event id.
+
+Each failed publish adds one to the row's ``attempts`` and keeps the reason in ``last_error``.
+When the broker is unreachable the whole pass stops and is retried with backoff. When the broker
+refuses one message (a negative confirm, e.g. a full queue with ``x-overflow: reject-publish``
+bound to its event type) only that row's subject is held back: its later rows are not published
+(a subject's events keep their order), other subjects' rows go on, and after a backoff of 0.5 s
+doubling up to 30 s the subject is tried again from its oldest unsent row.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import logging
 import threading
 import time
 import zlib
+from dataclasses import dataclass
 
 from kombu import Producer
 
@@ -22,13 +30,26 @@ from shared.bus import outbox, topology
 from shared.bus.envelope import SERIALIZER
 from shared.clock import utcnow
 from shared.db import Database, PlatformTables
+from shared.outages import dependency_unavailable
 
 log = logging.getLogger("clientloop.relay")
+
+#: How long a subject whose event the broker refused waits before its next try: first, cap.
+HOLD_BACKOFF_S = (0.5, 30.0)
+
+
+@dataclass
+class _Hold:
+    """A subject held back after ``refusals`` refused publishes, until ``until`` (monotonic)."""
+
+    refusals: int
+    until: float
 
 
 class Relay:
     def __init__(self, service: str, database: Database, tables: PlatformTables, broker_url: str,
-                 *, poll_s: float = 1.0, batch_size: int = 100, clock=utcnow) -> None:
+                 *, poll_s: float = 1.0, batch_size: int = 100, clock=utcnow,
+                 hold_backoff_s: tuple[float, float] = HOLD_BACKOFF_S) -> None:
         self.service = service
         self.database = database
         self.tables = tables
@@ -36,10 +57,12 @@ class Relay:
         self.poll_s = poll_s
         self.batch_size = batch_size
         self.clock = clock
+        self.hold_backoff_s = hold_backoff_s
         self._connection = None
         self._producer = None
         self._listener = None  # psycopg connection holding the leader lock and LISTEN
         self._last_publish_ms = 0
+        self._holds: dict[str, _Hold] = {}
 
     # -- broker -------------------------------------------------------------------------
     def _ensure_producer(self) -> Producer:
@@ -63,30 +86,87 @@ class Relay:
 
     # -- one pass -----------------------------------------------------------------------
     def publish_pending(self) -> int:
-        """Publish every pending row in order; return how many were published."""
+        """Publish the pending rows in order, subject by subject; return how many were published.
+
+        A subject with a row not published in this pass (refused now, or held back after an
+        earlier refusal) has none of its later rows published in this pass either."""
         total = 0
+        after_id = 0
+        waiting: set[str] = set()
         while True:
             with self.database.transaction() as session:
-                rows = outbox.pending(session, self.tables, self.batch_size)
+                rows = outbox.pending(session, self.tables, self.batch_size, after_id=after_id)
             if not rows:
                 return total
-            producer = self._ensure_producer()
+            after_id = rows[-1].id
             published: list[int] = []
             try:
                 for row in rows:
-                    self._wait_for_next_millisecond()
-                    producer.publish(
-                        json.loads(row.body), routing_key=row.event_type, delivery_mode=2,
-                        message_id=row.event_id, declare=[], retry=True,
-                        retry_policy={"max_retries": 3, "interval_start": 0.2,
-                                      "interval_step": 0.5, "interval_max": 2},
-                    )
-                    self._last_publish_ms = _monotonic_ms()
-                    published.append(row.id)
+                    if row.subject in waiting or self._held(row.subject):
+                        waiting.add(row.subject)
+                    elif self._publish(row):
+                        published.append(row.id)
+                    else:
+                        waiting.add(row.subject)
             finally:
                 if published:
                     self._mark_sent(published)
             total += len(published)
+
+    def _publish(self, row) -> bool:
+        """True once the broker confirmed ``row``; False if it refused it (the subject is now
+        held). Raises when the broker is unreachable, after recording the failure.
+
+        Kombu's own publish retry is not used: it takes a negative confirm for a lost connection
+        and would reconnect and publish the refused message again. A connection that was open
+        and is found broken (the broker closed an idle one, say) is opened afresh once, here."""
+        try:
+            connected = self._producer is not None
+            try:
+                self._publish_once(row)
+            except Exception as exc:
+                if not connected or _is_refusal(exc) or not dependency_unavailable(exc):
+                    raise
+                self._reset_broker()
+                self._publish_once(row)
+        except Exception as exc:
+            self._record_failure(row, exc)
+            if dependency_unavailable(exc):
+                raise
+            self._hold(row.subject, exc)
+            if not _is_refusal(exc):
+                self._reset_broker()  # a channel error closed the channel: start afresh
+            return False
+        self._last_publish_ms = _monotonic_ms()
+        self._holds.pop(row.subject, None)
+        return True
+
+    def _publish_once(self, row) -> None:
+        producer = self._ensure_producer()
+        self._wait_for_next_millisecond()
+        producer.publish(json.loads(row.body), routing_key=row.event_type, delivery_mode=2,
+                         message_id=row.event_id, declare=[], retry=False)
+
+    def _held(self, subject: str) -> bool:
+        hold = self._holds.get(subject)
+        return hold is not None and time.monotonic() < hold.until
+
+    def _hold(self, subject: str, exc: Exception) -> None:
+        first, cap = self.hold_backoff_s
+        refusals = self._holds[subject].refusals + 1 if subject in self._holds else 1
+        delay = min(cap, first * 2 ** (refusals - 1))
+        self._holds[subject] = _Hold(refusals, time.monotonic() + delay)
+        log.warning("broker refused an event; holding its subject back", extra={
+            "service": self.service, "subject": subject, "refusals": refusals,
+            "retry_in_s": delay, "error": _describe(exc)})
+
+    def _record_failure(self, row, exc: Exception) -> None:
+        try:
+            with self.database.transaction() as session:
+                outbox.record_failure(session, self.tables, row.id, _describe(exc))
+        except Exception:  # noqa: BLE001 - the database may be what is down; the row stays unsent
+            log.warning("could not record a failed publish", extra={
+                "service": self.service, "event_id": row.event_id})
 
     def _wait_for_next_millisecond(self) -> None:
         """The filesystem transport names (and so orders) messages by the millisecond of the
@@ -161,6 +241,20 @@ class Relay:
         self._reset_broker()
         if self._listener is not None:
             self._close_listener()
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """A negative publisher confirm: the broker refused this message, the channel lives on."""
+    from amqp.exceptions import MessageNacked
+    return isinstance(exc, MessageNacked)
+
+
+def _describe(exc: Exception) -> str:
+    """What ``last_error`` keeps: the exception's type and message."""
+    text = str(exc).strip()
+    if not text and _is_refusal(exc):
+        text = "the broker refused the message (negative publisher confirm)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _monotonic_ms() -> int:

@@ -2,7 +2,8 @@
 
 flask-smorest's own error handler returns ``{"code", "status", "message"}``; :class:`ProblemApi`
 replaces it so that unknown paths, wrong methods, malformed JSON, oversized bodies, validation,
-auth, missing resources and conflicts all answer ``application/problem+json``.
+auth, missing resources and conflicts all answer ``application/problem+json``. A database or
+broker outage (``shared.outages``) is a 503 with ``Retry-After``, never a 500.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared import errors
 from shared.auth import InvalidToken
+from shared.outages import RETRY_AFTER_S, dependency_unavailable
 
 log = logging.getLogger("clientloop.web")
 
@@ -100,6 +102,9 @@ def validation_errors_from(data: Mapping[str, Any] | None) -> dict[str, list[str
 
 def http_exception_problem(error: HTTPException) -> Response:
     status = error.code or 500
+    original = getattr(error, "original_exception", None)
+    if status == 500 and original is not None and dependency_unavailable(original):
+        return unavailable_problem(original)
     data = getattr(error, "data", None) or {}
     headers = dict(data.get("headers") or {})
     if status == 422:
@@ -130,8 +135,25 @@ def domain_error_problem(error: errors.DomainError) -> Response:
 
 
 def unexpected_error_problem(error: Exception) -> Response:
+    if dependency_unavailable(error):
+        return unavailable_problem(error)
     log.exception("unexpected error", exc_info=error)
     return problem(500, "An unexpected error occurred; it has been logged.")
+
+
+def unavailable_problem(error: Exception) -> Response:
+    """503 with ``Retry-After``: the database or broker is unreachable, not the request wrong."""
+    log_unavailable(error)
+    return problem(503, "A service this request needs is unreachable; try again shortly.",
+                   headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def log_unavailable(error: Exception) -> None:
+    """One warning line; the driver's message only, never the SQL or its parameters."""
+    reason = getattr(error, "orig", None) or error
+    lines = str(reason).strip().splitlines()
+    log.warning("dependency unavailable", extra={
+        "error": type(error).__name__, "reason": lines[0][:300] if lines else type(reason).__name__})
 
 
 class ProblemSchema(ma.Schema):
