@@ -114,7 +114,8 @@ class RevocationList:
         return self._read_at is not None and self.monotonic() - self._read_at <= self.max_stale_s
 
     def _current(self) -> frozenset[str]:
-        if self.monotonic() >= self._next_read:
+        # Without a usable list, wait for a read in progress too (it set ``_next_read`` ahead).
+        if self.monotonic() >= self._next_read or not self._fresh_enough():
             # While a usable list exists, one thread re-reads and the others go on with it.
             if self._lock.acquire(blocking=not self._fresh_enough()):
                 try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -67,13 +67,21 @@ def install_commit_hook(session_factory) -> None:
             outbox_written.set()
 
 
-def pending(session: Session, tables: PlatformTables, limit: int = 100, *, after_id: int = 0):
-    """Unsent rows by id (a subject's rows in the order they were committed), after ``after_id``."""
+def pending(session: Session, tables: PlatformTables, limit: int = 100, *,
+            skip_subjects: Iterable[str] = ()):
+    """The oldest unsent rows by id (a subject's rows in the order they were committed),
+    leaving out those of ``skip_subjects``.
+
+    Ids are taken at insert and rows appear at commit, so a row may appear after rows with
+    higher ids: read from the oldest unsent row every time, never on from the last id seen."""
     table = tables.outbox
-    return session.execute(
-        select(table.c.id, table.c.event_id, table.c.event_type, table.c.subject, table.c.body)
-        .where(table.c.sent_at.is_(None), table.c.id > after_id).order_by(table.c.id).limit(limit)
-    ).all()
+    statement = (select(table.c.id, table.c.event_id, table.c.event_type, table.c.subject,
+                        table.c.body)
+                 .where(table.c.sent_at.is_(None)).order_by(table.c.id).limit(limit))
+    skip = list(skip_subjects)
+    if skip:
+        statement = statement.where(table.c.subject.not_in(skip))
+    return session.execute(statement).all()
 
 
 def record_failure(session: Session, tables: PlatformTables, row_id: int, error: str) -> None:

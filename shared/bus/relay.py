@@ -91,14 +91,15 @@ class Relay:
         A subject with a row not published in this pass (refused now, or held back after an
         earlier refusal) has none of its later rows published in this pass either."""
         total = 0
-        after_id = 0
         waiting: set[str] = set()
         while True:
+            # From the oldest unsent row each time (a row committed late may have a lower id
+            # than rows already published); every row read is either marked sent or its
+            # subject joins ``waiting``, so the pass ends.
             with self.database.transaction() as session:
-                rows = outbox.pending(session, self.tables, self.batch_size, after_id=after_id)
+                rows = outbox.pending(session, self.tables, self.batch_size, skip_subjects=waiting)
             if not rows:
                 return total
-            after_id = rows[-1].id
             published: list[int] = []
             try:
                 for row in rows:

@@ -11,10 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from kombu import Producer
-from sqlalchemy import select
 
-from services.registry.adapters.orm import (ClientEventRecord, ClientRecord,
-                                            SatisfactionEntryRecord, ValueHistoryRecord, platform)
+from services.registry.adapters.orm import platform
 from services.registry.app import build_context, event_handlers
 from shared.bus import topology
 from shared.bus.consumer import EventConsumer, apply_once
@@ -22,6 +20,7 @@ from shared.bus.envelope import SERIALIZER, Event
 from shared.events import validate_data
 from shared.migrations import upgrade
 from tests.registry.conftest import Clock, published, register
+from tests.registry.records_view import records_of
 from tests.registry.registry_events import BusEvents, short_type
 
 CLIENTS = 50
@@ -58,32 +57,6 @@ def client_stories(rng: random.Random, bus: BusEvents, client_id: str) -> list[d
             story.append(bus.resolved(client_id, severity, ref=ref, within_sla=rng.random() < 0.5, at=at))
         events.extend(story)
     return events[:EVENTS_PER_CLIENT]
-
-
-def records_of(ctx) -> dict:
-    """Everything the registry shows about each client's satisfaction and value."""
-    with ctx.database.transaction() as session:
-        clients = {row.id: (row.satisfaction, row.tier, row.health_score, row.health_band,
-                            row.open_low, row.open_medium, row.open_high, row.open_critical,
-                            row.complaints_90d, row.value_at_risk, row.window_moves_at)
-                   for row in session.execute(select(ClientRecord)).scalars()}
-        ledgers = {}
-        for row in session.execute(select(SatisfactionEntryRecord).order_by(
-                SatisfactionEntryRecord.client_id, SatisfactionEntryRecord.position)).scalars():
-            ledgers.setdefault(row.client_id, []).append(
-                (row.position, row.event_id, row.event_type, row.occurred_at, row.delta, row.value,
-                 row.reason))
-        histories = {}
-        for row in session.execute(select(ValueHistoryRecord).order_by(
-                ValueHistoryRecord.client_id, ValueHistoryRecord.position)).scalars():
-            # registration is the one cause that differs: each database registered its clients
-            cause = row.cause_event_id if row.cause_event_type != "client.registered" else "registration"
-            histories.setdefault(row.client_id, []).append(
-                (row.position, row.at, cause, row.cause_event_type, row.tier, row.health_score,
-                 row.health_band, row.value_at_risk))
-        applied = sorted(session.execute(select(ClientEventRecord.client_id,
-                                                ClientEventRecord.event_id)).all())
-    return {"clients": clients, "ledgers": ledgers, "histories": histories, "applied": applied}
 
 
 @pytest.fixture
