@@ -1,4 +1,4 @@
--- One database per service (SPEC §4).
+-- One database per service.
 CREATE DATABASE registry;
 CREATE DATABASE survey;
 CREATE DATABASE complaints;

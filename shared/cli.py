@@ -1,4 +1,4 @@
-"""The ``clientloop`` command line (SPEC §4). Whoever can run it on a server is an admin."""
+"""The ``clientloop`` command line. Whoever can run it on a server is an admin."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +16,15 @@ from shared.config import MAX_TOKEN_DAYS, Settings
 from shared.logs import configure as configure_logs
 
 
-def _settings(args) -> Settings:
+def _settings(args, *, create_key: bool = True) -> Settings:
     data_dir = getattr(args, "data_dir", None)
-    return Settings.from_env(data_dir=data_dir)
+    return Settings.from_env(data_dir=data_dir, create_key=create_key)
+
+
+def _token_settings(args) -> Settings:
+    """The token commands use the suite's key and never make one: a token signed with a key
+    made on the spot, in a folder no suite runs from, would be refused everywhere."""
+    return _settings(args, create_key=False)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -34,7 +40,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_token_create(args) -> int:
     from shared import token_commands
-    settings = _settings(args)
+    settings = _token_settings(args)
     days = args.days if args.days is not None else settings.token_days
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise ValueError(f"--days must be from 1 to {MAX_TOKEN_DAYS}, got {days}")
@@ -46,7 +52,7 @@ def cmd_token_create(args) -> int:
 
 def cmd_token_list(args) -> int:
     from shared import token_commands
-    settings = _settings(args)
+    settings = _token_settings(args)
     _warn_unconfigured(settings, "are not read")
     for line in token_commands.listing(settings):
         print(json.dumps(line, ensure_ascii=False))
@@ -55,7 +61,7 @@ def cmd_token_list(args) -> int:
 
 def cmd_token_revoke(args) -> int:
     from shared import token_commands
-    revoked_id, services, known = token_commands.revoke(_settings(args), args.id,
+    revoked_id, services, known = token_commands.revoke(_token_settings(args), args.id,
                                                         now=datetime.now(timezone.utc))
     print(revoked_id)
     print(f"revoked in {', '.join(services)}: every service refuses it within 5 seconds"
@@ -94,10 +100,12 @@ def cmd_serve(args) -> int:
 
 
 def _service_context(args):
-    """Settings, JSON logs and the named service's context, for its long-running processes."""
+    """Settings, logs (JSON unless ``CLIENTLOOP_LOG_FORMAT=text``) and the named service's
+    context, for its long-running processes."""
+    from shared.logs import log_format
     from shared.runtime import service_module
     settings = _settings(args)
-    configure_logs(settings.log_level)
+    configure_logs(settings.log_level, log_format())
     return service_module(args.service).build_context(settings)
 
 
@@ -148,11 +156,34 @@ def cmd_dlq_replay(args) -> int:
 
 
 def cmd_up(args) -> int:
+    """The whole suite on one port; refused in one line, before anything is made or printed,
+    when its address cannot be listened on or another ``up`` holds its data folder."""
+    from shared.config import data_folder
+    from shared.startup import DataDirLock, listen, url_host
+    listener = listen(args.host, args.port)   # first: a taken port is refused before anything
+    try:
+        local_url = f"http://{url_host(args.host)}:{listener.getsockname()[1]}"
+        lock = DataDirLock.acquire(data_folder(os.environ, args.data_dir), url=local_url)
+    except BaseException:
+        listener.close()
+        raise
+    try:
+        return _run_suite(args, listener, lock, local_url)
+    finally:
+        listener.close()
+        lock.release()
+
+
+def _run_suite(args, listener, lock, local_url: str) -> int:
+    """Migrate, start the workers and the web server on ``listener``, then print the banner."""
+    from shared.logs import log_format
     from shared.runtime import Workers, available_services, migrate, service_module
-    overrides = {"host": args.host, "port": args.port}
-    settings = Settings.from_env(data_dir=args.data_dir, **overrides)
-    configure_logs(settings.log_level)
-    public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    from shared.startup import banner, loopback, wait_until_serving
+    fmt = log_format(terminal=sys.stderr.isatty())
+    port = listener.getsockname()[1]
+    settings = Settings.from_env(data_dir=lock.folder, host=args.host, port=port)
+    configure_logs(settings.log_level, fmt)
+    public_url = settings.public_url or local_url
     settings = settings.with_overrides(public_url=public_url)
     services = available_services()
     for service in services:
@@ -163,7 +194,6 @@ def cmd_up(args) -> int:
             module = service_module(service)
             if hasattr(module, "load_demo"):
                 module.load_demo(contexts[service])
-    token = _admin_token(settings, contexts)
     stop = _stop_on_signals()
     workers = Workers()
     for service in services:
@@ -174,19 +204,19 @@ def cmd_up(args) -> int:
         # complaints) appears within seconds rather than at the next regular pass.
         workers.start("demo-warm-up", lambda stop: _warm_up(stop, services, contexts))
     env = dict(os.environ, CLIENTLOOP_DATA_DIR=str(settings.data_dir), CLIENTLOOP_PUBLIC_URL=public_url,
-               CLIENTLOOP_SECRET_KEY=settings.secret_key)
+               CLIENTLOOP_SECRET_KEY=settings.secret_key, CLIENTLOOP_LOG_FORMAT=fmt)
+    # The web server serves the socket bound above, and holds the data folder's lock with it.
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:shared.gunicorn_conf", "--bind",
-         f"{settings.host}:{settings.port}", "--workers", "1", "--threads", "8",
-         "shared.embedded:wsgi()"], env=env)
-    lines = [f"ClientLoop is running on {public_url} (data in {settings.data_dir})"]
-    lines += [f"  {service:<11} {public_url}/{service}/api/v1/   health: {public_url}/{service}/healthz"
-              for service in services]
-    lines += ["", "Admin token (valid %d days):" % settings.token_days, token, "",
-              f"  curl -H 'Authorization: Bearer <token>' {public_url}/registry/api/v1/clients",
-              "Press Ctrl-C to stop."]
-    print("\n".join(lines), flush=True)
+         f"fd://{listener.fileno()}", "--workers", "1", "--threads", "8",
+         "shared.embedded:wsgi()"], env=env, pass_fds=(listener.fileno(), lock.fileno()))
+    address = loopback(listener)
+    listener.close()
     try:
+        indexes = wait_until_serving(server, address, services, stop)
+        if indexes is not None:   # None: stopped (Ctrl-C) before the web server answered
+            token = _admin_token(settings, contexts)
+            print(banner(public_url, settings.data_dir, indexes, token, settings.token_days), flush=True)
         while not stop.is_set():
             if server.poll() is not None:
                 print("the web server stopped; shutting down", file=sys.stderr)
@@ -286,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.startup import StartRefused
     from shared.token_commands import TokenStoreError
     args = build_parser().parse_args(argv)
     try:
@@ -293,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"clientloop: {exc}", file=sys.stderr)
         return 2
-    except TokenStoreError as exc:
+    except (TokenStoreError, StartRefused) as exc:
         print(f"clientloop: {exc}", file=sys.stderr)
         return 1
 

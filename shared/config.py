@@ -6,11 +6,13 @@ transport under one data folder. Every variable is documented in the README's ta
 The secret key signs every token, so a start is refused (``SystemExit`` with a one-line reason)
 when the key is weak: missing in production (any database or broker URL set), shorter than
 :data:`MIN_SECRET_BYTES`, or one of the project's own example values. The embedded default keeps
-its key in ``<data dir>/secret.key``, created atomically on first use.
+its key in ``<data dir>/secret.key``, created atomically on first use by the suite (``up`` and
+the services); the token commands never make one (``create_key=False``).
 """
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -26,7 +28,11 @@ DATABASE_URL_VARIABLES = {
 }
 PRODUCTION_VARIABLES = (*DATABASE_URL_VARIABLES.values(), "CLIENTLOOP_BROKER_URL")
 MIN_SECRET_BYTES = 32
+KEY_FILE = "secret.key"
 MAX_TOKEN_DAYS = 365
+#: The longest a web request may run: gunicorn's worker ``timeout``, and the lease of an
+#: ``Idempotency-Key`` reservation (``shared.web.idempotency``).
+REQUEST_TIMEOUT_S = 60
 #: Keys shown in the project's own files (deploy/, docs): public, so never a real key. Shorter
 #: examples are refused for their length; tests check every documented key is refused.
 EXAMPLE_SECRETS = frozenset({"change-me-to-a-long-random-string"})
@@ -92,6 +98,10 @@ class Settings:
     idempotency_hours: int = 24
     jobs_interval_s: float = 60.0
     proxy_hops: int = 0
+    #: Who is asking, on the pages a client sees (survey form, thanks, unavailable links).
+    org_name: str | None = None
+    org_logo_url: str | None = None
+    org_contact: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -108,11 +118,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, data_dir: str | Path | None = None,
-                 **overrides) -> "Settings":
+                 create_key: bool = True, **overrides) -> "Settings":
+        """``create_key=False``: without ``CLIENTLOOP_SECRET_KEY``, use the data folder's key only
+        if it exists (the command line's token commands); only a suite makes one."""
         env = dict(os.environ if env is None else env)
-        folder = Path(data_dir or env.get("CLIENTLOOP_DATA_DIR") or "./var").resolve()
+        folder = data_folder(env, data_dir)
         secret = overrides.pop("secret_key", None) or env.get("CLIENTLOOP_SECRET_KEY") \
-            or _embedded_secret(folder, production=is_production(env))
+            or _embedded_secret(folder, production=is_production(env), create=create_key)
         check_secret_key(secret, source="CLIENTLOOP_SECRET_KEY")
         broker = env.get("CLIENTLOOP_BROKER_URL") or f"filesystem://{folder / 'bus'}"
         databases = {
@@ -146,9 +158,50 @@ class Settings:
             inbox_retention_days=_int(env, "CLIENTLOOP_INBOX_RETENTION_DAYS", 30),
             jobs_interval_s=float(env.get("CLIENTLOOP_JOBS_INTERVAL_S") or 60.0),
             proxy_hops=_int(env, "CLIENTLOOP_PROXY_HOPS", 0),
+            org_name=_text(env, "CLIENTLOOP_ORG_NAME", 200),
+            org_logo_url=logo_url(env.get("CLIENTLOOP_ORG_LOGO_URL")),
+            org_contact=_text(env, "CLIENTLOOP_ORG_CONTACT", 300),
             extra={k: v for k, v in env.items() if k.startswith("CLIENTLOOP_")},
         )
         return replace(settings, **overrides) if overrides else settings
+
+
+def data_folder(env: Mapping[str, str], data_dir: str | Path | None = None) -> Path:
+    """The data folder: ``data_dir`` (``--data-dir``), else ``CLIENTLOOP_DATA_DIR``, else ``./var``."""
+    return Path(data_dir or env.get("CLIENTLOOP_DATA_DIR") or "./var").resolve()
+
+
+def _text(env: Mapping[str, str], name: str, max_length: int) -> str | None:
+    """A free text shown to clients: trimmed, on one line, at most ``max_length`` characters."""
+    value = " ".join((env.get(name) or "").split())
+    if len(value) > max_length:
+        raise SystemExit(f"{name} must be at most {max_length} characters")
+    return value or None
+
+
+_LOGO_ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?", re.IGNORECASE)
+
+
+def logo_url(raw: str | None) -> str | None:
+    """``CLIENTLOOP_ORG_LOGO_URL``: an ``https://`` URL or a path on this site (``/…``).
+
+    Anything else (``http:``, ``javascript:``, ``data:``, ``//host``, a backslash, spaces or
+    control characters) is refused at start. The URL's origin goes into the pages'
+    Content-Security-Policy, so its host may hold letters, digits, dots and hyphens only.
+    """
+    value = (raw or "").strip()
+    if not value:
+        return None
+    problem = "must be an https:// URL or a path starting with / (e.g. /assets/logo.png)"
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 or char in '\\"<>`'
+           for char in value):
+        raise SystemExit(f"CLIENTLOOP_ORG_LOGO_URL {problem}; it contains a character not allowed")
+    if value.startswith("/") and not value.startswith("//"):
+        return value
+    origin = _LOGO_ORIGIN.match(value)
+    if origin is None or value[origin.end():origin.end() + 1] not in ("/", "?", ""):
+        raise SystemExit(f"CLIENTLOOP_ORG_LOGO_URL {problem}, got {value!r}")
+    return value
 
 
 def is_production(env: Mapping[str, str]) -> bool:
@@ -171,11 +224,16 @@ def _token_days(env: Mapping[str, str]) -> int:
     return days
 
 
-def _embedded_secret(folder: Path, *, production: bool) -> str:
+def _embedded_secret(folder: Path, *, production: bool, create: bool = True) -> str:
     if production:
         raise SystemExit("CLIENTLOOP_SECRET_KEY is not set: with a database or broker URL set, every "
                          f"service and replica needs the same key of at least {MIN_SECRET_BYTES} bytes; "
                          + SECRET_ADVICE)
+    if not create and not (folder / KEY_FILE).exists():
+        raise SystemExit(f"no secret key: CLIENTLOOP_SECRET_KEY is not set and {folder} has no "
+                         f"{KEY_FILE} (the first 'clientloop up' there makes one); point at the "
+                         "suite's data folder with --data-dir DIR or CLIENTLOOP_DATA_DIR, or set "
+                         "CLIENTLOOP_SECRET_KEY to its key")
     return data_dir_secret(folder)
 
 
@@ -189,7 +247,7 @@ def data_dir_secret(folder: Path) -> str:
     signed with it, and replacing a file others are reading is a race; delete it and start again.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    key_file = folder / "secret.key"
+    key_file = folder / KEY_FILE
     try:
         return _checked_key_file(key_file)
     except FileNotFoundError:

@@ -5,7 +5,7 @@ maps each class to a status code once, so every service answers the same way.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 
 class DomainError(Exception):
@@ -36,6 +36,16 @@ class ValidationFailed(DomainError):
         self.errors = {key: list(messages) for key, messages in errors.items()}
 
 
+def errors_of(check: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, list[str]]:
+    """The messages of the :class:`ValidationFailed` that ``check(*args, **kwargs)`` raises, or
+    ``{}``: checks written to raise can then be run side by side and reported together."""
+    try:
+        check(*args, **kwargs)
+    except ValidationFailed as failed:
+        return {path: list(messages) for path, messages in failed.errors.items()}
+    return {}
+
+
 class UnknownClient(ValidationFailed):
     """A ``client_id`` the service has not learnt about (yet) from registry events.
 
@@ -56,12 +66,17 @@ class Conflict(DomainError):
 
 
 class ActionNotAllowed(Conflict):
-    """A workflow action not allowed in the current state; carries the allowed list."""
+    """A workflow action not allowed in the current state; carries the allowed list.
+
+    ``field`` is the name the API gives that state: a complaint's or survey's ``status``, an
+    invitation's ``state``, so the message names what the caller reads.
+    """
 
     title = "Action not allowed"
 
-    def __init__(self, action: str, status: str, allowed_actions: Sequence[str]) -> None:
-        super().__init__(f"Action '{action}' is not allowed while the status is '{status}'.",
+    def __init__(self, action: str, status: str, allowed_actions: Sequence[str], *,
+                 field: str = "status") -> None:
+        super().__init__(f"Action '{action}' is not allowed while the {field} is '{status}'.",
                          allowed_actions=list(allowed_actions))
         self.action = action
         self.status = status

@@ -1,21 +1,35 @@
 """gunicorn settings for ClientLoop services (``gunicorn -c python:shared.gunicorn_conf``).
 
 Logs are JSON lines on stderr (``shared.logs``), gunicorn's own included, at
-``CLIENTLOOP_LOG_LEVEL``. gunicorn's access log stays off: each app writes one access line per
-request, with its request id and the link token redacted.
+``CLIENTLOOP_LOG_LEVEL``; short text lines with ``CLIENTLOOP_LOG_FORMAT=text`` (which
+``clientloop up`` sets for its web server when it runs on a terminal). gunicorn's access log
+stays off: each app writes one access line per request, with its request id and the link token
+redacted.
+
+A request line or header field may be up to 8,190 bytes, as long as the gateway (nginx) lets
+through; what gunicorn refuses itself (longer, or not valid HTTP) is answered as problem details
+(``shared.web.server_errors``), not gunicorn's HTML page.
 """
 import os
 
-from shared.logs import dict_config
+from shared.config import REQUEST_TIMEOUT_S
+from shared.logs import dict_config, log_format
+from shared.web import server_errors
 
 worker_class = os.environ.get("CLIENTLOOP_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("CLIENTLOOP_THREADS", "4"))
 loglevel = (os.environ.get("CLIENTLOOP_LOG_LEVEL") or "INFO").lower()
-logconfig_dict = dict_config(loglevel)
+logconfig_dict = dict_config(loglevel, log_format())
 accesslog = None
 errorlog = "-"
 graceful_timeout = 10
-timeout = 60
+timeout = REQUEST_TIMEOUT_S
+limit_request_line = server_errors.MAX_REQUEST_LINE
+limit_request_field_size = server_errors.MAX_HEADER_FIELD
+
+
+def post_worker_init(worker):  # gunicorn's own 400/414/431 answers as problem details
+    server_errors.install()
 
 
 def child_exit(server, worker):  # keep prometheus multiprocess files consistent

@@ -4,6 +4,11 @@ Every process writes them: ``relay``, ``consume`` and ``up`` call ``configure``;
 (``serve`` and the web server of ``up``) takes ``dict_config`` as its ``logconfig_dict``, so its
 own messages and the app's access lines are JSON too.
 
+A person at a terminal gets short lines instead (``TextFormatter``: ``14:03:07 registry: relay
+started``): ``up`` chooses them when its stderr is a terminal and hands the choice to its web
+server through ``CLIENTLOOP_LOG_FORMAT``, which also forces either format for any command
+(``log_format``). JSON stays the default everywhere else.
+
 Secrets never reach a line: a survey link's token (``/s/<token>``), ``…token=`` or
 ``"token": …`` values and bearer credentials are replaced by ``[redacted]`` in the message, in
 every field and in tracebacks (``redact``).
@@ -13,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import re
 import time
-from typing import Any
+from typing import Any, Mapping
 
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
 REDACTED = "[redacted]"
@@ -31,6 +37,11 @@ _SECRETS = (
 _SECRET_FIELDS = re.compile(r"(?i)(\w*_)?(token|secret|password|authorization|cookie)")
 #: Libraries that are chatty at INFO; they log at WARNING and above only.
 NOISY = ("amqp", "kombu", "werkzeug")
+#: Also quiet in the short text lines (with gunicorn's start-up chatter): each migration step.
+NOISY_FOR_PEOPLE = ("alembic",)
+FORMATS = ("json", "text")
+FORMAT_VARIABLE = "CLIENTLOOP_LOG_FORMAT"
+ACCESS_LOGGER = "clientloop.access"
 
 
 def redact(value: Any) -> Any:
@@ -71,8 +82,57 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact(entry), ensure_ascii=False, default=lambda v: redact(str(v)))
 
 
-def dict_config(level: str = "INFO") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` (and gunicorn ``logconfig_dict``): JSON lines on stderr.
+class TextFormatter(logging.Formatter):
+    """One short line for a person: local time, level when it is a warning or worse, the
+    service, the message and its other fields; an access line reads ``GET /path 200 3.1 ms``.
+    Redacted like the JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {key: value for key, value in record.__dict__.items()
+                  if key not in _STANDARD and not key.startswith("_")}
+        service = fields.pop("service", None)
+        message = _access_text(fields) if record.name == ACCESS_LOGGER else record.getMessage()
+        line = time.strftime("%H:%M:%S", time.localtime(record.created))
+        if record.levelno >= logging.WARNING:
+            line += f" {record.levelname}"
+        line += f" {service}: {message}" if service else f" {message}"
+        extra = " ".join(f"{key}={value}" for key, value in redact(fields).items() if value is not None)
+        text = redact(f"{line}  {extra}" if extra else line)
+        if record.exc_info:
+            text += "\n" + redact(self.formatException(record.exc_info))
+        return text
+
+
+def _access_text(fields: dict[str, Any]) -> str:
+    """``GET /registry/api/v1/clients 200 3.1 ms by Wang Fang``; the fields it used removed."""
+    fields.pop("request_id", None)
+    method, status = fields.pop("method", ""), fields.pop("status", "")
+    path = str(fields.pop("path", None) or "")
+    duration, by = fields.pop("duration_ms", None), fields.pop("by", None)
+    try:
+        from flask import has_request_context, request
+        if has_request_context() and not path.startswith(request.script_root + "/"):
+            path = request.script_root + path   # the service's prefix, as the visitor wrote it
+    except ImportError:  # pragma: no cover
+        pass
+    text = f"{method} {path} {status}"
+    if duration is not None:
+        text += f" {duration} ms"
+    return text + (f" by {by}" if by else "")
+
+
+def log_format(env: Mapping[str, str] | None = None, *, terminal: bool = False) -> str:
+    """``CLIENTLOOP_LOG_FORMAT`` (``json`` or ``text``) when set; else text for a terminal
+    (``up`` asks for that when its stderr is one), JSON otherwise."""
+    raw = ((os.environ if env is None else env).get(FORMAT_VARIABLE) or "").strip().lower()
+    if raw and raw not in FORMATS:
+        raise SystemExit(f"{FORMAT_VARIABLE} must be json or text, got {raw!r}")
+    return raw or ("text" if terminal else "json")
+
+
+def dict_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` (and gunicorn ``logconfig_dict``): JSON lines on stderr,
+    or short text lines (``fmt="text"``, which also quiets migrations and gunicorn's start-up).
 
     gunicorn's error logger hands its messages to the root handler; its own access log stays
     off, since every app writes one access line per request itself (``clientloop.access``).
@@ -81,21 +141,27 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
     number = logging.getLevelName(level)
     if not isinstance(number, int):
         raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}; use json or text")
     quiet = logging.getLevelName(max(logging.WARNING, number))
+    for_people = fmt == "text"
+    start_up = level if number < logging.INFO else quiet   # in text lines, unless debugging
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+        "formatters": {fmt: {"()": TextFormatter if for_people else JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": fmt,
                                 "stream": "ext://sys.stderr"}},
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
-            "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "gunicorn.error": {"level": start_up if for_people else level, "handlers": [],
+                               "propagate": True},
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
             **{name: {"level": quiet} for name in NOISY},
+            **({name: {"level": start_up} for name in NOISY_FOR_PEOPLE} if for_people else {}),
         },
     }
 
 
-def configure(level: str = "INFO") -> None:
-    logging.config.dictConfig(dict_config(level))
+def configure(level: str = "INFO", fmt: str = "json") -> None:
+    logging.config.dictConfig(dict_config(level, fmt))

@@ -31,7 +31,8 @@ from services.complaints.domain.refs import format_ref
 from services.complaints.domain.rules import ComplaintRules
 from services.complaints.domain.workflow import OPEN_STATUSES, Status
 from shared.bus.outbox import record_event
-from shared.errors import Conflict, NotFound, StaleVersion, UnknownClient, ValidationFailed
+from shared.errors import (Conflict, NotFound, StaleVersion, UnknownClient, ValidationFailed,
+                           errors_of)
 from shared.web.versioning import check_version
 
 SERVICE = "complaints"
@@ -97,13 +98,33 @@ def client_for_new_complaint(session: Session, client_id: str) -> KnownClientRec
     return client
 
 
+_OPENING_FIELDS = ("channel", "category", "severity", "title", "description", "remedy_sought",
+                   "assignee")
+
+
+def opening_errors(session: Session, fields: Mapping[str, Any],
+                   rules: ComplaintRules) -> dict[str, list[str]]:
+    """Everything wrong with a new complaint's fields, its client included, by field."""
+    problems = errors_of(validate_opening, **{name: fields.get(name) for name in _OPENING_FIELDS},
+                         limits=rules.text_limits)
+    if fields.get("client_id") is not None:
+        problems.update(errors_of(client_for_new_complaint, session, str(fields["client_id"])))
+    return problems
+
+
 def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, now: datetime,
                        rules: ComplaintRules) -> Changed:
-    validate_opening(**{name: fields.get(name) for name in (
-        "channel", "category", "severity", "title", "description", "remedy_sought",
-        "assignee")}, limits=rules.text_limits)
+    problems = errors_of(validate_opening, **{name: fields.get(name) for name in _OPENING_FIELDS},
+                         limits=rules.text_limits)
     client_id = str(fields["client_id"])
-    client = client_for_new_complaint(session, client_id)
+    try:
+        client = client_for_new_complaint(session, client_id)
+    except ValidationFailed as failed:
+        if not problems:
+            raise  # an unknown client alone keeps its Retry-After
+        problems.update(failed.errors)
+    if problems:
+        raise ValidationFailed(problems)
     ref = format_ref(repository.next_ref_number(session))
     complaint, events = open_complaint(
         complaint_id=uuid.uuid4(), ref=ref, client_id=UUID(client_id), client_tier=client.tier,

@@ -1,5 +1,5 @@
 """Client care use cases: the communication plan, the interaction log, and follow-ups due
-(SPEC §1.3). Rules live in ``services.registry.domain.care``; this module loads, saves and
+. Rules live in ``services.registry.domain.care``; this module loads, saves and
 publishes.
 
 Each plan row keeps ``next_due_on`` — (the last interaction's date, or ``starts_on``) +

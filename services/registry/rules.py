@@ -3,12 +3,12 @@ care, in one place.
 
 The constants are the fields of the domain's rules dataclasses — ``SatisfactionRules``
 (``domain/satisfaction.py``), ``ValueRules`` (``domain/value.py``) and ``CareRules``
-(``domain/care.py``) — whose defaults are SPEC §1.1–§1.3. ``docs/scoring.md`` names each one
+(``domain/care.py``) — whose defaults are the documented ones. ``docs/scoring.md`` names each one
 with a worked example. An installation that needs other numbers builds a :class:`RegistryRules`
 with its own dataclasses and passes it to ``build_context(settings, rules=...)``; the
 installation-wide settings it takes from the environment are the currency, the default
 language and the time zone (``CLIENTLOOP_CURRENCY``, ``CLIENTLOOP_DEFAULT_LANGUAGE``,
-``CLIENTLOOP_TIMEZONE``), and the SPEC's tunable constants (README configuration table):
+``CLIENTLOOP_TIMEZONE``), and the tunable constants (README configuration table):
 
 | variable | default |
 |---|---|
@@ -145,7 +145,7 @@ def rules_from_env(env: Mapping[str, str]) -> tuple[SatisfactionRules, ValueRule
 def rules_from_settings(settings: Settings, *, satisfaction: SatisfactionRules | None = None,
                         value: ValueRules | None = None,
                         care: CareRules | None = None) -> RegistryRules:
-    """The rules of the installation: SPEC defaults, ``CLIENTLOOP_*`` overrides, then the
+    """The rules of the installation: documented defaults, ``CLIENTLOOP_*`` overrides, then the
     arguments (for tests and embedding)."""
     env_satisfaction, env_value = rules_from_env(settings.extra)
     satisfaction = satisfaction or env_satisfaction

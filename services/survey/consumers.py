@@ -4,7 +4,8 @@
   ``client.erased`` keep the service's own client directory (``survey_client``): who may be
   invited, in which language, at which address. Nothing is ever asked of the registry.
 * ``complaint.resolved`` invites the client to the survey marked
-  ``send_after_complaint_resolved`` (closed-loop follow-up), once per complaint.
+  ``send_after_complaint_resolved`` (closed-loop follow-up), once per complaint, unless the
+  client already holds an open invitation to it.
 
 Out-of-order delivery: each group of fields (profile, tier, status) remembers the ``sequence``
 of the event that last set it — the registry numbers its events per client — and an older event
@@ -174,7 +175,9 @@ def invite_after_complaint(session: Session, event: Event, *, now: datetime,
     """Invite the complaint's client to the follow-up survey, once per complaint.
 
     An unknown client raises ``UnknownClient`` so the event is retried (the registry's events
-    usually arrive within a second); an archived or erased client is not invited.
+    usually arrive within a second); an archived or erased client is not invited, nor one who
+    already holds an open invitation to the survey (logged, not an error: they can still
+    answer that one).
     """
     complaint_id = str(event.data.get("complaint_id") or "")
     client_id = str(event.data.get("client_id") or event.subject or "")
@@ -193,6 +196,15 @@ def invite_after_complaint(session: Session, event: Event, *, now: datetime,
     if client is None or not client.known:
         raise UnknownClient(client_id)
     if client.erased_at is not None or client.status != "active":
+        return None
+    survey = service.lock_for_invitations(session, survey.id)
+    if survey.status != SurveyStatus.ACTIVE.value:  # closed while this handler waited
+        return None
+    already = service.open_invitations(session, survey.id, [client_id], now).get(client_id)
+    if already is not None:
+        log.info("follow-up skipped: the client already holds an open invitation", extra={
+            "event_id": event.id, "complaint_id": complaint_id, "client_id": client_id,
+            "survey_id": survey.id, "invitation_id": already.id})
         return None
     definition = service.definition_of(survey, rules.definition)
     issued = service.new_invitation(

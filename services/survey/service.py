@@ -24,16 +24,16 @@ from services.survey.domain.definition import (DEFAULT_DEFINITION_RULES, Definit
                                                SurveyDefinition, validate_survey_definition)
 from services.survey.domain.invitations import (DEFAULT_INVITATION_RULES, Invitation,
                                                 InvitationRules, LinkState, LinkUnavailable,
-                                                choose_language,
-                                                ensure_answerable, ensure_resendable,
-                                                ensure_revocable, expires_at, hash_token,
-                                                issue_link, link_state)
+                                                OpenInvitation, choose_language,
+                                                ensure_answerable, ensure_no_open_invitations,
+                                                ensure_resendable, ensure_revocable, expires_at,
+                                                hash_token, issue_link, link_state)
 from services.survey.domain.scoring import (DEFAULT_FEEDBACK_RULES, SCORING_VERSION,
                                             FeedbackRules, feedback_fields, score_response)
 from shared.bus.outbox import record_event
 from shared.clock import as_utc, isoformat_z
 from shared.db import get_or_not_found
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound, ValidationFailed, errors_of
 from shared.web.versioning import check_version
 
 SERVICE = "survey"
@@ -206,16 +206,44 @@ def recipient_of(client: ClientEntry | None) -> tuple[str | None, str | None]:
 def invite_clients(session: Session, survey_id: str, client_ids: Sequence[str], *,
                    field_name: str, language: str | None, expires_in_days: Any, by: str,
                    now: datetime, link_base: str, delivery: Delivery,
+                   allow_duplicate: bool = False,
                    rules: SurveyRules = DEFAULT_RULES) -> list[IssuedInvitation]:
     """Invite every client or none: a client not known yet names its field (422 with
-    ``Retry-After: 1``); an archived or erased client is refused too."""
-    survey = get_survey(session, survey_id)
+    ``Retry-After: 1``); an archived or erased client is refused too; a client who already
+    holds an open invitation to the survey makes it a 409 naming that invitation, unless
+    ``allow_duplicate``."""
+    survey = lock_for_invitations(session, survey_id)
     lifecycle.ensure_can_invite(survey.status)
     definition = definition_of(survey, rules.definition)
+    clients = clients_by_id(session, client_ids)
+    problems, retry = invitation_errors(definition, clients, client_ids, field_name=field_name,
+                                        language=language, expires_in_days=expires_in_days,
+                                        now=now, rules=rules)
+    if problems:
+        raise UnknownClients(problems) if retry else ValidationFailed(problems)
     expiry = expires_at(now, expires_in_days, rules.invitations)
-    if language is not None:
-        choose_language(definition.languages, language)
-    clients = _clients(session, client_ids)
+    if not allow_duplicate:
+        ensure_no_open_invitations(
+            [(field_name if field_name == "client_id" else f"{field_name}.{index}", client_id)
+             for index, client_id in enumerate(client_ids)],
+            open_invitations(session, survey.id, client_ids, now))
+    return [new_invitation(session, survey, definition, clients[client_id],
+                            language=language, expiry=expiry, by=by, now=now,
+                            link_base=link_base, delivery=delivery)
+            for client_id in client_ids]
+
+
+def invitation_errors(definition: SurveyDefinition | None, clients: Mapping[str, ClientEntry],
+                      client_ids: Sequence[str], *, field_name: str, language: str | None,
+                      expires_in_days: Any, now: datetime, rules: SurveyRules = DEFAULT_RULES
+                      ) -> tuple[dict[str, list[str]], bool]:
+    """Everything wrong with an invitation request, by field, all at once: the expiry, a
+    language the survey is not offered in, clients not known yet, archived or erased. The flag
+    is true when clients not known yet are all that is wrong but for other clients' states: a
+    422 with ``Retry-After``, as their registration may still be on its way."""
+    problems = errors_of(expires_at, now, expires_in_days, rules.invitations)
+    if language is not None and definition is not None:
+        problems.update(errors_of(choose_language, definition.languages, language))
     unknown: dict[str, list[str]] = {}
     refused: dict[str, list[str]] = {}
     for index, client_id in enumerate(client_ids):
@@ -225,17 +253,50 @@ def invite_clients(session: Session, survey_id: str, client_ids: Sequence[str], 
             unknown[path] = [f"Unknown client {client_id}."]
         elif client.erased_at is not None or client.status != "active":
             refused[path] = [f"Client {client_id} is {client.status}; it cannot be invited."]
-    if unknown:
-        raise UnknownClients({**unknown, **refused})
-    if refused:
-        raise ValidationFailed(refused)
-    return [new_invitation(session, survey, definition, clients[client_id],
-                            language=language, expiry=expiry, by=by, now=now,
-                            link_base=link_base, delivery=delivery)
-            for client_id in client_ids]
+    return {**problems, **unknown, **refused}, bool(unknown) and not problems
 
 
-def _clients(session: Session, client_ids: Sequence[str]) -> dict[str, ClientEntry]:
+def lock_for_invitations(session: Session, survey_id: str) -> SurveyRecord:
+    """The survey, locked until the transaction ends, so that invitation creates for it queue
+    and each one's check for open invitations sees the ones committed before it.
+
+    ``FOR NO KEY UPDATE`` (PostgreSQL): it does not block the key-share locks that inserting an
+    invitation or a response takes on the survey, so answering stays free. SQLite serialises
+    writers anyway.
+    """
+    survey = session.execute(
+        select(SurveyRecord).where(SurveyRecord.id == survey_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if survey is None:
+        raise NotFound(f"No survey with id {survey_id}.")
+    return survey
+
+
+def open_invitations(session: Session, survey_id: str, client_ids: Sequence[str],
+                     now: datetime) -> dict[str, OpenInvitation]:
+    """Each client's open invitation to the survey (unanswered, unrevoked, unexpired; the
+    newest if several), for the clients that hold one. The survey is assumed active."""
+    found: dict[str, OpenInvitation] = {}
+    ids = list(dict.fromkeys(client_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = session.execute(
+            select(InvitationRecord.id, InvitationRecord.client_id,
+                   InvitationRecord.created_at, InvitationRecord.expires_at)
+            .where(InvitationRecord.survey_id == survey_id,
+                   InvitationRecord.client_id.in_(chunk),
+                   InvitationRecord.answered_at.is_(None),
+                   InvitationRecord.revoked_at.is_(None),
+                   InvitationRecord.expires_at > now)
+            .order_by(InvitationRecord.created_at, InvitationRecord.id)).all()
+        for row in rows:
+            found[row.client_id] = OpenInvitation(row.id, row.client_id, as_utc(row.created_at),
+                                                  as_utc(row.expires_at))
+    return found
+
+
+def clients_by_id(session: Session, client_ids: Sequence[str]) -> dict[str, ClientEntry]:
     found: dict[str, ClientEntry] = {}
     ids = list(dict.fromkeys(client_ids))
     for start in range(0, len(ids), 500):

@@ -1,4 +1,4 @@
-"""The whole bus topology, declared from this one module (SPEC §3).
+"""The whole bus topology, declared from this one module.
 
 * ``clientloop.events``: durable topic exchange; routing key = event type. Its alternate
   exchange ``clientloop.unrouted`` (fanout) keeps, in the bounded queue of the same name, every

@@ -1,8 +1,9 @@
 """The web composition shared by every service: ``create_service_app``.
 
 It wires flask-smorest (OpenAPI at ``/openapi.json``) with problem-details errors, bearer-token
-auth, request ids and JSON logs, ``/healthz``, ``/readyz`` and ``/metrics``. Each service's
-``create_app`` calls it with its blueprints; nothing is built at import time.
+auth, request ids and JSON logs, ``/healthz``, ``/readyz``, ``/metrics`` and the service's index
+at ``/`` (``shared.web.index``). Each service's ``create_app`` calls it with its blueprints;
+nothing is built at import time.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from flask.json.provider import DefaultJSONProvider
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import Database, PlatformTables
-from shared.web import body, health, metrics, security
+from shared.web import body, health, ids, metrics, query, reference, security
+from shared.web.idempotency import init_idempotency
+from shared.web.index import init_index
+from shared.web.openapi import DocumentedRules
 from shared.web.problems import ProblemApi
 
 
@@ -65,7 +69,9 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
         SECRET_KEY=ctx.settings.secret_key,
     )
     app.extensions["clientloop"] = ctx
-    api = ProblemApi(app)
+    init_idempotency(ctx.database)  # Idempotency-Key reservations marked with the write
+    ids.init_ids(app)
+    api = ProblemApi(app, spec_kwargs={"extra_plugins": [DocumentedRules(ctx.settings.currency)]})
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.extensions["clientloop_api"] = api
@@ -73,9 +79,12 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
     app.before_request(_request_id)
     app.before_request(security.authenticate)
     app.before_request(body.check_api_input)
+    app.before_request(query.check_query_parameters)
     app.after_request(_echo_request_id)
     metrics.init_metrics(app, ctx.service)
     health.init_health(app, ctx)
+    reference.init_reference(app, title=title)  # GET /docs: Swagger UI, served locally
+    init_index(app, service=ctx.service, title=title, description=description)  # GET /
     if ctx.settings.proxy_hops:
         # Behind the gateway: trust its X-Forwarded-For/-Proto/-Host/-Prefix headers, so client
         # addresses (rate limits) and built URLs (Location, links) are the public ones.

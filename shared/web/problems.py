@@ -16,7 +16,7 @@ from flask import Response, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import fields
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from shared import errors
 from shared.auth import InvalidToken
@@ -57,7 +57,7 @@ def problem(status: int, detail: str | None = None, *, title: str | None = None,
     if errors_:
         body["errors"] = {key: list(value) for key, value in errors_.items()}
     try:
-        body["instance"] = request.path
+        body["instance"] = request.script_root + request.path  # with the service's prefix
     except RuntimeError:
         pass
     body.update(extra)
@@ -118,6 +118,8 @@ def http_exception_problem(error: HTTPException) -> Response:
         retry = getattr(error, "retry_after", None)
         headers.setdefault("Retry-After", str(retry or 60))
     detail = data.get("message") or error.description
+    if status == 404 and detail == NotFound.description:  # no such path: say where to look
+        detail = f"Nothing at this path; GET {request.script_root}/ lists what this service serves."
     return problem(status, detail, headers=headers)
 
 

@@ -9,7 +9,7 @@ from tests.complaints.complaints_helpers import PATH_TO, VALID_FIELDS, outbox_ev
 
 ACTIONS = tuple(VALID_FIELDS)
 
-# status → {allowed action: status after it} (SPEC §1.5), in the order the API lists them.
+# status → {allowed action: status after it}, in the order the API lists them.
 EXPECTED: dict[str, dict[str, str]] = {
     "new": {"acknowledge": "acknowledged", "assign": "new"},
     "acknowledged": {"assign": "acknowledged", "start": "in_progress",

@@ -11,7 +11,7 @@ from tests.complaints.complaints_helpers import (START, client_event, outbox_eve
                                                  register_client)
 from tests.conftest import make_token
 
-SPEC_FIELDS = {"id", "ref", "client_id", "channel", "category", "severity", "title",
+CONTRACT_FIELDS = {"id", "ref", "client_id", "channel", "category", "severity", "title",
                "description", "remedy_sought", "status", "assignee", "opened_at", "respond_by",
                "resolve_by", "acknowledged_at", "resolved_at", "closed_at", "resolution_code",
                "root_cause", "client_accepted", "overdue", "version"}
@@ -25,7 +25,7 @@ def test_opening_a_complaint_answers_the_spec_shape(api):
 
     assert response.status_code == 201
     body = response.get_json()
-    assert SPEC_FIELDS | {"timeline"} <= set(body)
+    assert CONTRACT_FIELDS | {"timeline"} <= set(body)
     assert body["ref"] == "CMP-000001"
     assert (body["status"], body["severity"], body["assignee"]) == ("new", "high", "Li Wei")
     assert body["opened_at"] == "2025-03-03T09:00:00.000000Z"

@@ -15,18 +15,19 @@ from tests.survey.survey_support import HOSTILE, learn_client, survey_fields
 
 pytestmark = pytest.mark.browser
 
+ORG_NAME = "Acme <b>咨询</b> & Co"
+ORG_CONTACT = "service@acme.example · +86 10 1234 5678 <script>alert(1)</script>"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture
-def server(settings, tmp_path):
+def serve_survey(settings, tmp_path, **env: str):
     """The survey service under gunicorn (2 workers) on the embedded SQLite database, which the
     test also opens in-process to teach the service its clients."""
     configured = settings.with_overrides(ratelimit_public="1000 per minute")
     suite = ProcessSuite(tmp_path, broker_url=configured.broker_url, database_urls={},
-                         extra_env={"CLIENTLOOP_RATELIMIT_PUBLIC": "1000 per minute"})
+                         extra_env={"CLIENTLOOP_RATELIMIT_PUBLIC": "1000 per minute", **env})
     try:
         url = suite.start("survey", workers=2, relay=False, consume=False)
         ctx = build_context(configured)
@@ -34,6 +35,20 @@ def server(settings, tmp_path):
         ctx.database.dispose()
     finally:
         suite.stop()
+
+
+@pytest.fixture
+def server(settings, tmp_path):
+    yield from serve_survey(settings, tmp_path)
+
+
+@pytest.fixture
+def org_server(settings, tmp_path):
+    """The same, for an organisation that names itself, its logo (a path on the site) and a
+    contact line with characters that must be escaped."""
+    yield from serve_survey(settings, tmp_path, CLIENTLOOP_ORG_NAME=ORG_NAME,
+                            CLIENTLOOP_ORG_LOGO_URL="/brand/logo.png?v=1&size=2",
+                            CLIENTLOOP_ORG_CONTACT=ORG_CONTACT)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +68,13 @@ def browser():
         chromium.close()
 
 
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1366, "height": 768}}
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(**PHONE)
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -169,3 +187,115 @@ def test_an_unknown_link_shows_a_page_that_reveals_nothing(server, page):
     response = page.goto(f"{url}/s/{'Z' * 43}")
     assert response.status == 404
     assert page.locator("h1").is_visible()
+
+
+# -- layout: scales in one row (or balanced rows), anchors under the ends, no sideways scroll --
+MEASURE = """() => {
+  const box = (element) => {
+    const r = element.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width,
+            height: r.height, overflows: element.scrollWidth > element.clientWidth + 1};
+  };
+  const one = (root, selector) => { const e = root.querySelector(selector); return e && box(e); };
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+    scales: [...document.querySelectorAll("fieldset")]
+      .filter((set) => set.querySelector(".choices.scale"))
+      .map((set) => ({
+        key: set.querySelector("input").name,
+        buttons: [...set.querySelectorAll(".choices.scale label")].map(box),
+        low: one(set, ".anchor-low"), high: one(set, ".anchor-high")})),
+  };
+}"""
+
+
+def rows_of(buttons: list[dict]) -> list[list[dict]]:
+    """The buttons grouped by the row they sit on (same top, to the pixel)."""
+    rows: dict[int, list[dict]] = {}
+    for button in buttons:
+        rows.setdefault(round(button["top"]), []).append(button)
+    return [rows[top] for top in sorted(rows)]
+
+
+def check_layout(layout: dict, *, one_row: set[str]) -> None:
+    assert layout["scrollWidth"] <= layout["clientWidth"], "the page scrolls sideways"
+    for scale in layout["scales"]:
+        key, buttons = scale["key"], scale["buttons"]
+        rows = rows_of(buttons)
+        sizes = [len(row) for row in rows]
+        if key in one_row:
+            assert sizes == [len(buttons)], f"{key}: rows of {sizes}, not one row"
+        else:
+            assert max(sizes) - min(sizes) <= 0, f"{key}: unbalanced rows {sizes}"
+        widths = {round(button["width"]) for button in buttons}
+        assert max(widths) - min(widths) <= 1, f"{key}: buttons of unequal widths {widths}"
+        for button in buttons:
+            assert button["width"] >= 24 and button["height"] >= 44, f"{key}: {button} too small"
+            assert not button["overflows"], f"{key}: a label's text overflows its button"
+            assert button["right"] <= layout["clientWidth"], f"{key}: a button is off screen"
+        if scale["low"] is not None:
+            low, high, first, last = scale["low"], scale["high"], buttons[0], buttons[-1]
+            bottom = max(button["bottom"] for button in buttons)
+            assert low["top"] >= bottom and high["top"] >= bottom, f"{key}: anchors not under"
+            assert abs(low["left"] - first["left"]) <= 1, f"{key}: {low} not under {first}"
+            assert abs(high["right"] - last["right"]) <= 1, f"{key}: {high} not under {last}"
+            assert low["right"] <= high["left"], f"{key}: anchors overlap"
+
+
+@pytest.mark.parametrize("device", [PHONE, DESKTOP], ids=["390x844", "1366x768"])
+def test_scales_keep_one_row_or_balanced_rows_with_the_anchors_under_the_ends(
+        server, browser, device):
+    questions = [*survey_fields()["questions"][:4],
+                 {"key": "ten", "type": "rating", "scale": 10,
+                  "text": {"zh-CN": "十分制打分", "en": "Out of ten"}},
+                 {"key": "three", "type": "rating", "scale": 3,
+                  "text": {"zh-CN": "三分制打分", "en": "Out of three"}}]
+    phone = device is PHONE
+    context = browser.new_context(**device)
+    try:
+        page = context.new_page()
+        for language in ("en", "zh-CN"):
+            link = make_link(server, language, questions=questions)
+            page.goto(link)
+            layout = page.evaluate(MEASURE)
+            assert [scale["key"] for scale in layout["scales"]] == [
+                "recommend", "satisfied", "effort", "quality", "ten", "three"]
+            scales = {"recommend", "effort", "quality", "ten", "three"}
+            check_layout(layout, one_row=scales if phone else scales | {"satisfied"})
+            [csat] = [scale for scale in layout["scales"] if scale["key"] == "satisfied"]
+            if phone:  # one full-width button per row, each with its words
+                assert [len(row) for row in rows_of(csat["buttons"])] == [1] * 5
+            # An error shown in the scale's fieldset changes nothing of the above.
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            assert page.locator("#q-satisfied-error").is_visible()
+            check_layout(page.evaluate(MEASURE),
+                         one_row=scales if phone else scales | {"satisfied"})
+    finally:
+        context.close()
+
+
+def test_every_page_names_the_organisation_and_how_to_reach_it(org_server, page):
+    link = make_link(org_server, "en")
+    _ctx, url, _staff = org_server
+    page.goto(link)
+    assert page.locator("header .org-name").inner_text() == ORG_NAME
+    assert page.locator("header img.org-logo").get_attribute("src") == "/brand/logo.png?v=1&size=2"
+    footer = page.locator("footer").inner_text()
+    assert footer == f"Questions? Contact {ORG_NAME}: {ORG_CONTACT}"
+    assert page.dialogs == []
+    fill_every_question(page)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/thanks")
+    main = page.locator("main").inner_text()
+    assert f"They go to {ORG_NAME}, who may contact you about them." in main
+    assert "you can close this page" in main
+    assert page.locator("footer").inner_text() == footer
+    answered = page.goto(link)
+    assert answered.status == 410 and page.locator("header .org-name").inner_text() == ORG_NAME
+    missing = page.goto(f"{url}/s/{'Z' * 43}")
+    assert missing.status == 404 and page.locator("footer").inner_text() == footer
+    assert page.evaluate("document.documentElement.scrollWidth <= "
+                         "document.documentElement.clientWidth")
+    assert page.dialogs == []

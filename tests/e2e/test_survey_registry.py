@@ -1,4 +1,4 @@
-"""Registry and survey as separate processes on PostgreSQL and RabbitMQ (SPEC §1.1, §1.4, §3).
+"""Registry and survey as separate processes on PostgreSQL and RabbitMQ.
 
 * A response with score x moves the client's satisfaction in the registry within 2 seconds:
   S = x while S is null, else S + 0.3 × (x − S).

@@ -1,4 +1,4 @@
-"""The HTTP contract of every service (SPEC §2 "Conventions"), driven by its ``/openapi.json``.
+"""The HTTP contract of every service, driven by its ``/openapi.json``.
 
 The generic checks walk every operation each service documents, so an endpoint added later is
 covered without touching this file: auth (401 without, with an expired or foreign token; 403

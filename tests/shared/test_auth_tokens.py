@@ -20,7 +20,7 @@ import pytest
 
 from shared.auth import InvalidToken, issue_token, verify_token
 from shared.cli import main
-from shared.config import Settings
+from shared.config import Settings, data_dir_secret
 from shared.migrations import upgrade
 from tests.conftest import TEST_SECRET, auth
 
@@ -174,9 +174,11 @@ def test_altered_expired_or_foreign_tokens_are_401(registry_http):
 def test_without_a_secret_key_the_data_dir_key_signs_and_only_that_suite_accepts(tmp_path):
     from services.registry.app import build_context, create_app
     data_dir = tmp_path / "suite"
+    key = data_dir_secret(data_dir)              # made by the suite's first start (clientloop up)
     result = cli("token", "create", "--role", "admin", "--name", "Ops", "--data-dir", str(data_dir), env=clean_env())
     assert result.returncode == 0, result.stderr
     assert (data_dir / "secret.key").is_file()
+    assert (data_dir / "secret.key").read_text().strip() == key   # the suite's key, never replaced
     token = result.stdout.strip()
     for folder, expected in ((data_dir, 200), (tmp_path / "another-suite", 401)):
         settings = Settings.from_env({}, data_dir=folder)
@@ -187,3 +189,45 @@ def test_without_a_secret_key_the_data_dir_key_signs_and_only_that_suite_accepts
             assert response.status_code == expected
         finally:
             ctx.database.dispose()
+
+
+@pytest.mark.parametrize("command", [["token", "create", "--role", "admin", "--name", "Ops"],
+                                     ["token", "list"],
+                                     ["token", "revoke", "7b2e8a9c-4f4e-4c53-9d8a-0d1e2f3a4b5c"]])
+def test_without_any_key_the_token_commands_say_where_they_looked_and_make_nothing(command, tmp_path):
+    elsewhere = tmp_path / "elsewhere"                 # a folder no suite runs from
+    elsewhere.mkdir()
+    suite = tmp_path / "suite"
+    for env, looked_in in ((clean_env(), elsewhere / "var"),
+                           (clean_env(CLIENTLOOP_DATA_DIR=str(suite)), suite)):
+        result = subprocess.run([sys.executable, "-m", "shared.cli", *command], cwd=elsewhere,
+                                env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 1 and result.stdout == ""          # no token, no listing
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        for needed in (str(looked_in), "--data-dir", "CLIENTLOOP_DATA_DIR", "CLIENTLOOP_SECRET_KEY"):
+            assert needed in lines[0], lines[0]
+        assert not looked_in.exists()                  # no key, no database, no folder
+    assert list(elsewhere.iterdir()) == [] and not suite.exists()
+
+
+def test_pointed_at_the_suites_folder_the_token_is_recorded_there_and_accepted(tmp_path):
+    from services.registry.app import build_context, create_app
+    suite = tmp_path / "suite"
+    data_dir_secret(suite)                             # the suite's first start made its key
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, "-m", "shared.cli", "token", "create", "--role", "staff",
+                             "--name", "Ops"], cwd=elsewhere, capture_output=True, text=True, timeout=60,
+                            env=clean_env(CLIENTLOOP_DATA_DIR=str(suite), PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr
+    assert list(elsewhere.iterdir()) == []
+    settings = Settings.from_env({}, data_dir=suite)
+    ctx = build_context(settings)
+    try:
+        response = create_app(context=ctx).test_client().get("/api/v1/clients",
+                                                             headers=auth(result.stdout.strip()))
+        assert response.status_code == 200, response.get_data(as_text=True)
+    finally:
+        ctx.database.dispose()

@@ -105,6 +105,23 @@ def test_the_gateway_logs_json_without_link_tokens_query_strings_or_referers():
     assert re.search(r"^error_log \S+ crit;$", GATEWAY, re.MULTILINE)
 
 
+def test_the_gateway_answers_its_own_errors_as_problem_details():
+    """nginx's own 4xx/5xx (tests/shared/test_server_error_pages.py runs them) go to one
+    internal JSON location, the client's survey pages to a short HTML one."""
+    server = GATEWAY.split("  server {", 1)[1]
+    codes = {"400", "404", "405", "408", "413", "414", "500", "502", "503", "504"}
+    pages = re.findall(r"^    error_page ([\d =]+) \$error_document;$", server, re.MULTILINE)
+    listed = {code for page in pages for code in page.split() if not code.startswith("=")}
+    assert codes <= listed and "494" in listed, pages
+    assert re.search(r'map \$path_redacted \$error_document \{ "~\^/survey/s/" /_clientloop/error\.html; '
+                     r"default /_clientloop/problem\.json; \}", GATEWAY)
+    problem = server.split("location = /_clientloop/problem.json {", 1)[1].split("}\n", 1)[0]
+    assert "internal;" in problem and "default_type application/problem+json;" in problem
+    assert '"status":$status' in problem and '"type":"urn:clientloop:problem:$status"' in problem
+    assert "location / { return 404; }" in server  # nothing of nginx's own is served
+    assert re.search(r"^  large_client_header_buffers 4 8k;$", GATEWAY, re.MULTILINE)
+
+
 def test_the_kubernetes_ingress_writes_no_access_log_with_link_tokens():
     manifests = list(yaml.safe_load_all((ROOT / "deploy/kubernetes/clientloop.yaml").read_text()))
     ingresses = [doc for doc in manifests if doc and doc.get("kind") == "Ingress"]

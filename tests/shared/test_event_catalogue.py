@@ -26,7 +26,7 @@ DOCS = ROOT / "docs"
 SCHEMA_DIR = DOCS / "events"
 
 # The §3 table of the specification, written out independently of shared.events.
-SPEC_EVENT_TYPES = {
+CONTRACT_EVENT_TYPES = {
     "client.registered": "registry", "client.updated": "registry",
     "client.archived": "registry", "client.erased": "registry",
     "client.satisfaction.changed": "registry", "client.value.changed": "registry",
@@ -44,7 +44,7 @@ SPEC_EVENT_TYPES = {
 # The `data (at least)` column of that table, with the action fields of the workflow events.
 _COMPLAINT = ("complaint_id", "ref", "client_id", "severity")
 _ACTION = (*_COMPLAINT, "by", "resolve_by")
-SPEC_REQUIRED = {
+CONTRACT_REQUIRED = {
     "client.registered": ("client",), "client.updated": ("client",),
     "client.archived": ("client_id",), "client.erased": ("client_id",),
     "client.satisfaction.changed": ("client_id", "previous", "current", "cause"),
@@ -162,7 +162,7 @@ WRONG_VALUE = {
     "survey.published": (("title",), {"klingon!": "Quarterly satisfaction"}),  # not a language
     "survey.closed": (("survey_id",), "not-a-uuid"),  # no enumeration: a wrong format
 }
-for _name in SPEC_EVENT_TYPES:
+for _name in CONTRACT_EVENT_TYPES:
     if _name.startswith("complaint.") and _name not in WRONG_VALUE:
         WRONG_VALUE[_name] = (("severity",), "urgent")
     WRONG_VALUE.setdefault(_name, (("client_id",), "not-a-uuid"))  # no enum: a wrong format
@@ -182,7 +182,7 @@ def errors(name: str, data: Any) -> list[str]:
 
 def envelope(name: str = "complaint.opened", **overrides: Any) -> dict[str, Any]:
     event = {
-        "specversion": "1.0", "id": EVENT_ID, "source": f"clientloop/{SPEC_EVENT_TYPES[name]}",
+        "specversion": "1.0", "id": EVENT_ID, "source": f"clientloop/{CONTRACT_EVENT_TYPES[name]}",
         "type": f"clientloop.{name}.v1", "subject": CLIENT_ID, "time": AT,
         "datacontenttype": "application/json", "data": example(name),
         "sequence": "00000000000000000042",
@@ -198,22 +198,22 @@ def schema_files() -> list[Path]:
 # --- the catalogue ----------------------------------------------------------------------------
 
 def test_catalogue_lists_exactly_the_event_types_of_the_spec() -> None:
-    assert {name: t.publisher for name, t in events.EVENT_TYPES.items()} == SPEC_EVENT_TYPES
+    assert {name: t.publisher for name, t in events.EVENT_TYPES.items()} == CONTRACT_EVENT_TYPES
 
 
 def test_every_event_type_has_a_schema_file_and_there_are_no_others() -> None:
     names = {path.name for path in schema_files()}
-    expected = {f"{name}.schema.json" for name in SPEC_EVENT_TYPES} | {"cloudevent.schema.json"}
+    expected = {f"{name}.schema.json" for name in CONTRACT_EVENT_TYPES} | {"cloudevent.schema.json"}
     assert names == expected
-    for name in SPEC_EVENT_TYPES:
+    for name in CONTRACT_EVENT_TYPES:
         assert events.schema_path(name) == SCHEMA_DIR / f"{name}.schema.json"
         assert events.schema_path(name).is_file()
 
 
-@pytest.mark.parametrize("name", SPEC_EVENT_TYPES)
+@pytest.mark.parametrize("name", CONTRACT_EVENT_TYPES)
 def test_schema_requires_the_fields_the_spec_promises(name: str) -> None:
     schema = events.load_schema(name)
-    assert sorted(schema["required"]) == sorted(SPEC_REQUIRED[name])
+    assert sorted(schema["required"]) == sorted(CONTRACT_REQUIRED[name])
     if name in ("client.registered", "client.updated"):
         assert sorted(schema["properties"]["client"]["required"]) == sorted(CLIENT_FIELDS)
 
@@ -229,7 +229,7 @@ def test_every_schema_file_is_a_valid_draft_2020_12_schema(path: Path) -> None:
     assert set(schema["required"]) <= set(schema["properties"])
 
 
-@pytest.mark.parametrize("name", SPEC_EVENT_TYPES)
+@pytest.mark.parametrize("name", CONTRACT_EVENT_TYPES)
 def test_schema_id_and_description_match_the_catalogue_declaration(name: str) -> None:
     schema = events.load_schema(name)
     declared = events.EVENT_TYPES[name]
@@ -249,10 +249,10 @@ def test_unknown_event_type_has_no_schema() -> None:
 
 
 def test_ce_type_round_trips_through_event_name() -> None:
-    for name in SPEC_EVENT_TYPES:
+    for name in CONTRACT_EVENT_TYPES:
         assert events.ce_type(name) == f"clientloop.{name}.v1"
         assert events.event_name_from_ce_type(events.ce_type(name)) == name
-        assert events.EVENT_TYPES[name].source == f"clientloop/{SPEC_EVENT_TYPES[name]}"
+        assert events.EVENT_TYPES[name].source == f"clientloop/{CONTRACT_EVENT_TYPES[name]}"
 
 
 @pytest.mark.parametrize("value", ["complaint.opened", "clientloop.complaint.opened.v2",
@@ -271,14 +271,14 @@ def test_catalogue_module_imports_no_framework_and_no_jsonschema() -> None:
 
 # --- examples that must pass, and breakages that must be caught -------------------------------
 
-@pytest.mark.parametrize("name", SPEC_EVENT_TYPES)
+@pytest.mark.parametrize("name", CONTRACT_EVENT_TYPES)
 def test_example_data_of_every_event_type_validates(name: str) -> None:
     assert errors(name, example(name)) == []
     events.validate_data(name, example(name))
 
 
 @pytest.mark.parametrize("name,field", [
-    (name, field) for name in SPEC_EVENT_TYPES for field in events.load_schema(name)["required"]])
+    (name, field) for name in CONTRACT_EVENT_TYPES for field in events.load_schema(name)["required"]])
 def test_data_missing_a_required_field_is_rejected(name: str, field: str) -> None:
     data = example(name)
     del data[field]
@@ -286,7 +286,7 @@ def test_data_missing_a_required_field_is_rejected(name: str, field: str) -> Non
         events.validate_data(name, data)
 
 
-@pytest.mark.parametrize("name", SPEC_EVENT_TYPES)
+@pytest.mark.parametrize("name", CONTRACT_EVENT_TYPES)
 def test_data_with_a_wrong_enum_value_or_format_is_rejected(name: str) -> None:
     path, value = WRONG_VALUE[name]
     data = example(name)
@@ -367,7 +367,7 @@ def _envelope_errors(event: dict[str, Any]) -> list[str]:
     return [error.message for error in validator.iter_errors(event)]
 
 
-@pytest.mark.parametrize("name", SPEC_EVENT_TYPES)
+@pytest.mark.parametrize("name", CONTRACT_EVENT_TYPES)
 def test_a_structured_cloudevent_of_every_type_validates(name: str) -> None:
     events.validate_envelope(envelope(name))
 
@@ -440,7 +440,7 @@ def test_asyncapi_document_has_the_3_0_structure(asyncapi: dict[str, Any]) -> No
 def test_asyncapi_has_one_channel_per_event_type_on_the_topic_exchange(
         asyncapi: dict[str, Any]) -> None:
     channels = asyncapi["channels"]
-    assert sorted(channel["address"] for channel in channels.values()) == sorted(SPEC_EVENT_TYPES)
+    assert sorted(channel["address"] for channel in channels.values()) == sorted(CONTRACT_EVENT_TYPES)
     for channel in channels.values():
         exchange = _resolve(asyncapi, channel["bindings"])["amqp"]["exchange"]
         assert (exchange["name"], exchange["type"], exchange["durable"]) == (
@@ -471,18 +471,18 @@ def test_asyncapi_operations_send_each_channels_messages(asyncapi: dict[str, Any
         channel_ref = operation["channel"]["$ref"]
         channel = _resolve(asyncapi, operation["channel"])
         addresses.add(channel["address"])
-        assert {"name": SPEC_EVENT_TYPES[channel["address"]]} in operation["tags"]
+        assert {"name": CONTRACT_EVENT_TYPES[channel["address"]]} in operation["tags"]
         for message in operation["messages"]:
             assert message["$ref"].startswith(channel_ref + "/messages/")
-    assert addresses == set(SPEC_EVENT_TYPES)
+    assert addresses == set(CONTRACT_EVENT_TYPES)
 
 
 # --- the narrative --------------------------------------------------------------------------
 
 def test_events_page_lists_every_event_type_with_its_schema() -> None:
     page = (DOCS / "events.md").read_text(encoding="utf-8")
-    for name in SPEC_EVENT_TYPES:
-        assert f"| `{name}` | {SPEC_EVENT_TYPES[name]} |" in page
+    for name in CONTRACT_EVENT_TYPES:
+        assert f"| `{name}` | {CONTRACT_EVENT_TYPES[name]} |" in page
         assert f"(events/{name}.schema.json)" in page
     for term in ("clientloop.events", "clientloop.unrouted", "application/cloudevents+json",
                  "sequence", "examples/subscriber.py", ".v1"):

@@ -1,4 +1,4 @@
-"""The bus topology on real RabbitMQ (SPEC §3), read back from the broker itself.
+"""The bus topology on real RabbitMQ, read back from the broker itself.
 
 After ``shared.bus.topology.declare`` on a fresh virtual host: the events exchange and its
 alternate, a quorum ``<service>.events`` per consuming service dead-lettering at least once to

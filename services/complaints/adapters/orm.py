@@ -1,6 +1,6 @@
 """Complaints tables (SQLAlchemy 2 declarative) and the platform tables of its database.
 
-* ``complaint``: every SPEC field, the SLA bookkeeping the domain keeps (pauses, breach flags,
+* ``complaint``: every documented field, the SLA bookkeeping the domain keeps (pauses, breach flags,
   reopen count) and ``version``, the compare-and-set guard of every write; the durations
   ``time_to_acknowledge_s`` / ``time_to_resolve_s`` are stored as whole seconds when they
   happen so the report aggregates them in plain, portable SQL.

@@ -45,7 +45,7 @@ def by() -> str:
 
 
 def complaint_view(row, now, timeline: Iterable[Any] | None = None) -> dict[str, Any]:
-    """The SPEC's complaint shape (and a few more fields) from a ``complaint`` row."""
+    """The documented complaint shape (and a few more fields) from a ``complaint`` row."""
     complaint: Complaint = repository.complaint_from_row(row)
     view = {name: getattr(complaint, name) for name in _COMPLAINT_FIELDS}
     view.update(id=str(complaint.id), client_id=str(complaint.client_id),

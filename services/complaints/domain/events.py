@@ -1,9 +1,9 @@
-"""The events the complaints service publishes: its public contract (SPEC §3).
+"""The events the complaints service publishes: its public contract.
 
 A use case stores the events a domain method returns in the outbox, in the same transaction as
 the complaint. Each event's ``subject`` is the complaint's client id. ``data`` holds Python
 values (datetimes in UTC, UUIDs); :meth:`DomainEvent.json_data` renders them as JSON.
-:data:`REQUIRED_DATA` lists the fields the SPEC promises per type; events carry a few more.
+:data:`REQUIRED_DATA` lists the fields the event contract promises per type; events carry a few more.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ REQUIRED_DATA: Mapping[str, tuple[str, ...]] = MappingProxyType({
                          "time_to_resolve_s", "waiting_s"),
     COMPLAINT_REOPENED: (*_IDENTITY, "severity", "reason"),
 })
-"""The ``data`` fields SPEC §3 promises for each event type."""
+"""The ``data`` fields the event contract promises for each event type."""
 
 
 def format_instant(moment: datetime) -> str:

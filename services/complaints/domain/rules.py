@@ -1,4 +1,4 @@
-"""Every number the complaint rules depend on, with the SPEC defaults.
+"""Every number the complaint rules depend on, with the documented defaults.
 
 The service builds one :class:`ComplaintRules` from its configuration at start-up and passes it
 to the domain; the domain never reads configuration itself.

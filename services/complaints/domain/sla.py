@@ -1,4 +1,4 @@
-"""Service-level deadlines of a complaint (SPEC §1.5).
+"""Service-level deadlines of a complaint.
 
 * ``respond_by`` = ``opened_at`` + the respond target (met by *acknowledge*);
   ``resolve_by`` = ``opened_at`` + the resolve target (met by *resolve*) + the pause extension.

@@ -1,4 +1,4 @@
-"""The closed vocabularies of a complaint (SPEC §1.5).
+"""The closed vocabularies of a complaint.
 
 Each tuple is in the order the product presents it (forms, reports, documentation).
 """

@@ -1,6 +1,6 @@
-"""The complaint workflow (SPEC §1.5, after ISO 10002): statuses, actions and what moves where.
+"""The complaint workflow (after ISO 10002): statuses, actions and what moves where.
 
-Order matters: :data:`ACTIONS` is the order the table in the SPEC lists the actions, and
+Order matters: :data:`ACTIONS` is the order the documentation lists the actions, and
 :func:`allowed_actions` always answers in that order, so clients and tests can rely on it.
 """
 from __future__ import annotations

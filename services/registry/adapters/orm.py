@@ -7,7 +7,7 @@
 * ``satisfaction_entry`` / ``value_history_entry``: the folded ledger and value history, in
   order (``position``), numbers stored as shown (rounded half-up).
 * ``annual_value_change``: each time staff set the annual value (cause of a value history entry).
-* ``communication_plan``, ``interaction``, ``followup_notice``: client care (SPEC §1.3).
+* ``communication_plan``, ``interaction``, ``followup_notice``: client care.
 """
 from __future__ import annotations
 

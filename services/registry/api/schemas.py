@@ -1,36 +1,49 @@
-"""Shapes of the registry's HTTP interface (SPEC §2): validation of shape at the edge."""
+"""Shapes of the registry's HTTP interface: validation of shape at the edge."""
 from __future__ import annotations
+
+import copy
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.registry.domain.care import CHANNELS as CARE_CHANNELS
-from services.registry.domain.clients import ENGAGEMENT_LEVELS, KINDS, LANGUAGES
-from shared.web.fields import MoneySchema, Timestamp
+from services.registry.domain.clients import (ENGAGEMENT_LEVELS, KEEP_INFORMED, KEEP_SATISFIED,
+                                              KINDS, LANGUAGES, MANAGE_CLOSELY, MONITOR,
+                                              validate_client_fields)
+from shared.errors import errors_of
+from shared.web.fields import MoneySchema, Timestamp, text_field
 from shared.web.pagination import PageArgs
+from shared.web.validation import BodySchema
 
 CATEGORIES = sorted({category for categories in KINDS.values() for category in categories})
 STATUSES = ("active", "archived", "erased")
 TIERS = ("A", "B", "C")
 BANDS = ("healthy", "at_risk", "critical")
+STRATEGIES = (MANAGE_CLOSELY, KEEP_SATISFIED, KEEP_INFORMED, MONITOR)
+
+
+def one_of(values, *, nullable: bool = False) -> dict:
+    """An answer field's allowed values, for the OpenAPI document."""
+    return {"enum": [*values, None] if nullable else list(values)}
 SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at",
          "annual_value", "-annual_value", "health_score", "-health_score")
 
 
 class ContactSchema(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = text_field(required=True, min_length=1, max_length=200)
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
-    role = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    phone = text_field(load_default=None, allow_none=True, max_length=50)
+    role = text_field(load_default=None, allow_none=True, max_length=100)
 
 
-class ClientInSchema(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+class ClientInSchema(BodySchema):
+    name = text_field(required=True, min_length=1, max_length=200)
     kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
-    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES), metadata={
+        "description": "One of the categories of the client's kind."})
     contacts = fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=50))
-    tags = fields.List(fields.String(validate=validate.Length(1, 50)), validate=validate.Length(max=50))
-    owner = fields.String(allow_none=True, validate=validate.Length(max=200))
+    tags = fields.List(text_field(min_length=1, max_length=50), validate=validate.Length(max=50))
+    owner = text_field(allow_none=True, max_length=200)
     preferred_language = fields.String(validate=validate.OneOf(LANGUAGES))
     power = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, 5))
     interest = fields.Integer(strict=True, allow_none=True, validate=validate.Range(1, 5))
@@ -38,38 +51,68 @@ class ClientInSchema(ma.Schema):
     engagement_desired = fields.String(allow_none=True, validate=validate.OneOf(ENGAGEMENT_LEVELS))
     annual_value = fields.Nested(MoneySchema, allow_none=True)
 
+    @classmethod
+    def openapi_component(cls, derived: dict) -> dict:
+        """One variant per kind, each with the categories of that kind only."""
+        variants = []
+        for kind, categories in KINDS.items():
+            variant = copy.deepcopy(derived)
+            variant["title"] = f"A client of kind {kind}"
+            variant["properties"]["kind"] = {"type": "string", "enum": [kind]}
+            variant["properties"]["category"] = {"type": "string", "enum": list(categories)}
+            variants.append(variant)
+        return {"oneOf": variants, "description": "A client: its kind decides its categories."}
+
+    def rule_errors(self, valid, raw):
+        """The domain's checks (a category of the kind, the installation's currency, the
+        largest amount) on what the schema accepted; the money object as sent, so a wrong
+        currency is reported beside a malformed amount. On a PATCH a category is checked
+        against a kind sent with it (against the stored kind once the body's shape is right)."""
+        from flask import current_app
+        rules = current_app.extensions["clientloop"].extras["rules"]
+        fields_ = dict(valid)
+        if "annual_value" not in fields_ and isinstance(raw.get("annual_value"), dict):
+            fields_["annual_value"] = raw["annual_value"]
+        return errors_of(validate_client_fields, fields_, rules.clients)
+
 
 class ClientPatchSchema(ClientInSchema):
     class Meta:
         partial = True
 
-    name = fields.String(validate=validate.Length(1, 200))
+    openapi_component = None  # a category alone is checked against the stored kind
+
+    name = text_field(min_length=1, max_length=200)
     kind = fields.String(validate=validate.OneOf(tuple(KINDS)))
-    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    category = fields.String(validate=validate.OneOf(CATEGORIES), metadata={
+        "description": "One of the categories of the client's kind (the stored one, unless "
+                       "`kind` changes too)."})
 
 
 class ClientSchema(ma.Schema):
     id = fields.String()
     name = fields.String()
-    kind = fields.String()
-    category = fields.String()
+    kind = fields.String(metadata=one_of(KINDS))
+    category = fields.String(metadata=one_of(CATEGORIES))
     contacts = fields.List(fields.Nested(ContactSchema))
     tags = fields.List(fields.String())
     owner = fields.String(allow_none=True)
-    preferred_language = fields.String()
+    preferred_language = fields.String(metadata=one_of(LANGUAGES))
     power = fields.Integer(allow_none=True)
     interest = fields.Integer(allow_none=True)
-    engagement_strategy = fields.String(allow_none=True)
-    engagement_current = fields.String(allow_none=True)
-    engagement_desired = fields.String(allow_none=True)
+    engagement_strategy = fields.String(allow_none=True, metadata=one_of(STRATEGIES, nullable=True))
+    engagement_current = fields.String(allow_none=True,
+                                       metadata=one_of(ENGAGEMENT_LEVELS, nullable=True))
+    engagement_desired = fields.String(allow_none=True,
+                                       metadata=one_of(ENGAGEMENT_LEVELS, nullable=True))
     engagement_gap = fields.Integer(allow_none=True)
     annual_value = fields.Nested(MoneySchema, allow_none=True)
-    tier = fields.String()
+    tier = fields.String(metadata=one_of(TIERS))
     satisfaction = fields.Float(allow_none=True)
     health_score = fields.Float()
-    health_band = fields.String()
+    health_band = fields.String(metadata=one_of(BANDS))
     value_at_risk = fields.Nested(MoneySchema)
-    status = fields.String()
+    status = fields.String(metadata=one_of(STATUSES))
     version = fields.Integer()
     created_at = Timestamp()
     updated_at = Timestamp()
@@ -86,7 +129,7 @@ class ClientListArgs(PageArgs):
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
 
 
-# -- satisfaction and value records (SPEC §2 "Shapes") ------------------------------------------
+# -- satisfaction and value records ------------------------------------------
 
 class CauseSchema(ma.Schema):
     event_id = fields.String()
@@ -117,12 +160,12 @@ class OpenComplaintsSchema(ma.Schema):
 
 class ValueRecordSchema(ma.Schema):
     annual_value = fields.Nested(MoneySchema, allow_none=True)
-    tier = fields.String()
+    tier = fields.String(metadata=one_of(TIERS))
     open_complaints = fields.Nested(OpenComplaintsSchema)
     complaints_90d = fields.Integer()
     satisfaction = fields.Float(allow_none=True)
     health_score = fields.Float()
-    health_band = fields.String()
+    health_band = fields.String(metadata=one_of(BANDS))
     value_at_risk = fields.Nested(MoneySchema)
     as_of = Timestamp(allow_none=True)
 
@@ -130,9 +173,9 @@ class ValueRecordSchema(ma.Schema):
 class ValueHistoryEntrySchema(ma.Schema):
     at = Timestamp()
     cause = fields.Nested(CauseSchema, allow_none=True)
-    tier = fields.String()
+    tier = fields.String(metadata=one_of(TIERS))
     health_score = fields.Float()
-    health_band = fields.String()
+    health_band = fields.String(metadata=one_of(BANDS))
     value_at_risk = fields.Nested(MoneySchema)
 
 
@@ -142,7 +185,7 @@ class ValueSchema(ma.Schema):
     history = fields.List(fields.Nested(ValueHistoryEntrySchema))
 
 
-# -- care (SPEC §1.3) ---------------------------------------------------------------------------
+# -- care ---------------------------------------------------------------------------
 
 # Lengths and the longest frequency are the domain's (CareRules), checked there.
 class InteractionInSchema(ma.Schema):
@@ -155,7 +198,7 @@ class InteractionInSchema(ma.Schema):
 class InteractionSchema(ma.Schema):
     id = fields.String()
     client_id = fields.String()
-    channel = fields.String()
+    channel = fields.String(metadata=one_of(CARE_CHANNELS))
     summary = fields.String()
     occurred_at = Timestamp()
     staff = fields.String()
@@ -178,7 +221,7 @@ class PlanInSchema(ma.Schema):
 class PlanSchema(ma.Schema):
     client_id = fields.String()
     goal = fields.String()
-    channel = fields.String()
+    channel = fields.String(metadata=one_of(CARE_CHANNELS))
     frequency_days = fields.Integer()
     owner = fields.String()
     starts_on = fields.Date()
@@ -197,13 +240,13 @@ class FollowupArgs(PageArgs):
 class FollowupSchema(ma.Schema):
     client_id = fields.String()
     client_name = fields.String()
-    kind = fields.String()
-    tier = fields.String()
-    health_band = fields.String()
+    kind = fields.String(metadata=one_of(KINDS))
+    tier = fields.String(metadata=one_of(TIERS))
+    health_band = fields.String(metadata=one_of(BANDS))
     due_on = fields.Date()
     overdue_days = fields.Integer()
     owner = fields.String()
-    channel = fields.String()
+    channel = fields.String(metadata=one_of(CARE_CHANNELS))
     goal = fields.String()
     frequency_days = fields.Integer()
     last_interaction_at = Timestamp(allow_none=True)

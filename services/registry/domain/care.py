@@ -1,5 +1,5 @@
 """Client care: the communication plan, logged interactions, and when follow-up is due
-(SPEC §1.3).
+.
 
 A client is due for follow-up on a date when its last interaction (or the plan's ``starts_on``
 if there is none) plus ``frequency_days`` is on or before that date. One addition where the

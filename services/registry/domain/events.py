@@ -1,6 +1,6 @@
 """The feedback and complaint events that move a client's satisfaction and value records.
 
-Survey and complaints publish them (SPEC §3); the registry keeps the ones it applied, and every
+Survey and complaints publish them; the registry keeps the ones it applied, and every
 record it shows is a fold over them. :meth:`SatisfactionEvent.from_bus` reads the ``data`` of a
 bus event into one, checking exactly the fields the folds need, so a malformed event fails at
 the door (and goes to the dead-letter queue) instead of half-way through a fold.
@@ -84,7 +84,7 @@ class SatisfactionEvent:
     @classmethod
     def from_bus(cls, event_id: object, event_type: str, occurred_at: datetime,
                  data: Mapping[str, Any]) -> "SatisfactionEvent":
-        """Read a bus event's ``data`` (SPEC §3 table) into a SatisfactionEvent.
+        """Read a bus event's ``data`` (the event catalogue) into a SatisfactionEvent.
 
         ``event_type`` may be short (``complaint.opened``) or the CloudEvents type
         (``clientloop.complaint.opened.v1``). Raises :class:`ValidationFailed` (paths under

@@ -1,4 +1,4 @@
-"""A client's complaints as the value record counts them (SPEC §1.2).
+"""A client's complaints as the value record counts them.
 
 * Open complaints by severity, folded from complaint events in event-time order like the
   satisfaction ledger: opened +1, reopened +1, resolved −1, reclassified moves one from the

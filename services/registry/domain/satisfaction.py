@@ -1,4 +1,4 @@
-"""The satisfaction ledger: how satisfied a client is, and why (SPEC §1.1).
+"""The satisfaction ledger: how satisfied a client is, and why.
 
 Satisfaction S is a number in [0, 100], or None while nothing is known. It is never stored as a
 running total: it is a fold over the feedback and complaint events the registry has applied,

@@ -1,5 +1,5 @@
 """The value record: what a client is worth, how healthy the relationship is, what is at risk
-(SPEC §1.2).
+.
 
 * ``tier`` from the annual value: A from 1,000,000, B from 100,000, else C. A client with no
   annual value entered is tier C, its amount taken as 0 (so nothing is at risk): tier C is

@@ -15,10 +15,12 @@ from services.survey.adapters.orm import InvitationRecord, SurveyRecord
 from services.survey.api.common import actor, ctx, delivery, invitation_views, link_base, rules
 from services.survey.api.idempotency import idempotent_links
 from services.survey.api.schemas import (InvitationCreateSchema, InvitationItemsSchema,
-                                         InvitationListArgs, InvitationSchema)
+                                         InvitationListArgs, InvitationSchema,
+                                         OpenInvitationProblemSchema)
 from services.survey.domain.invitations import LinkState
 from services.survey.domain.lifecycle import SurveyStatus
 from shared.web.pagination import page_schema, paginate
+from shared.web.problems import PROBLEM_CONTENT_TYPE
 from shared.web.versioning import expected_version, with_etag
 
 blp = Blueprint("invitations", __name__, url_prefix="/api/v1",
@@ -67,9 +69,14 @@ class SurveyInvitations(MethodView):
     @idempotent_links
     @blp.arguments(InvitationCreateSchema)
     @blp.response(201, InvitationItemsSchema)
+    @blp.alt_response(409, schema=OpenInvitationProblemSchema, content_type=PROBLEM_CONTENT_TYPE,
+                      description="A client already holds an open invitation to the survey "
+                                  "(or the survey is not active); nothing was created.")
     def post(self, fields, survey_id):
         """Invite one client (``client_id``) or many (``client_ids``): all or none. Each item's
-        ``url`` is the client's personal link, shown only in this answer."""
+        ``url`` is the client's personal link, shown only in this answer. A client who already
+        holds an open invitation to the survey makes it a 409 naming that invitation, unless
+        ``allow_duplicate`` is true."""
         if "client_id" in fields:
             client_ids, field_name = [str(fields["client_id"])], "client_id"
         else:
@@ -79,7 +86,7 @@ class SurveyInvitations(MethodView):
                 session, str(survey_id), client_ids, field_name=field_name,
                 language=fields.get("language"), expires_in_days=fields.get("expires_in_days"),
                 by=actor(), now=ctx().clock(), link_base=link_base(), delivery=delivery(),
-                rules=rules())
+                allow_duplicate=fields.get("allow_duplicate", False), rules=rules())
             items = invitation_views(session, [item.invitation for item in issued],
                                      urls={item.invitation.id: item.url for item in issued})
         return {"items": items}, 201

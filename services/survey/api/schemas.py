@@ -1,4 +1,4 @@
-"""Shapes of the survey service's HTTP interface (SPEC §2): validation of shape at the edge.
+"""Shapes of the survey service's HTTP interface: validation of shape at the edge.
 
 A survey definition's own rules (types, scales, texts per language, options) live in the
 domain (``validate_survey_definition``), which names every broken field by dotted path; the
@@ -6,23 +6,44 @@ schemas here only say which top-level fields exist.
 """
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from datetime import date
 
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from services.survey.api import definition_doc
 from services.survey.domain.aggregates import GroupBy
-from services.survey.domain.invitations import LinkState
+from services.survey.domain.definition import QuestionType, validate_survey_definition
+from services.survey.domain.invitations import (DEFAULT_INVITATION_RULES, InvitationAction,
+                                                LinkState)
 from services.survey.domain.languages import LANGUAGES
-from services.survey.domain.lifecycle import SurveyStatus
+from services.survey.domain.lifecycle import SurveyAction, SurveyStatus
+from shared.errors import errors_of
 from shared.web.fields import Timestamp
 from shared.web.pagination import PageArgs
+from shared.web.problems import ProblemSchema
+from shared.web.validation import BodySchema
 
 MAX_CLIENTS = 1000
 
 
-class SurveyInSchema(ma.Schema):
-    """A survey definition (SPEC §1.4): ``title``, ``intro``, ``languages``, ``questions``."""
+def _ctx():
+    from flask import current_app
+    return current_app.extensions["clientloop"]
+
+
+def _survey_in_path(session):
+    """The survey the request's path names, or ``None``."""
+    from flask import request
+    from services.survey.adapters.orm import SurveyRecord
+    survey_id = (request.view_args or {}).get("survey_id")
+    return session.get(SurveyRecord, str(survey_id)) if survey_id is not None else None
+
+
+class SurveyInSchema(BodySchema):
+    """A survey definition: ``title``, ``intro``, ``languages``, ``questions``."""
 
     title = fields.Raw(required=True, metadata={"description": "Text per language."})
     intro = fields.Raw(allow_none=True, metadata={"description": "Text per language."})
@@ -31,22 +52,54 @@ class SurveyInSchema(ma.Schema):
     send_after_complaint_resolved = fields.Raw(
         allow_none=True, metadata={"description": "Invite a complaint's client when it is resolved."})
 
+    @classmethod
+    def openapi_component(cls, derived: dict) -> dict:
+        return definition_doc.definition_schema()
+
+    def rule_errors(self, valid, raw):
+        """The definition's own rules, on the fields the schema accepted."""
+        return errors_of(validate_survey_definition, valid, _ctx().extras["rules"].definition)
+
 
 class SurveyPatchSchema(SurveyInSchema):
     title = fields.Raw()
     languages = fields.Raw()
     questions = fields.Raw()
 
+    @classmethod
+    def openapi_component(cls, derived: dict) -> dict:
+        return definition_doc.changes_schema()
+
+    def rule_errors(self, valid, raw):
+        """The definition's rules on the stored draft with the accepted changes applied."""
+        ctx = _ctx()
+        with ctx.database.transaction() as session:
+            survey = _survey_in_path(session)
+            stored = dict(survey.definition) if survey is not None else {}
+        return errors_of(validate_survey_definition, {**stored, **valid},
+                         ctx.extras["rules"].definition)
+
+
+#: Where an invitation's email stands (``delivery`` is ``email`` or ``none``).
+DELIVERIES = ("email", "none")
+DELIVERY_STATUSES = ("not_requested", "pending", "sending", "sent", "failed", "cancelled")
+
+
+def one_of(values) -> dict:
+    """An answer field's allowed values, for the OpenAPI document."""
+    return {"enum": [str(value) for value in values]}
+
 
 class SurveySchema(ma.Schema):
     id = fields.String()
-    status = fields.String()
+    status = fields.String(metadata=one_of(SurveyStatus))
     title = fields.Dict(keys=fields.String(), values=fields.String())
     intro = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
-    languages = fields.List(fields.String())
-    questions = fields.List(fields.Dict())
+    languages = fields.List(fields.String(metadata=one_of(LANGUAGES)))
+    questions = fields.List(fields.Dict(), metadata={
+        "description": "As defined; each with its type: " + ", ".join(QuestionType) + "."})
     send_after_complaint_resolved = fields.Boolean()
-    allowed_actions = fields.List(fields.String())
+    allowed_actions = fields.List(fields.String(metadata=one_of(SurveyAction)))
     created_by = fields.String(allow_none=True)
     version = fields.Integer()
     created_at = Timestamp()
@@ -59,23 +112,74 @@ class SurveyListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf([status.value for status in SurveyStatus]))
 
 
-class InvitationCreateSchema(ma.Schema):
+class JsonBoolean(fields.Boolean):
+    """``true`` or ``false`` only: ``1``, ``"true"`` or ``"yes"`` are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class InvitationCreateSchema(BodySchema):
     """``client_id`` for one client, or ``client_ids`` for many (all invited or none)."""
 
     client_id = fields.UUID()
     client_ids = fields.List(fields.UUID(), validate=validate.Length(1, MAX_CLIENTS))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
-    expires_in_days = fields.Raw(metadata={"description": "1-365, default 30."})
+    expires_in_days = fields.Raw(metadata={
+        "type": "integer", "minimum": DEFAULT_INVITATION_RULES.min_expiry_days,
+        "maximum": DEFAULT_INVITATION_RULES.max_expiry_days,
+        "default": DEFAULT_INVITATION_RULES.default_expiry_days,
+        "description": "Days until the links expire."})
+    allow_duplicate = JsonBoolean(load_default=False, metadata={
+        "description": "true: invite even a client who already holds an open invitation to "
+                       "this survey (otherwise a 409 naming it, and nothing is created)."})
 
-    @validates_schema
-    def _one_target(self, data, **_kwargs):
-        if ("client_id" in data) == ("client_ids" in data):
-            raise ma.ValidationError("Give either client_id or client_ids.", "client_id")
+    @classmethod
+    def openapi_component(cls, derived: dict) -> dict:
+        """Either ``client_id`` or ``client_ids``, never both; each client listed once."""
+        component = copy.deepcopy(derived)
+        component["properties"]["client_ids"]["uniqueItems"] = True
+        component["oneOf"] = [{"required": [target], "not": {"required": [other]}}
+                              for target, other in (("client_id", "client_ids"),
+                                                    ("client_ids", "client_id"))]
+        component["description"] = cls.__doc__.strip()
+        return component
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _one_target(self, data, original, **_kwargs):
+        given = [name for name in ("client_id", "client_ids")
+                 if isinstance(original, Mapping) and name in original]
+        problems: dict[str, list[str]] = {}
+        if len(given) != 1:
+            problems["client_id"] = ["Give either client_id or client_ids."]
         seen: set = set()
         for index, client_id in enumerate(data.get("client_ids") or []):
             if client_id in seen:
-                raise ma.ValidationError("This client is listed twice.", f"client_ids.{index}")
+                problems[f"client_ids.{index}"] = ["This client is listed twice."]
             seen.add(client_id)
+        if problems:
+            raise ma.ValidationError(problems)
+
+    def rule_errors(self, valid, raw):
+        """The expiry, the language against the survey's, and each client."""
+        from services.survey import service
+        if "client_id" in valid:
+            client_ids, field_name = [str(valid["client_id"])], "client_id"
+        else:
+            client_ids, field_name = [str(value) for value in valid.get("client_ids") or []], "client_ids"
+        ctx = _ctx()
+        rules = ctx.extras["rules"]
+        with ctx.database.transaction() as session:
+            survey = _survey_in_path(session)
+            definition = service.definition_of(survey, rules.definition) if survey else None
+            clients = service.clients_by_id(session, client_ids)
+        problems, _retry = service.invitation_errors(
+            definition, clients, client_ids, field_name=field_name,
+            language=valid.get("language"), expires_in_days=valid.get("expires_in_days"),
+            now=ctx.clock(), rules=rules)
+        return problems
 
 
 class InvitationSchema(ma.Schema):
@@ -83,9 +187,9 @@ class InvitationSchema(ma.Schema):
     survey_id = fields.String()
     client_id = fields.String()
     client_name = fields.String(allow_none=True)
-    language = fields.String()
-    state = fields.String(metadata={"description": "open, answered, revoked, closed or expired"})
-    allowed_actions = fields.List(fields.String())
+    language = fields.String(metadata=one_of(LANGUAGES))
+    state = fields.String(metadata=one_of(LinkState))
+    allowed_actions = fields.List(fields.String(metadata=one_of(InvitationAction)))
     url = fields.String(metadata={"description": "The new link; only in the answer that made it."})
     created_at = Timestamp()
     created_by = fields.String()
@@ -94,9 +198,8 @@ class InvitationSchema(ma.Schema):
     answered_at = Timestamp(allow_none=True)
     complaint_id = fields.String(allow_none=True)
     links = fields.Integer(metadata={"description": "How many links were issued."})
-    delivery = fields.String(metadata={"description": "email or none"})
-    delivery_status = fields.String(
-        metadata={"description": "not_requested, pending, sending, sent, failed or cancelled"})
+    delivery = fields.String(metadata=one_of(DELIVERIES))
+    delivery_status = fields.String(metadata=one_of(DELIVERY_STATUSES))
     delivered_at = Timestamp(allow_none=True)
     delivery_error = fields.String(allow_none=True)
     version = fields.Integer()
@@ -104,6 +207,20 @@ class InvitationSchema(ma.Schema):
 
 class InvitationItemsSchema(ma.Schema):
     items = fields.List(fields.Nested(InvitationSchema))
+
+
+class OpenInvitationSchema(ma.Schema):
+    id = fields.String()
+    client_id = fields.String()
+    created_at = fields.String(metadata={"description": "ISO 8601 in UTC"})
+    expires_at = fields.String(metadata={"description": "ISO 8601 in UTC"})
+
+
+class OpenInvitationProblemSchema(ProblemSchema):
+    """409 on invitation create: ``errors`` names each requested field (``client_id``,
+    ``client_ids.<n>``) whose client already holds an open invitation to the survey."""
+
+    open_invitations = fields.List(fields.Nested(OpenInvitationSchema))
 
 
 class InvitationListArgs(PageArgs):
@@ -169,7 +286,7 @@ class ResponseSchema(ma.Schema):
     survey_id = fields.String()
     invitation_id = fields.String()
     client_id = fields.String()
-    language = fields.String()
+    language = fields.String(metadata=one_of(LANGUAGES))
     answers = fields.Dict()
     score = fields.Float(allow_none=True)
     scoring_version = fields.String()
@@ -177,8 +294,11 @@ class ResponseSchema(ma.Schema):
 
 
 class PublicResponseInSchema(ma.Schema):
-    token = fields.String(required=True, validate=validate.Length(1, 200))
-    answers = fields.Raw(required=True, metadata={"description": "{question key: answer}"})
+    token = fields.String(required=True, validate=validate.Length(1, 200), metadata={
+        "pattern": "^[A-Za-z0-9_-]{16,128}$", "description": "The link's token (after /s/)."})
+    answers = fields.Raw(required=True, metadata={
+        "type": "object", "description": "{question key: answer}: a number on the scale, an "
+        "option key, a list of option keys or a text, as the question's type takes."})
 
 
 class PublicResponseSchema(ma.Schema):

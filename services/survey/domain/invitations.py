@@ -23,6 +23,9 @@ Decisions the specification leaves open:
   client, staff create a new invitation.
 * The language asked for must be one the survey is offered in (422 naming ``language``);
   without one, the client's preferred language if offered, else the survey's default.
+* A client holds at most one ``open`` invitation to a survey unless staff ask for another
+  (``allow_duplicate``): a second one would leave two live links, two reminders and a response
+  rate counted twice. The follow-up after a resolved complaint skips such a client.
 """
 from __future__ import annotations
 
@@ -32,9 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
-from shared.errors import ActionNotAllowed, Gone, ValidationFailed
+from shared.clock import isoformat_z
+from shared.errors import ActionNotAllowed, Conflict, Gone, ValidationFailed
 
 from .lifecycle import SurveyStatus
 
@@ -102,6 +106,59 @@ class LinkUnavailable(Gone):
     def __init__(self, state: LinkState) -> None:
         super().__init__(GONE_MESSAGES[state], reason=state.value)
         self.reason = state.value
+
+
+@dataclass(frozen=True)
+class OpenInvitation:
+    """An invitation a client can still answer, as the duplicate check names it."""
+
+    id: str
+    client_id: str
+    created_at: datetime
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "client_id": self.client_id,
+                "created_at": isoformat_z(self.created_at),
+                "expires_at": isoformat_z(self.expires_at)}
+
+
+class OpenInvitationExists(Conflict):
+    """Clients who already hold an open invitation to the survey: a 409 naming, per requested
+    field (``client_id`` or ``client_ids.<n>``), the open invitation, and listing them all in
+    ``open_invitations``."""
+
+    title = "Open invitation exists"
+
+    def __init__(self, errors: Mapping[str, Sequence[str]],
+                 open_invitations: Sequence[OpenInvitation]) -> None:
+        count = len(open_invitations)
+        who = "The client already holds" if count == 1 else f"{count} clients already hold"
+        super().__init__(f"{who} an open invitation to this survey; nothing was created. "
+                         'Send "allow_duplicate": true to invite anyway.',
+                         open_invitations=[item.to_dict() for item in open_invitations])
+        self.errors = {key: list(messages) for key, messages in errors.items()}
+        self.open_invitations = list(open_invitations)
+
+
+def ensure_no_open_invitations(requested: Sequence[tuple[str, str]],
+                               open_by_client: Mapping[str, OpenInvitation]) -> None:
+    """Refuse the whole request when any requested client already holds an open invitation.
+
+    ``requested`` pairs each client id with the field that named it; ``open_by_client`` is each
+    client's open invitation (the newest, if several).
+    """
+    errors: dict[str, list[str]] = {}
+    found: list[OpenInvitation] = []
+    for path, client_id in requested:
+        invitation = open_by_client.get(client_id)
+        if invitation is None:
+            continue
+        errors[path] = [f"Client {client_id} already holds an open invitation "
+                        f"({invitation.id}) to this survey."]
+        found.append(invitation)
+    if found:
+        raise OpenInvitationExists(errors, found)
 
 
 def issue_link(rules: InvitationRules = DEFAULT_INVITATION_RULES) -> IssuedLink:
@@ -178,7 +235,8 @@ def _require_open(action: InvitationAction, invitation: InvitationDates, survey_
                   now: datetime) -> None:
     state = link_state(invitation, survey_status, now)
     if state is not LinkState.OPEN:
-        raise ActionNotAllowed(action.value, state.value, allowed_invitation_actions(state))
+        raise ActionNotAllowed(action.value, state.value, allowed_invitation_actions(state),
+                               field="state")
 
 
 def _require_aware(moment: datetime) -> None:

@@ -1,4 +1,4 @@
-"""How a response is scored (SPEC §1.4) and what its feedback event says about it (SPEC §3).
+"""How a response is scored and what its feedback event says about it.
 
 | type            | answer                 | normalised to 0–100                     |
 |-----------------|------------------------|-----------------------------------------|

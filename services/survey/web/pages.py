@@ -2,9 +2,10 @@
 per-link form token, and HTML answers for errors under ``/s/``.
 
 Every page is rendered by Jinja with autoescaping, so a ``<script>`` in a title, question,
-option or answer is shown as text; the Content-Security-Policy allows no script at all, as a
-second wall. The link's token is in the page's URL, so pages send ``Referrer-Policy:
-no-referrer`` and are never cached.
+option or answer (or in the organisation's name or contact) is shown as text; the
+Content-Security-Policy allows no script at all, as a second wall. Every page names the
+organisation that asks (``organisation.py``). The link's token is in the page's URL, so pages
+send ``Referrer-Policy: no-referrer`` and are never cached.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from services.survey.domain.invitations import hash_token
+from services.survey.web.organisation import content_security_policy, organisation
 from services.survey.web.texts import LANGUAGES, texts_for
 from shared import errors
 from shared.outages import RETRY_AFTER_S, dependency_unavailable
@@ -27,9 +29,8 @@ log = logging.getLogger("clientloop.survey.web")
 PAGE_PREFIX = "/s/"
 FORM_TOKEN_FIELD = "_form"
 FORM_TOKEN_MAX_AGE_S = 24 * 3600
+#: Headers of every page; ``Content-Security-Policy`` is added per installation (the logo).
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -49,10 +50,18 @@ def visitor_language() -> str:
 
 
 def page(template: str, status: int = 200, *, language: str, **context) -> Response:
-    body = render_template(template, lang=language, t=texts_for(language), **context)
+    """A page in ``language``, naming the organisation that asks (header and contact line)."""
+    settings = current_app.extensions["clientloop"].settings
+    org = organisation(settings, language)
+    body = render_template(template, lang=language, t=texts_for(language), org=org, **context)
     response = current_app.response_class(body, status=status, mimetype="text/html")
     response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = content_security_policy(org.logo_url)
     return response
+
+
+def org_name(language: str) -> str:
+    return organisation(current_app.extensions["clientloop"].settings, language).name
 
 
 def message_page(status: int, language: str, title_key: str, message: str,
@@ -80,7 +89,8 @@ def gone_page(reason: str, language: str) -> Response:
     t = texts_for(language)
     title = "gone_answered_title" if reason == "answered" else "gone_title"
     return message_page(410, language, title, t[f"gone_{reason}"],
-                        None if reason == "answered" else t["gone_help"])
+                        t["what_next"].format(org=org_name(language)) if reason == "answered"
+                        else t["gone_help"].format(org=org_name(language)))
 
 
 # -- the per-link form token (CSRF) ----------------------------------------------------------

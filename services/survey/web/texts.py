@@ -1,7 +1,8 @@
 """Words of the survey pages in each language the suite supports (``zh-CN``, ``en``).
 
 Survey texts (titles, questions, options) come from the survey's definition; these are the
-page's own words: buttons, scale anchors, errors and the pages shown instead of a form.
+page's own words: buttons, scale anchors, errors, the pages shown instead of a form, and the
+organisation's default name and contact line. ``{org}`` is the organisation's name.
 """
 from __future__ import annotations
 
@@ -33,14 +34,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "error_text": "请检查您的回答。",
         "error_form_expired": "此页面已过期，请检查您的回答后重新提交。",
         "thanks_title": "感谢您的反馈",
-        "thanks_body": "您的回答已提交。您现在可以关闭此页面。",
+        "thanks_body": "您的回答已提交。",
+        "what_next": "回答将交给{org}，对方可能会就您的回答与您联系。您无需再做任何操作，现在可以关闭此页面。",
         "gone_title": "此链接不可用",
         "gone_answered_title": "已提交，谢谢！",
         "gone_answered": "此问卷已通过该邀请提交，感谢您的参与！",
         "gone_revoked": "此问卷链接已被撤回。",
         "gone_closed": "此问卷已关闭，不再接受回答。",
         "gone_expired": "此问卷链接已过期。",
-        "gone_help": "如有需要，请联系邀请您填写问卷的人。",
+        "gone_help": "如仍想提交反馈，请向{org}索取新的链接。",
         "not_found_title": "找不到此问卷",
         "not_found": "找不到此问卷链接。请检查链接是否完整。",
         "too_many_title": "请求过于频繁",
@@ -49,6 +51,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "error_body": "请求无法完成，请稍后再试。",
         "unavailable_title": "暂时无法使用",
         "unavailable": "此问卷暂时无法打开或提交，请稍等片刻后再试。",
+        "org_default": "客户反馈团队",
+        "contact_line": "如有疑问，请联系{org}：{contact}",
+        "contact_unset": "如有疑问，请联系向您发送此链接的人。",
     },
     "en": {
         "required": "required",
@@ -78,7 +83,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "error_form_expired": "This page had expired. Please check your answers and submit "
                               "again.",
         "thanks_title": "Thank you for your feedback",
-        "thanks_body": "Your answers have been submitted. You can close this page now.",
+        "thanks_body": "Your answers have been submitted.",
+        "what_next": "They go to {org}, who may contact you about them. There is nothing more "
+                     "to do: you can close this page now.",
         "gone_title": "This link cannot be used",
         "gone_answered_title": "Already answered — thank you!",
         "gone_answered": "This survey has already been answered through this invitation. "
@@ -86,7 +93,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "gone_revoked": "This survey link has been withdrawn.",
         "gone_closed": "This survey is closed and no longer accepts answers.",
         "gone_expired": "This survey link has expired.",
-        "gone_help": "If you need help, please contact whoever invited you to the survey.",
+        "gone_help": "To give feedback after all, ask {org} for a new link.",
         "not_found_title": "Survey not found",
         "not_found": "We could not find this survey link. Please check that it is complete.",
         "too_many_title": "Too many requests",
@@ -96,6 +103,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "unavailable_title": "Temporarily unavailable",
         "unavailable": "The survey cannot be opened or submitted right now. Please try again in a "
                        "few moments.",
+        "org_default": "Customer Feedback Team",
+        "contact_line": "Questions? Contact {org}: {contact}",
+        "contact_unset": "Questions? Contact whoever sent you this link.",
     },
 }
 

@@ -1,4 +1,4 @@
-"""What subscribers receive: the data of every complaint event (SPEC §3)."""
+"""What subscribers receive: the data of every complaint event."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,7 +10,7 @@ from services.complaints.domain.workflow import Action, Status
 
 HOUR = timedelta(hours=1)
 
-SPEC_DATA = {
+CONTRACT_DATA = {
     "complaint.opened": {"complaint_id", "ref", "client_id", "severity", "category", "channel",
                          "opened_at", "respond_by", "resolve_by"},
     "complaint.acknowledged": {"complaint_id", "ref", "client_id", "severity", "by",
@@ -36,8 +36,8 @@ SPEC_DATA = {
 
 
 def test_the_catalogue_promises_the_spec_fields_for_every_event_type():
-    assert set(EVENT_TYPES) == set(SPEC_DATA)
-    assert {event_type: set(fields) for event_type, fields in REQUIRED_DATA.items()} == SPEC_DATA
+    assert set(EVENT_TYPES) == set(CONTRACT_DATA)
+    assert {event_type: set(fields) for event_type, fields in REQUIRED_DATA.items()} == CONTRACT_DATA
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_every_event_carries_at_least_the_spec_fields(journey):
     _, events = journey
 
     for event in events:
-        assert SPEC_DATA[event.type] <= set(event.data), event.type
+        assert CONTRACT_DATA[event.type] <= set(event.data), event.type
 
 
 def test_every_event_is_about_the_client(journey, factory):

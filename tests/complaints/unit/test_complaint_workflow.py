@@ -1,4 +1,4 @@
-"""The workflow table of SPEC §1.5: every action from every status, and the action fields."""
+"""The complaint workflow table: every action from every status, and the action fields."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -24,7 +24,7 @@ MOVES = {
     "resolved": {"close": "closed", "reopen": "in_progress"},
     "closed": {"reopen": "in_progress"},
 }
-"""Status → the actions it accepts → the status they lead to (SPEC §1.5)."""
+"""Status → the actions it accepts → the status they lead to."""
 
 ALLOWED_IN_ORDER = {
     "new": ["acknowledge", "assign"],

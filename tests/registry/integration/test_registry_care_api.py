@@ -1,4 +1,4 @@
-"""Client care over HTTP (SPEC §1.3): communication plans, the interaction log, follow-ups due,
+"""Client care over HTTP: communication plans, the interaction log, follow-ups due,
 and ``client.followup.due`` once per client and due date."""
 from __future__ import annotations
 

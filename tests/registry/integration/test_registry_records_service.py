@@ -1,4 +1,4 @@
-"""Satisfaction and value records driven by bus events (SPEC §1.1, §1.2, §3), on the embedded
+"""Satisfaction and value records driven by bus events, on the embedded
 database: what a project manager reads and what subscribers receive."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SPEC's tunable constants come from CLIENTLOOP_* variables and move the records."""
+"""The tunable constants come from CLIENTLOOP_* variables and move the records."""
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""SPEC §1.3: communication plans, interactions, and when follow-up is due."""
+"""communication plans, interactions, and when follow-up is due."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone

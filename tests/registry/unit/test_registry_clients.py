@@ -1,4 +1,4 @@
-"""SPEC §1: kinds and categories, the power/interest grid, engagement, money."""
+"""kinds and categories, the power/interest grid, engagement, money."""
 from __future__ import annotations
 
 from decimal import Decimal

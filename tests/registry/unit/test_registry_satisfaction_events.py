@@ -1,4 +1,4 @@
-"""Reading feedback and complaint events off the bus (SPEC §3 data fields)."""
+"""Reading feedback and complaint events off the bus."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""SPEC §1.1: the satisfaction ledger, reproduced on worked sequences."""
+"""the satisfaction ledger, reproduced on worked sequences."""
 from __future__ import annotations
 
 import itertools

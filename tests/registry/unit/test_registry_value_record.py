@@ -1,4 +1,4 @@
-"""SPEC §1.2: tier, open complaints, the 90-day window, health score and band, value at risk."""
+"""tier, open complaints, the 90-day window, health score and band, value at risk."""
 from __future__ import annotations
 
 from datetime import timedelta

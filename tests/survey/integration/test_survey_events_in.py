@@ -73,7 +73,7 @@ def test_erasure_scrubs_the_directory_and_free_text_but_keeps_scores(http, staff
     survey = active_survey(http, staff)
     client_id = learn_client(survey_ctx, email="li@example.com", name="Li Wei")
     answered = invite(http, staff, survey["id"], client_id)
-    pending = invite(http, staff, survey["id"], client_id)
+    pending = invite(http, staff, survey["id"], client_id, allow_duplicate=True)
     reply = http.post("/api/v1/public/responses",
                       json={"token": token_of(answered["url"]), "answers": FULL_ANSWERS})
     score = reply.get_json()["score"]

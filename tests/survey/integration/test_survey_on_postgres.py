@@ -13,6 +13,13 @@ from tests.survey.integration.test_survey_api_invitations import (  # noqa: F401
     test_an_unknown_client_makes_the_whole_request_422_naming_it_with_retry_after,
     test_resend_issues_a_new_link_and_the_earlier_one_keeps_working,
     test_revoke_stops_every_link_and_is_refused_twice)
+from tests.survey.integration.test_survey_duplicate_invitations import (  # noqa: F401
+    test_a_bulk_request_with_one_open_invitation_creates_none_and_names_its_position,
+    test_a_follow_up_waits_for_a_create_in_progress_then_skips_the_client,
+    test_a_second_open_invitation_is_a_409_naming_the_open_one_and_creates_nothing,
+    test_an_answered_revoked_or_expired_invitation_is_not_open,
+    test_simultaneous_creates_for_one_client_make_exactly_one,
+    test_the_follow_up_skips_a_client_who_holds_an_open_invitation_and_logs_it)
 from tests.survey.integration.test_survey_events_in import (  # noqa: F401
     test_a_complaint_for_a_client_not_known_yet_is_retried,
     test_a_resolved_complaint_invites_its_client_to_the_follow_up_survey_once,

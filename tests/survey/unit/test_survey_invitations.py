@@ -4,10 +4,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.survey.domain.invitations import (Invitation, InvitationRules, LinkUnavailable,
+                                                OpenInvitation, OpenInvitationExists,
                                                 choose_language, ensure_answerable,
-                                                ensure_resendable, ensure_revocable, expires_at,
-                                                hash_token, issue_link, link_state)
-from shared.errors import ActionNotAllowed, Gone, ValidationFailed
+                                                ensure_no_open_invitations, ensure_resendable,
+                                                ensure_revocable, expires_at, hash_token,
+                                                issue_link, link_state)
+from shared.errors import ActionNotAllowed, Conflict, Gone, ValidationFailed
 
 NOW = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 
@@ -114,3 +116,19 @@ def test_only_an_open_invitation_can_be_revoked_or_resent():
             ensure(answered, "active", NOW)
         assert refused.value.status == "answered"
         assert refused.value.allowed_actions == []
+
+
+def test_a_request_naming_a_client_with_an_open_invitation_is_refused_whole_naming_each():
+    held = OpenInvitation("inv-2", "client-b", NOW, NOW + timedelta(days=30))
+    ensure_no_open_invitations([("client_ids.0", "client-a")], {"client-b": held})
+    with pytest.raises(OpenInvitationExists) as refused:
+        ensure_no_open_invitations([("client_ids.0", "client-a"), ("client_ids.1", "client-b")],
+                                   {"client-b": held})
+    error = refused.value
+    assert isinstance(error, Conflict)
+    assert error.errors == {"client_ids.1": [
+        "Client client-b already holds an open invitation (inv-2) to this survey."]}
+    assert error.extra["open_invitations"] == [{
+        "id": "inv-2", "client_id": "client-b", "created_at": "2026-05-04T08:00:00.000000Z",
+        "expires_at": "2026-06-03T08:00:00.000000Z"}]
+    assert "allow_duplicate" in error.detail
