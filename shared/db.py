@@ -81,6 +81,9 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("response_body", Text, nullable=True),
         Column("response_headers", Text, nullable=True),
         Column("created_at", UTCDateTime(), nullable=False),
+        # Set in the transaction that committed the request's write (``shared.web.idempotency``):
+        # a reservation without an answer but with this set must not run again.
+        Column("committed_at", UTCDateTime(), nullable=True),
         UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
         Index("ix_idempotency_key_created_at", "created_at"),
     )

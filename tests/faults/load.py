@@ -9,8 +9,10 @@ way. Several agents run stories at once.
 The agents behave as a careful API client does during an outage: a 503 (or a dropped
 connection) is retried after ``Retry-After`` with the same ``Idempotency-Key``, a 422 with
 ``Retry-After`` (the service has not learnt the client from registry's events yet) is retried
-too, and where an answer was lost the agent reads the resource back instead of guessing. Every
-answer is counted by status.
+too, and so is a 409 saying the key is still in flight — always under the same key, never a new
+one. Where an answer was lost the agent reads the resource back instead of guessing: a 409 saying
+the first request with the key succeeded but its answer was not stored is followed by a listing
+that finds what it made. Every answer is counted by status.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import quote
+
 import requests
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -27,8 +31,9 @@ CATEGORIES = ("product", "service", "delivery", "billing", "communication")
 CHANNELS = ("phone", "email", "web")
 #: How long one write may keep being retried before the agent gives up on it.
 WRITE_PATIENCE_S = 120.0
-#: How long an Idempotency-Key may answer "still in flight" before it is taken for stuck.
-KEY_STUCK_S = 10.0
+#: How long an Idempotency-Key may answer "still in flight" before it is taken for stuck (and
+#: the write for failed): longer than the lease of a reservation a stopped server leaves behind.
+KEY_STUCK_S = 90.0
 #: Statuses after which the same request is sent again (a 500 too, so that one does not end
 #: the story; the run counts it as a failure all the same).
 RETRIED = {500, 502, 503, 504, 429}
@@ -50,6 +55,7 @@ class Tally:
     done: Counter = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     stuck_keys: Counter = field(default_factory=Counter)
+    lost_answers: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, route: str, status: int | str, text: str = "") -> None:
@@ -63,6 +69,10 @@ class Tally:
     def key_stuck(self, route: str) -> None:
         with self.lock:
             self.stuck_keys[route] += 1
+
+    def answer_lost(self, route: str) -> None:
+        with self.lock:
+            self.lost_answers[route] += 1
 
     def achieved(self, what: str) -> None:
         with self.lock:
@@ -87,10 +97,10 @@ class Api:
              auth: bool = True) -> requests.Response:
         """Send until an answer that is not an outage or "not known yet" arrives.
 
-        ``key`` sends one ``Idempotency-Key`` with every attempt. A 409 that is not about the
-        resource's state (no ``allowed_actions``) means the key is still in flight after a lost
-        answer: the request is sent again, and under a new key once the old one has stayed in
-        flight for ``KEY_STUCK_S`` (counted as a stuck key)."""
+        ``key`` sends one ``Idempotency-Key`` with every attempt. A 409 saying the key is still
+        in flight is sent again under the same key; one still in flight after ``KEY_STUCK_S``
+        is a stuck key, and the write fails. A 409 saying the first request succeeded but its
+        answer was lost is returned (and counted): the caller finds the resource by listing."""
         headers = {"Idempotency-Key": str(uuid.uuid4())} if key else {}
         if not auth:
             headers["Authorization"] = None  # type: ignore[assignment]
@@ -108,18 +118,29 @@ class Api:
                 retry_after = answer.headers.get("Retry-After")
                 if answer.status_code in RETRIED or (answer.status_code == 422 and retry_after):
                     wait = min(float(retry_after or 0.5), 1.0)
+                elif answer.status_code == 409 and key and answer_lost(answer):
+                    self.tally.answer_lost(route)
+                    return answer
                 elif answer.status_code == 409 and key and not _about_state(answer):
-                    wait = 0.5
+                    wait = min(float(retry_after or 0.5), 1.0)
                     in_flight_since = in_flight_since or time.monotonic()
                     if time.monotonic() - in_flight_since > KEY_STUCK_S:
-                        headers["Idempotency-Key"] = str(uuid.uuid4())
                         self.tally.key_stuck(route)
-                        in_flight_since = None
+                        raise GiveUp(f"{method} {path}: its Idempotency-Key stayed in flight "
+                                     f"for {KEY_STUCK_S:.0f} s")
                 else:
                     return answer
             if time.monotonic() > deadline:
                 raise GiveUp(f"{method} {path} kept failing for {WRITE_PATIENCE_S:.0f} s")
             time.sleep(wait)
+
+
+def answer_lost(answer: requests.Response) -> bool:
+    """A 409 saying the first request with the key succeeded but its answer was not stored."""
+    try:
+        return answer.json().get("first_request") == "succeeded"
+    except (ValueError, AttributeError):
+        return False
 
 
 def _about_state(answer: requests.Response) -> bool:
@@ -167,9 +188,14 @@ class Agent:
                 (2_500_000, 1_000_000, 400_000, 150_000, 42_000))), "currency": "CNY"}
         answer = self.api.call("POST", "/registry/api/v1/clients", "registry: create client",
                                json=fields, key=True)
-        self._expect(answer, 201)
+        if answer_lost(answer):
+            client = self._found(f"/registry/api/v1/clients?q={quote(fields['name'])}",
+                                 "registry: find client")
+        else:
+            self._expect(answer, 201)
+            client = answer.json()
         self.api.tally.achieved("Clients registered")
-        return answer.json()["id"]
+        return client["id"]
 
     def feedback(self, client_id: str) -> None:
         url = self._invite(client_id)
@@ -188,15 +214,23 @@ class Agent:
     def _invite(self, client_id: str) -> str | None:
         answer = self.api.call("POST", f"/survey/api/v1/surveys/{self.survey_id}/invitations",
                                "survey: invite", json={"client_id": client_id}, key=True)
-        self._expect(answer, 201)
+        if answer_lost(answer):
+            item = self._found(f"/survey/api/v1/surveys/{self.survey_id}/invitations"
+                               f"?client_id={client_id}&state=open", "survey: find invitation")
+        else:
+            self._expect(answer, 201)
+            item = answer.json()["items"][0]
         self.api.tally.achieved("Survey invitations")
-        url = answer.json()["items"][0].get("url")
+        url = item.get("url")
         if url:
             return url
         # A replay of a create whose answer was lost withholds the link: ask for a new one.
-        invitation_id = answer.json()["items"][0]["id"]
+        invitation_id = item["id"]
         answer = self.api.call("POST", f"/survey/api/v1/invitations/{invitation_id}/resend",
                                "survey: resend", key=True)
+        if answer_lost(answer):  # that new link is lost with its answer: ask for another
+            answer = self.api.call("POST", f"/survey/api/v1/invitations/{invitation_id}/resend",
+                                   "survey: resend", key=True)
         self._expect(answer, 200)
         return answer.json().get("url")
 
@@ -207,9 +241,13 @@ class Agent:
             "category": self.rng.choice(CATEGORIES), "severity": severity,
             "title": "Fault drill: deliverable late", "description": "Opened by the fault suite."},
             key=True)
-        self._expect(answer, 201)
+        if answer_lost(answer):  # the story's earlier complaints are closed by now
+            complaint = self._found(f"/complaints/api/v1/complaints?client_id={client_id}"
+                                    f"&status=new", "complaints: find")
+        else:
+            self._expect(answer, 201)
+            complaint = answer.json()
         self.api.tally.achieved("Complaints opened")
-        complaint = answer.json()
         for step in self._plan(severity):
             complaint = self._act(complaint, step)
 
@@ -252,6 +290,16 @@ class Agent:
                 self.api.tally.achieved("Complaint actions found done on reading back")
                 return current.json()
         raise GiveUp(f"{step['action']} on {complaint['id']} kept answering 409")
+
+    def _found(self, path: str, route: str) -> dict:
+        """The one resource a listing finds: what a create whose answer was lost made."""
+        answer = self.api.call("GET", path, route)
+        self._expect(answer, 200)
+        items = answer.json()["items"]
+        if len(items) != 1:
+            raise GiveUp(f"GET {path} found {len(items)} items, not the one whose answer was lost")
+        self.api.tally.achieved("Writes whose answer was lost, found by listing")
+        return items[0]
 
     @staticmethod
     def _expect(answer: requests.Response, status: int) -> None:

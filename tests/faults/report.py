@@ -28,7 +28,9 @@ FIGURES = (
     ("answers", "API answers through the gateway", "—"),
     ("answers_500", "Answers 500", "0"),
     ("answers_503", "Answers 503 (outage, with Retry-After)", "allowed"),
-    ("stuck_keys", "Writes whose Idempotency-Key stayed \"in flight\" after an outage", "measured"),
+    ("stuck_keys", f"Writes whose Idempotency-Key stayed \"in flight\" over {KEY_STUCK_S:.0f} s",
+     "0"),
+    ("lost_answers", "Writes committed whose answer was lost (found by listing)", "measured"),
     ("dlq", "Dead-lettered events (all services)", "0"),
     ("sequence_violations", "Sequence violations (shared numbers, gaps, out of order)", "0"),
     ("duration_s", "Duration of the run (s)", "—"),
@@ -103,13 +105,12 @@ def render(run: Run) -> str:
         value = figures[key]
         shown = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
         lines.append(f"| {label} | {shown} | {promise} |")
-    if figures["stuck_keys"]:
-        lines += ["", "A write whose answer was lost to the database outage may leave its "
-                  "`Idempotency-Key` reserved without an answer: a retry with the same key then "
-                  "answers `409` (\"still being processed\") until the key expires, because the "
-                  "service cannot tell whether the first attempt committed. The agents sent such "
-                  f"a write again under a new key after {KEY_STUCK_S:.0f} s of `409`s; those are "
-                  "counted above."]
+    lines += ["", "Every write is retried under its first `Idempotency-Key`, never a new one: "
+              "a key whose request met an outage must answer a retry again (the stored answer, "
+              "or a new run when nothing was committed) instead of `409` (\"still being "
+              f"processed\"); one still `409` after {KEY_STUCK_S:.0f} s counts as stuck, and its "
+              "write as failed. A write that committed but whose answer could not be stored "
+              "answers a `409` saying so; the agent then finds what it made by listing."]
     lines += ["", "### API answers by status", "", "| Status | Answers |", "|---|---:|"]
     lines += [f"| {status} | {count:,} |" for status, count in run.statuses.items()]
     lines += ["", "### Dead-letter queues", "", "| Queue | Messages |", "|---|---:|"]

@@ -13,6 +13,8 @@ started again), RabbitMQ is restarted once and PostgreSQL once. Afterwards:
 * every subscribed event is applied by each service, and by registry once (0 double);
 * each client's records equal a fresh, ordered fold of the events on the bus;
 * no API answer was a 500 (outages answer 503);
+* no write's ``Idempotency-Key`` stays "in flight": every retry under the first key gets
+  an answer (the agents never switch to a new key);
 * every dead-letter queue is empty;
 * each client's events carry strictly increasing sequences, without gaps, in order.
 
@@ -249,6 +251,7 @@ def count(top: Topology, driven: Driven) -> Run:
         "answers_500": max(gateway_statuses[500], tally.statuses[500]),
         "answers_503": gateway_statuses[503],
         "stuck_keys": sum(tally.stuck_keys.values()),
+        "lost_answers": sum(tally.lost_answers.values()),
         "dlq": sum(dlq.values()),
         "sequence_violations": bus.shared_sequences + bus.gaps + bus.out_of_order,
         "duration_s": round(duration_s, 1),
@@ -331,6 +334,9 @@ def failures_of(figures, bus, tally, stories, drill, not_applied, doubles, fold,
         failures.append(f"{figures['answers_500']} answers were 500 (gateway log: "
                         f"{gateway_statuses[500]}, agents: {tally.statuses[500]}); first: "
                         f"{tally.server_errors[:3]}")
+    if figures["stuck_keys"]:
+        failures.append(f"{figures['stuck_keys']} writes kept answering 409 \"still being "
+                        f"processed\" under their Idempotency-Key: {dict(tally.stuck_keys)}")
     for queue, count in dlq.items():
         if count:
             failures.append(f"{queue} holds {count} dead-lettered events")

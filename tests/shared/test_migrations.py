@@ -38,13 +38,15 @@ def differences(service: str, url: str) -> list:
         engine.dispose()
 
 
-def schema(url: str) -> tuple[set[str], set[str]]:
+def schema(url: str) -> tuple[set[str], set[str], set[str]]:
+    """The tables, and the indexes and columns of ``idempotency_key``."""
     engine = make_engine(url)
     try:
         inspector = inspect(engine)
         tables = set(inspector.get_table_names())
         indexes = {index["name"] for index in inspector.get_indexes("idempotency_key")}
-        return tables, indexes
+        columns = {column["name"] for column in inspector.get_columns("idempotency_key")}
+        return tables, indexes, columns
     finally:
         engine.dispose()
 
@@ -53,8 +55,9 @@ def schema(url: str) -> tuple[set[str], set[str]]:
 def test_the_migrations_build_what_the_models_describe(service, database_url):
     upgrade(service, database_url)
     assert differences(service, database_url) == []
-    tables, indexes = schema(database_url)
+    tables, indexes, columns = schema(database_url)
     assert "api_token" in tables and "ix_idempotency_key_created_at" in indexes
+    assert "committed_at" in columns
 
 
 @pytest.mark.parametrize("service", SERVICES)
