@@ -50,6 +50,27 @@ def cmd_token_create(args) -> int:
     return 0
 
 
+def cmd_console_link(args) -> int:
+    """A one-time sign-in link to the staff console, valid 15 minutes."""
+    from shared import token_commands
+    from shared.sign_in_links import LINK_MINUTES
+    settings = _token_settings(args)
+    public_url = settings.public_url or _running_url(settings) \
+        or f"http://{settings.host}:{settings.port}"
+    link = token_commands.create_link(settings, name=args.name, role=args.role,
+                                      now=datetime.now(timezone.utc), public_url=public_url)
+    print(link)
+    print(f"signs in {args.name.strip()} ({args.role}) once, within {LINK_MINUTES} minutes",
+          file=sys.stderr)
+    return 0
+
+
+def _running_url(settings: Settings) -> str | None:
+    """The address of the ``clientloop up`` running on this data folder, if one is."""
+    from shared.startup import running_url
+    return running_url(settings.data_dir)
+
+
 def cmd_token_list(args) -> int:
     from shared import token_commands
     settings = _token_settings(args)
@@ -216,7 +237,9 @@ def _run_suite(args, listener, lock, local_url: str) -> int:
         indexes = wait_until_serving(server, address, services, stop)
         if indexes is not None:   # None: stopped (Ctrl-C) before the web server answered
             token = _admin_token(settings, contexts)
-            print(banner(public_url, settings.data_dir, indexes, token, settings.token_days), flush=True)
+            link = _admin_link(settings, contexts, public_url)
+            print(banner(public_url, settings.data_dir, indexes, token, settings.token_days,
+                         sign_in_link=link), flush=True)
         while not stop.is_set():
             if server.poll() is not None:
                 print("the web server stopped; shutting down", file=sys.stderr)
@@ -245,6 +268,17 @@ def _admin_token(settings: Settings, contexts) -> str:
     for ctx in contexts.values():
         record_token(ctx.database, ctx.tables.api_token, principal, now=now)
     return token
+
+
+def _admin_link(settings: Settings, contexts, public_url: str) -> str:
+    """A one-time console sign-in link for the admin, recorded like ``console link``."""
+    from shared.sign_in_links import issue_link, link_url
+    from shared.tokens import record_token
+    now = datetime.now(timezone.utc)
+    link_token, principal = issue_link(settings.secret_key, name="admin", role="admin", now=now)
+    for ctx in contexts.values():
+        record_token(ctx.database, ctx.tables.api_token, principal, now=now)
+    return link_url(public_url, link_token)
 
 
 def _warm_up(stop: threading.Event, services, contexts, *, seconds: float = 30.0,
@@ -286,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", metavar="ID", help="the token's id (from 'token list') or the token itself")
     revoke.add_argument("--data-dir", default=None)
     revoke.set_defaults(func=cmd_token_revoke)
+
+    console = commands.add_parser("console", help="the staff console").add_subparsers(
+        dest="console_command", required=True)
+    link = console.add_parser("link", help="print a one-time sign-in link to the console "
+                                           "(valid 15 minutes)")
+    link.add_argument("--name", required=True)
+    link.add_argument("--role", required=True, choices=ROLES)
+    link.add_argument("--data-dir", default=None)
+    link.set_defaults(func=cmd_console_link)
 
     for name, func, text in (("migrate", cmd_migrate, "apply the service's database migrations"),
                              ("relay", cmd_relay, "run the service's outbox relay"),

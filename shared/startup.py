@@ -164,9 +164,32 @@ def _index(address: tuple[str, int], service: str) -> dict:
         connection.close()
 
 
-def banner(public_url: str, data_dir: Path, indexes: dict[str, dict], token: str, days: int) -> str:
+def running_url(folder: Path) -> str | None:
+    """The URL of the ``clientloop up`` holding ``folder``'s lock, or None when none runs."""
+    path = folder / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:   # held: an up runs here
+            try:
+                return str(json.loads(path.read_text())["url"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def banner(public_url: str, data_dir: Path, indexes: dict[str, dict], token: str, days: int,
+           *, sign_in_link: str | None = None) -> str:
     """What ``up`` prints once the suite answers: each service's URLs, the admin token, a curl
-    to try; the console's URL once a service serves one. Set off by blank lines and rules."""
+    to try; the staff console's URL once a service serves one, and a one-time sign-in link to
+    it. Set off by blank lines and rules."""
     base = public_url.rstrip("/")
     lines = ["", RULE, f"ClientLoop is running on {base}/  (data in {data_dir})", ""]
     consoles = []
@@ -178,10 +201,14 @@ def banner(public_url: str, data_dir: Path, indexes: dict[str, dict], token: str
         else:
             lines.append(f"  {'':<12} OpenAPI    {base}{links.get('openapi', f'/{service}/openapi.json')}")
         if "console" in links:
-            consoles.append(base + links["console"])
+            consoles.append(base + links["console"].rstrip("/") + "/")
     lines += [f"  {'console':<12} {console}" for console in consoles]
-    lines += ["", f"Admin token (valid {days} days):", token, "",
-              "Try it:",
+    lines += ["", f"Admin token (valid {days} days):", token, ""]
+    if consoles and sign_in_link:
+        lines += ["Staff console: sign in as admin with this link (once, within 15 minutes;",
+                  "'clientloop console link --name NAME --role ROLE' makes more):",
+                  sign_in_link, ""]
+    lines += ["Try it:",
               f"  curl -H 'Authorization: Bearer {token}' {base}/registry/api/v1/clients",
               "",
               f"Each service describes itself at its prefix ({base}/registry/ and so on).",

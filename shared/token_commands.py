@@ -1,4 +1,5 @@
-"""``clientloop token create | list | revoke``: what the command line does with every service database.
+"""``clientloop token create | list | revoke`` and ``console link``: what the command line does
+with every service database.
 
 The command line writes to each service database it is configured for: in production the ones
 whose ``CLIENTLOOP_<SERVICE>_DATABASE_URL`` is set (run it with the services' own environment);
@@ -98,6 +99,24 @@ def create(settings: Settings, *, name: str, role: str, days: int, now: datetime
             with _named(service):
                 record_token(database, API_TOKEN, principal, now=now)
     return token
+
+
+def create_link(settings: Settings, *, name: str, role: str, now: datetime, public_url: str) -> str:
+    """A one-time console sign-in link (``shared.sign_in_links``), its id recorded in every
+    database like a token's (all reachable, or none written and no link printed)."""
+    from shared.sign_in_links import LINK_SERVICE, issue_link, link_url
+    if LINK_SERVICE not in configured_databases(settings):
+        raise TokenStoreError(f"{DATABASE_URL_VARIABLES[LINK_SERVICE]} is not set: a sign-in link "
+                              f"is used up in the {LINK_SERVICE} database")
+    link_token, principal = issue_link(settings.secret_key, name=name, role=role, now=now)
+    embedded = not is_production(settings.extra)
+    with ExitStack() as opened:
+        databases = {service: opened.enter_context(_token_table(service, url, embedded=embedded))
+                     for service, url in configured_databases(settings).items()}
+        for service, database in databases.items():
+            with _named(service):
+                record_token(database, API_TOKEN, principal, now=now)
+    return link_url(public_url, link_token)
 
 
 def listing(settings: Settings) -> list[dict]:

@@ -170,3 +170,16 @@ def merge_records(copies: dict[str, Iterable[TokenRecord]]) -> list[dict]:
     lines.sort(key=lambda line: (line["created_at"] or "", line["id"]), reverse=True)
     return lines
 
+
+
+def use_once(database: Database, table: Table, token_id: str, *, now: datetime) -> bool:
+    """Mark a one-time token (a console sign-in link) used: True for the first use of a
+    recorded, unexpired, unused id; False for every other (it is already marked, by an earlier
+    use or a revocation, unknown, or expired). One atomic ``UPDATE``, so two uses at once
+    cannot both win."""
+    statement = (update(table)
+                 .where(table.c.id == token_id, table.c.revoked_at.is_(None),
+                        table.c.expires_at > now)
+                 .values(revoked_at=now))
+    with database.transaction() as session:
+        return session.execute(statement).rowcount == 1

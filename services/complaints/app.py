@@ -42,12 +42,16 @@ def create_app(settings: Settings | None = None, *,
                context: ServiceContext | None = None) -> Flask:
     from services.complaints.api.complaints import blp as complaints_blp
     from services.complaints.api.reports import blp as reports_blp
+    from services.complaints.web.console import console
+    from shared.web.console import init_console
     ctx = context or build_context(settings or Settings.from_env())
-    return create_service_app(
+    app = create_service_app(
         ctx, title="ClientLoop complaints",
         description="Complaints received by support staff, handled through the ISO 10002 "
                     "workflow with service-level deadlines, and analysed.",
         blueprints=[complaints_blp, reports_blp])
+    init_console(app, console)  # the staff pages: /complaints/console/ (services/complaints/web)
+    return app
 
 
 def event_handlers(ctx: ServiceContext):

@@ -189,6 +189,15 @@ def correct(session: Session, complaint_id: UUID | str, changes: Mapping[str, An
         expected_version=expected_version)
 
 
+def preview_correction(session: Session, complaint_id: UUID | str, changes: Mapping[str, Any],
+                       *, by: str, now: datetime, rules: ComplaintRules) -> Complaint:
+    """The complaint as ``correct`` would leave it (deadlines recomputed), saving nothing:
+    what the console shows before staff confirm a correction. Raises what ``correct`` would."""
+    complaint = get_complaint(session, complaint_id)
+    complaint.correct(changes, by, now, rules)
+    return complaint
+
+
 # -- periodic jobs ----------------------------------------------------------------------------
 
 def breach_candidates(now: datetime):

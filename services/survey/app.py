@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
     app.register_blueprint(form.assets)
     limiter = _rate_limits(app, ctx, [form.bp, public_blp])
     register_page_errors(app, limiter)
+    from services.survey.web.console import init_survey_console
+    init_survey_console(app)  # the staff pages: /survey/console/ (services/survey/web)
     return app
 
 

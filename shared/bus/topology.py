@@ -14,12 +14,17 @@ messages for exchanges it has not declared, so every process declares the whole 
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 from kombu import Connection, Exchange, Queue, binding
+from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, virtual
+from kombu.utils.encoding import str_to_bytes
 
 EXCHANGE_NAME = "clientloop.events"
 UNROUTED_NAME = "clientloop.unrouted"
@@ -160,13 +165,36 @@ def _folder_lock(connection: Connection):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class FolderChannel(filesystem.Channel):
+    """Kombu's filesystem channel, writing each message file whole before it is visible.
+
+    The stock ``_put`` creates the file under its final name and then writes it: a consumer
+    polling the folder in between takes an empty file, fails to decode it and the event is
+    lost. Here the file is written under a name no queue matches, then renamed (atomic on one
+    file system); its final name is the stock one, so messages keep their order.
+    """
+
+    def _put(self, queue, payload, **kwargs):
+        name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        path = os.path.join(self.data_folder_out, name)
+        partial = path + ".partial"  # "<queue>.msg.partial": no consumer takes it
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(str_to_bytes(filesystem.dumps(payload)))
+            os.replace(partial, path)
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {path!r} to directory") from exc
+
+
 class FolderTransport(filesystem.Transport):
-    """Kombu's filesystem transport with its declaration cache kept per bus folder.
+    """Kombu's filesystem transport with its declaration cache kept per bus folder, and
+    message files that appear only once written (:class:`FolderChannel`).
 
     The stock transport caches declared bindings in one process-wide state, so a second bus
     folder in the same process (tests, or two data dirs) would never get its bindings written.
     """
 
+    Channel = FolderChannel
     _states: dict[str, virtual.BrokerState] = {}
 
     def __init__(self, client, **kwargs):

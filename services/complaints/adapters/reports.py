@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal_column, not_, or_, select
 from sqlalchemy.orm import Session
 
 from services.complaints.adapters.repository import COMPLAINTS, TIMELINE
@@ -89,21 +89,26 @@ def _durations(session: Session, column, cohort) -> dict[str, float | None]:
 
 def _backlog(session: Session, as_of: datetime, *, inclusive: bool) -> dict[str, int]:
     """Complaints open at ``as_of`` by age. The range's end is exclusive (what happened at
-    that instant belongs to the next day); ``now`` is inclusive."""
+    that instant belongs to the next day); ``now`` is inclusive.
+
+    Only a complaint open now, or whose (latest) resolution came after ``as_of``, can have been
+    open at ``as_of``; the timeline is read for those alone (its last entry before ``as_of``,
+    one index probe each), not for every complaint ever opened."""
     def before(column):
         return column <= as_of if inclusive else column < as_of
 
+    open_statuses = [str(s) for s in OPEN_STATUSES]
     later = TIMELINE.alias("later")
-    last_entry = (select(func.max(later.c.id))
-                  .where(later.c.complaint_id == c.id, before(later.c.at))
-                  .scalar_subquery())
+    status_then = (select(later.c.to_status)
+                   .where(later.c.complaint_id == c.id, before(later.c.at))
+                   .order_by(later.c.id.desc()).limit(1)
+                   .scalar_subquery())
+    maybe_open_then = or_(c.status.in_(open_statuses), not_(before(c.resolved_at)))
     bucket = case(
         *[(c.opened_at > as_of - upper, name) for name, upper in BACKLOG_BUCKETS if upper],
         else_=BACKLOG_BUCKETS[-1][0])
     statement = (select(bucket.label("bucket"), func.count())
-                 .select_from(COMPLAINTS.join(TIMELINE, TIMELINE.c.complaint_id == c.id))
-                 .where(before(c.opened_at), TIMELINE.c.id == last_entry,
-                        TIMELINE.c.to_status.in_([str(s) for s in OPEN_STATUSES]))
+                 .where(before(c.opened_at), maybe_open_then, status_then.in_(open_statuses))
                  .group_by(bucket))
     counts = {name: 0 for name, _ in BACKLOG_BUCKETS}
     for name, count in session.execute(statement).all():
@@ -145,3 +150,42 @@ def day_bounds(first_day: date, last_day: date, zone) -> tuple[datetime, datetim
     start = datetime.combine(first_day, time.min, tzinfo=zone).astimezone(UTC)
     end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
     return start, end
+
+
+def week_starts(first_day: date, last_day: date) -> list[date]:
+    """The Mondays of the weeks that overlap ``[first_day, last_day]``, oldest first."""
+    monday = first_day - timedelta(days=first_day.weekday())
+    weeks = []
+    while monday <= last_day:
+        weeks.append(monday)
+        monday += timedelta(days=7)
+    return weeks
+
+
+def _week_of(bounds: list[datetime], first: int, last: int):
+    """SQL: the index (``first``…``last``) of the week ``opened_at`` falls in, ``bounds[i]``
+    being the end of week ``i``; a balanced tree of comparisons, so each row is compared
+    about log2(weeks) times, not once per week."""
+    if first == last:
+        return literal_column(str(first))
+    middle = (first + last) // 2
+    return case((c.opened_at < bounds[middle], _week_of(bounds, first, middle)),
+                else_=_week_of(bounds, middle + 1, last))
+
+
+def weekly_volume(session: Session, *, first_day: date, last_day: date,
+                  zone) -> list[tuple[date, int]]:
+    """Complaints opened per calendar week (Monday to Sunday in ``zone``) within
+    ``[first_day, last_day]``: each week that overlaps the range, 0 when none, counted in
+    one SQL statement."""
+    start, end = day_bounds(first_day, last_day, zone)
+    weeks = week_starts(first_day, last_day)
+    week_ends = [day_bounds(monday, monday + timedelta(days=6), zone)[1] for monday in weeks]
+    in_range = and_(c.opened_at >= start, c.opened_at < end)
+    if len(weeks) == 1:  # nothing to tell apart (and a constant cannot be grouped by)
+        rows = [(0, session.execute(select(func.count()).where(in_range)).scalar_one())]
+    else:
+        week = _week_of(week_ends, 0, len(weeks) - 1)
+        rows = session.execute(select(week, func.count()).where(in_range).group_by(week)).all()
+    counts = {int(index): int(count) for index, count in rows}
+    return [(monday, counts.get(index, 0)) for index, monday in enumerate(weeks)]

@@ -6,10 +6,9 @@ from decimal import Decimal
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
-from services.registry import service
-from services.registry.adapters.orm import ClientRecord, ClientTagRecord
+from services.registry import queries, service
+from services.registry.adapters.orm import ClientRecord
 from services.registry.domain.money import money_output
 from services.registry.api.schemas import (ClientInSchema, ClientListArgs, ClientPatchSchema,
                                            ClientSchema)
@@ -59,36 +58,13 @@ def _prefix() -> str:
     return request.script_root or ""
 
 
-SORT_COLUMNS = {
-    "name": ClientRecord.name, "created_at": ClientRecord.created_at,
-    "updated_at": ClientRecord.updated_at, "annual_value": ClientRecord.annual_amount,
-    "health_score": ClientRecord.health_score,
-}
-
-
 @blp.route("")
 class Clients(MethodView):
     @blp.arguments(ClientListArgs, location="query")
     @blp.response(200, page_schema(ClientSchema))
     def get(self, args):
         """List clients (active ones unless ``status`` says otherwise)."""
-        statement = select(ClientRecord)
-        status = args.get("status", "active")
-        if status != "all":
-            statement = statement.where(ClientRecord.status == status)
-        for name in ("kind", "category", "tier", "health_band"):
-            if name in args:
-                statement = statement.where(getattr(ClientRecord, name) == args[name])
-        if "tag" in args:
-            statement = statement.where(ClientRecord.id.in_(
-                select(ClientTagRecord.client_id).where(ClientTagRecord.tag == args["tag"])))
-        if "q" in args:
-            needle = args["q"].casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            statement = statement.where(ClientRecord.search_text.like(f"%{needle}%", escape="\\"))
-        sort = args["sort"]
-        column = SORT_COLUMNS[sort.lstrip("-")]
-        order = column.desc() if sort.startswith("-") else column.asc()
-        statement = statement.order_by(order, ClientRecord.id)
+        statement = queries.client_list(args, args["sort"])
         with ctx().database.transaction() as session:
             page = paginate(session, statement, args["page"], args["per_page"])
             page["items"] = [client_view(client) for client in page["items"]]

@@ -6,10 +6,8 @@ from decimal import Decimal
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
-from services.registry import service
-from services.registry.adapters.orm import SatisfactionEntryRecord, ValueHistoryRecord
+from services.registry import queries, service
 from services.registry.api.schemas import SatisfactionSchema, ValueSchema
 from services.registry.domain.money import money_output
 from shared.clock import as_utc
@@ -34,12 +32,7 @@ class Satisfaction(MethodView):
         order: every change with its reason."""
         with ctx().database.transaction() as session:
             client = service.get_client(session, str(client_id))
-            rows = session.execute(select(SatisfactionEntryRecord)
-                                   .where(SatisfactionEntryRecord.client_id == client.id)
-                                   .order_by(SatisfactionEntryRecord.position)).scalars().all()
-            ledger = [{"event_id": row.event_id, "event_type": row.event_type,
-                       "occurred_at": as_utc(row.occurred_at), "delta": row.delta,
-                       "value": row.value, "reason": row.reason} for row in rows]
+            ledger = queries.ledger(session, client.id)
         return {"client_id": client.id, "current": ledger[-1]["value"] if ledger else None,
                 "ledger": ledger}
 
@@ -53,9 +46,7 @@ class Value(MethodView):
         band, with the event that caused it (null: the 90-day window moved)."""
         with ctx().database.transaction() as session:
             client = service.get_client(session, str(client_id))
-            rows = session.execute(select(ValueHistoryRecord)
-                                   .where(ValueHistoryRecord.client_id == client.id)
-                                   .order_by(ValueHistoryRecord.position)).scalars().all()
+            rows = queries.value_history(session, client.id)
             history = [{"at": as_utc(row.at),
                         "cause": None if row.cause_event_id is None else {
                             "event_id": row.cause_event_id, "event_type": row.cause_event_type},

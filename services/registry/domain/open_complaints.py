@@ -8,6 +8,9 @@
   none to give (its ``complaint.opened`` has not arrived, or predates what the registry holds):
   the complaint it names *is* open at that severity. Once the opening arrives it takes its place
   in event time and the fold is exact again.
+* The open complaints one by one (:func:`open_complaint_list`), for the client's page: the
+  same events folded per complaint reference. The registry keeps a complaint's ref and
+  severity from its events, not its id or deadlines (those stay with the complaints service).
 * Recent complaints: how many ``complaint.opened`` events fall in the window before ``now``.
   The window includes its far edge: with the default 90 days, a complaint opened exactly
   90 days before ``now`` still counts, and stops counting the first instant after.
@@ -20,12 +23,12 @@ from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from .events import (COMPLAINT_OPENED, COMPLAINT_RECLASSIFIED, COMPLAINT_REOPENED,
-                     COMPLAINT_RESOLVED, SatisfactionEvent)
+                     COMPLAINT_RESOLVED, SEVERITIES, SatisfactionEvent)
 from .satisfaction import unique_events
 
 __all__ = [
-    "OpenComplaints", "fold_open_complaints", "count_complaint_event", "opened_times",
-    "complaints_in_window", "window_start",
+    "OpenComplaints", "OpenComplaint", "fold_open_complaints", "open_complaint_list",
+    "count_complaint_event", "opened_times", "complaints_in_window", "window_start",
 ]
 
 
@@ -70,6 +73,44 @@ def fold_open_complaints(events: Iterable[SatisfactionEvent]) -> OpenComplaints:
     for event in unique_events(events):
         counts = count_complaint_event(counts, event)
     return counts
+
+
+@dataclass(frozen=True)
+class OpenComplaint:
+    """One complaint that is open, as far as the registry's events tell.
+
+    ``opened_at`` is when its (latest) ``complaint.opened`` or ``complaint.reopened`` happened,
+    None while only a reclassification has arrived; ``reopened`` says it was resolved before."""
+
+    ref: str
+    severity: str
+    opened_at: datetime | None
+    reopened: bool = False
+
+
+def open_complaint_list(events: Iterable[SatisfactionEvent]) -> list[OpenComplaint]:
+    """The complaints still open after these events, most severe first, then oldest first.
+
+    Folded per ``ref`` in event-time order with the counts' rules: opened or reopened opens it,
+    resolved closes it, a reclassification moves it to its new severity (and opens it, as the
+    counts do, when its opening has not arrived)."""
+    open_by_ref: dict[str, OpenComplaint] = {}
+    for event in unique_events(events):
+        if not event.is_complaint or event.ref is None:
+            continue
+        known = open_by_ref.get(event.ref)
+        if event.event_type in (COMPLAINT_OPENED, COMPLAINT_REOPENED):
+            open_by_ref[event.ref] = OpenComplaint(event.ref, event.severity, event.occurred_at,
+                                                   event.event_type == COMPLAINT_REOPENED)
+        elif event.event_type == COMPLAINT_RESOLVED:
+            open_by_ref.pop(event.ref, None)
+        elif event.event_type == COMPLAINT_RECLASSIFIED:
+            open_by_ref[event.ref] = (replace(known, severity=event.severity) if known
+                                      else OpenComplaint(event.ref, event.severity, None))
+    rank = {severity: position for position, severity in enumerate(reversed(SEVERITIES))}
+    return sorted(open_by_ref.values(), key=lambda complaint: (
+        rank.get(complaint.severity, len(rank)), complaint.opened_at is None,
+        complaint.opened_at.timestamp() if complaint.opened_at else 0.0, complaint.ref))
 
 
 def opened_times(events: Iterable[SatisfactionEvent]) -> list[datetime]:

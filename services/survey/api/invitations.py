@@ -8,17 +8,14 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import and_, not_, select
 
 from services.survey import service
-from services.survey.adapters.orm import InvitationRecord, SurveyRecord
+from services.survey.adapters import queries
 from services.survey.api.common import actor, ctx, delivery, invitation_views, link_base, rules
 from services.survey.api.idempotency import idempotent_links
 from services.survey.api.schemas import (InvitationCreateSchema, InvitationItemsSchema,
                                          InvitationListArgs, InvitationSchema,
                                          OpenInvitationProblemSchema)
-from services.survey.domain.invitations import LinkState
-from services.survey.domain.lifecycle import SurveyStatus
 from shared.web.pagination import page_schema, paginate
 from shared.web.problems import PROBLEM_CONTENT_TYPE
 from shared.web.versioning import expected_version, with_etag
@@ -27,39 +24,15 @@ blp = Blueprint("invitations", __name__, url_prefix="/api/v1",
                 description="Invitations: personal survey links for clients.")
 
 
-def _state_filter(state: str, now):
-    """SQL for the link states of ``service.link_state``, first match winning."""
-    answered = InvitationRecord.answered_at.is_not(None)
-    revoked = InvitationRecord.revoked_at.is_not(None)
-    active = SurveyRecord.status == SurveyStatus.ACTIVE.value
-    expired = InvitationRecord.expires_at <= now
-    match LinkState(state):
-        case LinkState.ANSWERED:
-            return answered
-        case LinkState.REVOKED:
-            return and_(not_(answered), revoked)
-        case LinkState.CLOSED:
-            return and_(not_(answered), not_(revoked), not_(active))
-        case LinkState.EXPIRED:
-            return and_(not_(answered), not_(revoked), active, expired)
-        case LinkState.OPEN:
-            return and_(not_(answered), not_(revoked), active, not_(expired))
-
-
 @blp.route("/surveys/<uuid:survey_id>/invitations")
 class SurveyInvitations(MethodView):
     @blp.arguments(InvitationListArgs, location="query")
     @blp.response(200, page_schema(InvitationSchema))
     def get(self, args, survey_id):
         """The survey's invitations, newest first (optionally by ``state`` or ``client_id``)."""
-        statement = (select(InvitationRecord)
-                     .join(SurveyRecord, SurveyRecord.id == InvitationRecord.survey_id)
-                     .where(InvitationRecord.survey_id == str(survey_id))
-                     .order_by(InvitationRecord.created_at.desc(), InvitationRecord.id))
-        if "client_id" in args:
-            statement = statement.where(InvitationRecord.client_id == str(args["client_id"]))
-        if "state" in args:
-            statement = statement.where(_state_filter(args["state"], ctx().clock()))
+        statement = queries.invitations(
+            str(survey_id), now=ctx().clock(), state=args.get("state"),
+            client_id=str(args["client_id"]) if "client_id" in args else None)
         with ctx().database.transaction() as session:
             service.get_survey(session, str(survey_id))
             page = paginate(session, statement, args["page"], args["per_page"])

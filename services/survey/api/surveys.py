@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from services.survey import results, service
+from services.survey.adapters import queries
 from services.survey.adapters.orm import SurveyRecord
 from services.survey.api.common import actor, ctx, rules, survey_view
 from services.survey.api.schemas import (ResponseSchema, ResponsesArgs, ResultsArgs,
@@ -34,9 +34,7 @@ class Surveys(MethodView):
     @blp.response(200, page_schema(SurveySchema))
     def get(self, args):
         """List surveys, newest first (optionally by ``status``)."""
-        statement = select(SurveyRecord).order_by(SurveyRecord.created_at.desc(), SurveyRecord.id)
-        if "status" in args:
-            statement = statement.where(SurveyRecord.status == args["status"])
+        statement = queries.surveys(args.get("status"))
         with ctx().database.transaction() as session:
             page = paginate(session, statement, args["page"], args["per_page"])
             page["items"] = [survey_view(survey) for survey in page["items"]]

@@ -16,6 +16,9 @@
 * Every percentage and mean is rounded half-up to 2 decimals; each is ``None`` when there is
   nothing to take it over.
 
+Every figure is computed from a ``Tally`` (counts and sums), which ``tally`` makes from facts
+and a database can make by counting (``tally_of_alike``); tallies of disjoint sets add up.
+
 Groups (``group_by=month|kind|tier``) put each response and each invitation under a key: the
 month (``YYYY-MM`` in the installation's time zone) of the response's submission or the
 invitation's creation, or the client's kind or tier (``"unknown"`` when not known).
@@ -65,23 +68,120 @@ class GroupBy(StrEnum):
     TIER = "tier"
 
 
+@dataclass(frozen=True)
+class Tally:
+    """The counts and sums every figure of ``M`` is computed from, however they were gathered
+    (from facts here, or counted by the database for a large survey). Tallies of disjoint
+    sets add up."""
+
+    responses: int = 0
+    scored: int = 0
+    score_sum: Decimal = Decimal(0)
+    nps_promoters: int = 0
+    nps_passives: int = 0
+    nps_detractors: int = 0
+    csat_answered: int = 0
+    csat_satisfied: int = 0
+    ces_answered: int = 0
+    ces_sum: int = 0
+    invitations: int = 0
+    invitations_answered: int = 0
+
+    def __add__(self, other: "Tally") -> "Tally":
+        return Tally(**{name: getattr(self, name) + getattr(other, name)
+                        for name in self.__dataclass_fields__})
+
+
+def tally(responses: Iterable[ResponseFacts], invitations: Iterable[InvitationFacts],
+          rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> Tally:
+    responses = list(responses)
+    invitations = list(invitations)
+    scores = [response.score for response in responses if response.score is not None]
+    categories = [nps_category(answer, rules)
+                  for answer in _answers_to_first(responses, QuestionType.NPS)]
+    csat = _answers_to_first(responses, QuestionType.CSAT)
+    ces = _answers_to_first(responses, QuestionType.CES)
+    return Tally(
+        responses=len(responses), scored=len(scores), score_sum=sum(scores, Decimal(0)),
+        nps_promoters=categories.count("promoter"), nps_passives=categories.count("passive"),
+        nps_detractors=categories.count("detractor"), csat_answered=len(csat),
+        csat_satisfied=sum(1 for answer in csat if answer >= rules.csat_satisfied_min),
+        ces_answered=len(ces), ces_sum=sum(ces),
+        invitations=len(invitations),
+        invitations_answered=sum(1 for invitation in invitations if invitation.answered))
+
+
+@dataclass(frozen=True)
+class Alike:
+    """``count`` responses that gave the same answers to the survey's first NPS, CSAT and CES
+    questions (``None``: not answered), ``scored`` of them with a score, their scores adding
+    up to ``score_sum``: what a database counts when it groups responses by those answers."""
+
+    count: int
+    scored: int
+    score_sum: Decimal
+    nps: int | None = None
+    csat: int | None = None
+    ces: int | None = None
+
+
+def tally_of_alike(groups: Iterable[Alike],
+                   rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> Tally:
+    responses = scored = promoters = passives = detractors = 0
+    csat_answered = csat_satisfied = ces_answered = ces_sum = 0
+    score_sum = Decimal(0)
+    for alike in groups:
+        count = alike.count
+        responses += count
+        scored += alike.scored
+        score_sum += alike.score_sum
+        category = nps_category(alike.nps, rules)
+        if category == "promoter":
+            promoters += count
+        elif category == "passive":
+            passives += count
+        elif category == "detractor":
+            detractors += count
+        if alike.csat is not None:
+            csat_answered += count
+            if alike.csat >= rules.csat_satisfied_min:
+                csat_satisfied += count
+        if alike.ces is not None:
+            ces_answered += count
+            ces_sum += count * alike.ces
+    return Tally(responses=responses, scored=scored, score_sum=score_sum,
+                 nps_promoters=promoters, nps_passives=passives, nps_detractors=detractors,
+                 csat_answered=csat_answered, csat_satisfied=csat_satisfied,
+                 ces_answered=ces_answered, ces_sum=ces_sum)
+
+
+def metrics(counted: Tally, rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> dict[str, Any]:
+    """The ``M`` object of a tally."""
+    places = rules.places
+    answered = counted.nps_promoters + counted.nps_passives + counted.nps_detractors
+    nps = None
+    if answered:
+        nps = round_half_up(Fraction(counted.nps_promoters - counted.nps_detractors, answered)
+                            * 100, places)
+    return {
+        "responses": counted.responses,
+        "invitations": counted.invitations,
+        "response_rate": percentage(counted.invitations_answered, counted.invitations, places),
+        "score_mean": _mean_of(counted.score_sum, counted.scored, places),
+        "nps": {"score": nps, "promoters": counted.nps_promoters,
+                "passives": counted.nps_passives, "detractors": counted.nps_detractors,
+                "answered": answered},
+        "csat": {"score": percentage(counted.csat_satisfied, counted.csat_answered, places),
+                 "answered": counted.csat_answered},
+        "ces": {"score": _mean_of(counted.ces_sum, counted.ces_answered, places),
+                "answered": counted.ces_answered},
+    }
+
+
 def summarise(responses: Iterable[ResponseFacts], invitations: Iterable[InvitationFacts],
               rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> dict[str, Any]:
     """The ``M`` object over these responses and invitations."""
-    responses = list(responses)
-    invitations = list(invitations)
-    places = rules.places
-    answered_invitations = sum(1 for invitation in invitations if invitation.answered)
-    scores = [response.score for response in responses if response.score is not None]
-    return {
-        "responses": len(responses),
-        "invitations": len(invitations),
-        "response_rate": percentage(answered_invitations, len(invitations), places),
-        "score_mean": _mean(scores, places),
-        "nps": _nps(responses, rules),
-        "csat": _csat(responses, rules),
-        "ces": _ces(responses, places),
-    }
+    return metrics(tally(responses, invitations, rules), rules)
 
 
 def summarise_groups(responses: Iterable[ResponseFacts],
@@ -136,31 +236,7 @@ def _answers_to_first(responses: Sequence[ResponseFacts],
     return [answer for answer in answers if answer is not None]
 
 
-def _nps(responses: Sequence[ResponseFacts], rules: FeedbackRules) -> dict[str, Any]:
-    categories = [nps_category(answer, rules)
-                  for answer in _answers_to_first(responses, QuestionType.NPS)]
-    promoters = categories.count("promoter")
-    detractors = categories.count("detractor")
-    answered = len(categories)
-    score = None
-    if answered:
-        score = round_half_up(Fraction(promoters - detractors, answered) * 100, rules.places)
-    return {"score": score, "promoters": promoters, "passives": categories.count("passive"),
-            "detractors": detractors, "answered": answered}
-
-
-def _csat(responses: Sequence[ResponseFacts], rules: FeedbackRules) -> dict[str, Any]:
-    answers = _answers_to_first(responses, QuestionType.CSAT)
-    satisfied = sum(1 for answer in answers if answer >= rules.csat_satisfied_min)
-    return {"score": percentage(satisfied, len(answers), rules.places), "answered": len(answers)}
-
-
-def _ces(responses: Sequence[ResponseFacts], places: int) -> dict[str, Any]:
-    answers = _answers_to_first(responses, QuestionType.CES)
-    return {"score": _mean(answers, places), "answered": len(answers)}
-
-
-def _mean(values: Sequence[int | Decimal], places: int) -> Decimal | None:
-    if not values:
+def _mean_of(total: int | Decimal, count: int, places: int) -> Decimal | None:
+    if not count:
         return None
-    return round_half_up(sum(Fraction(value) for value in values) / len(values), places)
+    return round_half_up(Fraction(total) / count, places)

@@ -114,6 +114,17 @@ def render_form(link: service.OpenedLink, token: str, *, values: Mapping[str, li
                 text_max_length=_rules().answers.text_max_length)
 
 
+def render_preview(definition: SurveyDefinition, language: str, *, note: str, back_url: str,
+                   back_label: str, note_language: str):
+    """The form as a client sees it in ``language``, for staff: no link, no answers, and a
+    submit button that does nothing (``preview`` adds a note and a way back)."""
+    return page("survey/form.html", language=language, survey=_localised(definition, language),
+                values={}, errors={}, notice=None, form_field=FORM_TOKEN_FIELD, form_token="",
+                text_max_length=_rules().answers.text_max_length,
+                preview={"note": note, "back_url": back_url, "back_label": back_label,
+                         "lang": note_language})
+
+
 def _localised(definition: SurveyDefinition, language: str) -> dict[str, Any]:
     """The survey in one language, shaped for the template."""
     def text(texts: Mapping[str, str] | None) -> str | None:

@@ -35,6 +35,8 @@ from tests.survey.integration.test_survey_public_responses import (  # noqa: F40
     test_a_second_submit_is_410_answered_and_stores_nothing,
     test_answer_errors_are_422_by_dotted_path_and_store_nothing,
     test_the_database_refuses_a_second_response_for_an_invitation)
+from tests.survey.integration.test_survey_results_counted import (  # noqa: F401
+    random_survey, test_counted_results_are_the_domains_over_every_response)
 from tests.survey.integration.test_survey_results import (  # noqa: F401
     data_set, shanghai, test_dates_and_months_are_those_of_the_installation_time_zone,
     test_from_and_to_are_inclusive_calendar_dates,

@@ -1,0 +1,1 @@
+"""The complaints service's pages for people: the staff console (``console.py``)."""

@@ -1,0 +1,361 @@
+"""The complaints pages of the staff console, under ``/complaints/console/``.
+
+* ``/`` — the queue: filters, search (ref, title, client name), sorted by the next deadline,
+  each row with its countdown; paginated in SQL (``adapters.queue``);
+* ``/complaints/<id>`` — one complaint: its fields, the client (from the local directory,
+  linked to the registry's client page), the timeline, and — for staff — only the actions its
+  status allows, each its own form, internal notes and triage corrections (previewed with the
+  new deadlines before they are saved);
+* ``/new`` — a new complaint, its client picked from a search of the local directory;
+* ``/analysis`` — the complaint analysis for a date range, every chart with its numbers.
+
+A page is one more entry point into the use cases of ``services.complaints.service`` (the ones
+the API calls), never a second path to the data. Forms post, then redirect with a flash
+message; a form with invalid fields is shown again with an error summary and what was typed.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Mapping
+from uuid import UUID
+
+from flask import abort, current_app, g, render_template, request
+
+from services.complaints import service
+from services.complaints.adapters import queue, repository
+from services.complaints.domain.complaint import Complaint
+from services.complaints.domain.fields import ACTION_FIELDS
+from services.complaints.domain.workflow import CORRECTABLE_STATUSES, Status
+from services.complaints.web import analysis
+from services.complaints.web.console_forms import (
+    ACTION_LABELS, BACKLOG_LABELS, CATEGORY_LABELS, CHANNEL_LABELS, CLIENT_STATUS_LABELS,
+    FIELD_LABELS, PER_PAGE, RESOLUTION_LABELS, SEVERITY_LABELS, STATUS_LABELS, TIMELINE_LABELS,
+    action_fields, correction_fields, message_key, opening_fields, read_queue_query,
+    read_version)
+from services.complaints.web.console_messages import MESSAGES
+from shared.errors import ActionNotAllowed, Conflict, NotFound, StaleVersion, ValidationFailed
+from shared.web.console import (N_, _, bar_chart, current_language, flash, line_chart,
+                                make_console_blueprint, redirect_back, register_messages,
+                                staff_page)
+from shared.web.console.formatting import (duration_text, format_date, format_number,
+                                           format_percent)
+from shared.web.console.paging import Page
+
+console = make_console_blueprint("complaints", __name__, template_folder="templates")
+register_messages(MESSAGES)
+
+TEMPLATES = "console/complaints/"
+
+
+def ctx():
+    return current_app.extensions["clientloop"]
+
+
+def rules():
+    return ctx().extras["rules"]
+
+
+def me() -> str:
+    return g.principal.name
+
+
+def translated_errors(errors: Mapping[str, list[str]], form: str | None = None
+                      ) -> dict[str, list[str]]:
+    """Field errors (the domain's English messages) in the page's language, keyed
+    ``<form>-<field>`` when the page has several forms (the ids of their fields)."""
+    prefix = f"{form}-" if form else ""
+    return {prefix + name: [_(key, **values) for key, values in map(message_key, messages)]
+            for name, messages in errors.items()}
+
+
+def _options(labels: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [(value, _(label)) for value, label in labels.items()]
+
+
+def page(template: str, status: int = 200, **context):
+    """A console page with the vocabulary's labels and choices in the page's language."""
+    return render_template(
+        TEMPLATES + template, status_labels=STATUS_LABELS, severity_labels=SEVERITY_LABELS,
+        category_labels=CATEGORY_LABELS, channel_labels=CHANNEL_LABELS,
+        resolution_labels=RESOLUTION_LABELS, action_labels=ACTION_LABELS,
+        timeline_labels=TIMELINE_LABELS, field_labels=FIELD_LABELS,
+        client_status_labels=CLIENT_STATUS_LABELS,
+        vocabulary_labels={"severity": SEVERITY_LABELS, "category": CATEGORY_LABELS},
+        status_options=_options(STATUS_LABELS), severity_options=_options(SEVERITY_LABELS),
+        category_options=_options(CATEGORY_LABELS), channel_options=_options(CHANNEL_LABELS),
+        resolution_options=_options(RESOLUTION_LABELS), **context), status
+
+
+# -- the queue ---------------------------------------------------------------------------------
+
+@console.get("/")
+@staff_page()
+def complaint_queue():
+    query = read_queue_query(request.args, me())
+    now = ctx().clock()
+    with ctx().database.transaction() as session:
+        rows, total = ([], 0) if query.errors else queue.queue_page(
+            session, query.filters, now, page=query.page, per_page=PER_PAGE)
+        assignees = queue.assignees(session)
+    kept = {name: value for name, value in request.args.items() if name != "page"}
+    return page("queue.html", 422 if query.errors else 200,
+                page=Page(rows, query.page, PER_PAGE, total, kept), query=query, now=now,
+                assignee_options=[(name, name) for name in assignees],
+                errors=translated_errors(query.errors))
+
+
+# -- one complaint ------------------------------------------------------------------------------
+
+def _load(session, complaint_id: UUID) -> Complaint:
+    try:
+        return service.get_complaint(session, complaint_id)
+    except NotFound:
+        abort(404)
+
+
+def complaint_page(complaint_id: UUID, *, status: int = 200, form: str | None = None,
+                   values: Mapping[str, Any] | None = None,
+                   errors: Mapping[str, list[str]] | None = None,
+                   preview: Complaint | None = None):
+    """The complaint page; ``form`` names the form shown again with ``values`` and ``errors``
+    (``"action:resolve"``, ``"note"``, ``"triage"``), whose fields' ids the errors take."""
+    now = ctx().clock()
+    with ctx().database.transaction() as session:
+        complaint = _load(session, complaint_id)
+        timeline = repository.load_timeline(session, complaint_id)
+        client = queue.client_entry(session, str(complaint.client_id))
+    allowed = [str(action) for action in complaint.allowed_actions(now, rules())]
+    return page("complaint.html", status, complaint=complaint, timeline=timeline,
+                client=client, now=now, allowed=allowed, action_fields=ACTION_FIELDS,
+                can_note=complaint.status != Status.CLOSED,
+                can_correct=complaint.status in CORRECTABLE_STATUSES,
+                form=form, values=values or {}, preview=preview,
+                errors=translated_errors(errors or {}, (form or "").removeprefix("action:")))
+
+
+@console.get("/complaints/<uuid:complaint_id>")
+@staff_page()
+def complaint(complaint_id: UUID):
+    return complaint_page(complaint_id)
+
+
+def _allowed_labels(allowed: list[str]) -> str:
+    return ", ".join(_(ACTION_LABELS[action]) for action in allowed) or _("none")
+
+
+@console.post("/complaints/<uuid:complaint_id>/actions")
+@staff_page(role="staff")
+def act(complaint_id: UUID):
+    action = request.form.get("action", "")
+    fields = action_fields(action, request.form)
+    try:
+        with ctx().database.transaction() as session:
+            service.act(session, complaint_id, action, fields, by=me(), now=ctx().clock(),
+                        rules=rules(), expected_version=read_version(request.form))
+    except NotFound:
+        abort(404)
+    except ActionNotAllowed as refused:
+        flash(_("%(action)s is not allowed now. Allowed: %(allowed)s.",
+                action=_(ACTION_LABELS.get(refused.action, refused.action)),
+                allowed=_allowed_labels(refused.allowed_actions)), "error")
+    except StaleVersion:
+        flash(_("The complaint changed since you opened it; check it and try again."), "error")
+    except ValidationFailed as invalid:
+        return complaint_page(complaint_id, status=422, form=f"action:{action}",
+                              values=request.form, errors=invalid.errors)
+    except Conflict:
+        flash(_("Someone else is changing this complaint right now; try again."), "error")
+    else:
+        flash(_("%(action)s: done.", action=_(ACTION_LABELS[action])), "success")
+    return redirect_back(".complaint", complaint_id=complaint_id)
+
+
+@console.post("/complaints/<uuid:complaint_id>/notes")
+@staff_page(role="staff")
+def add_note(complaint_id: UUID):
+    try:
+        with ctx().database.transaction() as session:
+            service.add_note(session, complaint_id, request.form.get("text", ""), by=me(),
+                             now=ctx().clock(), rules=rules(),
+                             expected_version=None)
+    except NotFound:
+        abort(404)
+    except ValidationFailed as invalid:
+        return complaint_page(complaint_id, status=422, form="note", values=request.form,
+                              errors=invalid.errors)
+    except Conflict:
+        flash(_("Notes cannot be added to a closed complaint."), "error")
+    else:
+        flash(_("Note added."), "success")
+    return redirect_back(".complaint", complaint_id=complaint_id)
+
+
+@console.post("/complaints/<uuid:complaint_id>/triage")
+@staff_page(role="staff")
+def correct(complaint_id: UUID):
+    """``intent=preview`` shows the page again with the deadlines the correction would give;
+    ``intent=save`` applies it."""
+    changes = correction_fields(request.form)
+    try:
+        with ctx().database.transaction() as session:
+            if request.form.get("intent") == "preview":
+                preview = service.preview_correction(session, complaint_id, changes, by=me(),
+                                                     now=ctx().clock(), rules=rules())
+            else:
+                preview = None
+                changed = service.correct(session, complaint_id, changes, by=me(),
+                                          now=ctx().clock(), rules=rules(),
+                                          expected_version=read_version(request.form))
+    except NotFound:
+        abort(404)
+    except ValidationFailed as invalid:
+        return complaint_page(complaint_id, status=422, form="triage", values=request.form,
+                              errors=invalid.errors)
+    except StaleVersion:
+        flash(_("The complaint changed since you opened it; check it and try again."), "error")
+    except Conflict:
+        flash(_("This complaint can no longer be corrected."), "error")
+    else:
+        if preview is not None:
+            return complaint_page(complaint_id, form="triage", values=request.form,
+                                  preview=preview)
+        flash(_("Corrections saved.") if changed.entries else _("Nothing to correct."),
+              "success")
+    return redirect_back(".complaint", complaint_id=complaint_id)
+
+
+# -- a new complaint ---------------------------------------------------------------------------
+
+def new_complaint_page(*, status: int = 200, values: Mapping[str, Any] | None = None,
+                       errors: Mapping[str, list[str]] | None = None):
+    values = values or {}
+    search = (request.values.get("client_q") or "").strip()[:200]
+    picked_id = values.get("client_id") or request.args.get("client_id") or ""
+    with ctx().database.transaction() as session:
+        clients = queue.search_clients(session, search) if search else []
+        picked = queue.client_entry(session, picked_id) if _is_uuid(picked_id) else None
+    if picked is not None and all(c["id"] != picked["id"] for c in clients):
+        clients.insert(0, picked)
+    return page("new.html", status, search=search, picked_id=picked["id"] if picked else "",
+                values=values, clients=clients, sla_targets=sla_targets(),
+                client_options=[(client["id"], client_label(client)) for client in clients],
+                errors=translated_errors(errors or {}, "new"))
+
+
+def sla_targets() -> str:
+    """The configured deadlines per severity, most serious first ("Critical 1 h / 1 d; …")."""
+    policy = rules().sla
+    return "; ".join(
+        _("%(severity)s %(respond)s / %(resolve)s", severity=_(SEVERITY_LABELS[severity]),
+          respond=duration_text(policy.targets[severity].respond),
+          resolve=duration_text(policy.targets[severity].resolve))
+        for severity in reversed(SEVERITY_LABELS))
+
+
+def client_label(client: Mapping[str, Any]) -> str:
+    name = client["name"] or _("Unknown client")
+    if client["tier"]:
+        name = _("%(name)s (tier %(tier)s)", name=name, tier=client["tier"])
+    if client["status"] != "active":
+        name = f"{name} · {_(CLIENT_STATUS_LABELS.get(client['status'], client['status']))}"
+    return name
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@console.get("/new")
+@staff_page(role="staff")
+def new_complaint():
+    return new_complaint_page()
+
+
+@console.post("/new")
+@staff_page(role="staff")
+def open_complaint():
+    fields = opening_fields(request.form)
+    if not _is_uuid(fields["client_id"]):  # none picked: say so, with the other fields' errors
+        with ctx().database.transaction() as session:
+            problems = service.opening_errors(session, {**fields, "client_id": None}, rules())
+        problems["client_id"] = [N_("Choose a client.")]
+        return new_complaint_page(status=422, values=request.form, errors=problems)
+    try:
+        with ctx().database.transaction() as session:
+            changed = service.open_new_complaint(session, fields, by=me(), now=ctx().clock(),
+                                                 rules=rules())
+    except ValidationFailed as invalid:
+        return new_complaint_page(status=422, values=request.form, errors=invalid.errors)
+    flash(_("Complaint %(ref)s opened.", ref=changed.complaint.ref), "success")
+    return redirect_back(".complaint", complaint_id=changed.complaint.id)
+
+
+# -- the analysis ------------------------------------------------------------------------------
+
+@console.get("/analysis")
+@staff_page()
+def complaint_analysis():
+    period, errors = analysis.read_period(request.args, ctx().clock(), ctx().extras["timezone"])
+    if errors:
+        return page("analysis.html", 422, period=period, figures=None,
+                    errors=translated_errors(errors))
+    with ctx().database.transaction() as session:
+        figures = analysis.figures(session, period, ctx().clock())
+    return page("analysis.html", period=period, figures=figures, errors={},
+                timezone=ctx().settings.timezone, charts=analysis_charts(figures),
+                rates={name: None if figures[name] is None else figures[name] / 100
+                       for name in ("sla_breach_rate", "reopen_rate")},
+                durations={name: {kind: _duration(figures[name][kind])
+                                  for kind in ("mean", "median")}
+                           for name in ("time_to_acknowledge_s", "time_to_resolve_s")})
+
+
+WEEK_LABELS = {"zh-CN": "M月d日", "en": "d MMM"}
+"""The chart's labels of a week (its Monday); the table beside it gives the whole date."""
+
+
+def _duration(seconds: float | None) -> str:
+    return "—" if seconds is None else duration_text(timedelta(seconds=seconds))
+
+
+def _chart(title: str, image, headers: list[str], rows: list[list[Any]], note: str = ""):
+    return {"title": title, "image": image, "headers": headers, "rows": rows, "note": note}
+
+
+def _counts_chart(title: str, header: str, counts: Mapping[str, int],
+                  labels: Mapping[str, str], note: str = ""):
+    items = [(_(labels.get(key, key)), count) for key, count in counts.items()]
+    return _chart(title, bar_chart(title, items), [header, _("Complaints")],
+                  [[label, format_number(count)] for label, count in items], note)
+
+
+def analysis_charts(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every chart of the analysis page with the table of its numbers."""
+    weekly_title = _("Complaints opened per week")
+    weeks = [(format_date(monday), count) for monday, count in figures["weekly"]]
+    short = WEEK_LABELS[current_language()]
+    points = [(format_date(monday, short), count) for monday, count in figures["weekly"]]
+    pareto_title = _("Root causes (Pareto)")
+    pareto = [(_("Other causes") if row["cause"] == analysis.OTHER_CAUSES else row["cause"], row)
+              for row in figures["pareto"]]
+    return [
+        _chart(weekly_title, line_chart(weekly_title, points), [_("Week of"), _("Complaints")],
+               [[week, format_number(count)] for week, count in weeks]),
+        _counts_chart(_("By category"), _("Category"), figures["by_category"], CATEGORY_LABELS),
+        _counts_chart(_("By severity"), _("Severity"), figures["by_severity"], SEVERITY_LABELS),
+        _counts_chart(_("By channel"), _("Channel"), figures["by_channel"], CHANNEL_LABELS),
+        _chart(pareto_title, bar_chart(pareto_title, [(cause, row["complaints"])
+                                                      for cause, row in pareto]),
+               [_("Root cause"), _("Complaints"), _("Share"), _("Cumulative share")],
+               [[cause, format_number(row["complaints"]), format_percent(row["share"] / 100, 1),
+                 format_percent(row["cumulative_share"] / 100, 1)] for cause, row in pareto],
+               note=_("Resolved complaints of the period by root cause, biggest first: the "
+                      "few causes behind most complaints come first.")),
+        _counts_chart(_("Open complaints by age"), _("Age"), figures["backlog_by_age"],
+                      BACKLOG_LABELS, note=_("Every complaint still open at the end of the "
+                                             "period (or now), whenever it was opened.")),
+    ]

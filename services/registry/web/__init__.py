@@ -1,0 +1,1 @@
+"""The registry's pages: the staff console under ``/registry/console/`` (``console.py``)."""

@@ -1,0 +1,323 @@
+"""The registry's pages of the staff console, under ``/registry/console/``.
+
+* ``/`` — the clients, newest first: search (names, contacts, tags), filters (kind, tier,
+  health band, owner, tag, status), paginated in SQL;
+* ``/clients/new``, ``/clients/<id>/edit`` — the client form (staff); ``/clients/<id>/archive``
+  (staff) and ``/clients/<id>/erase`` (admin, after a page naming what goes);
+* ``/clients/<id>`` — the client: profile and contacts, the power/interest grid, satisfaction
+  over time with each change's reason, health and value, open complaints and survey responses
+  as the registry learnt them from events, the communication plan, follow-up and interactions
+  (staff log an interaction or set the plan there);
+* ``/portfolio`` — the portfolio report with its charts.
+
+Every page calls the use cases the API calls (``service``, ``care``, ``reports``, ``queries``);
+forms post, then redirect with a flash message; a form with invalid fields comes back with an
+error summary and what was typed (422).
+"""
+from __future__ import annotations
+
+from uuid import UUID
+
+from flask import abort, current_app, g, render_template, request
+
+from services.registry import care, queries, reports, service
+from services.registry.adapters.orm import ClientRecord
+from services.registry.web import care_form, client_form, client_page as page_data
+from services.registry.web.console_messages import MESSAGES
+from services.registry.web.labels import label, labels
+from shared.errors import Conflict, NotFound, StaleVersion, ValidationFailed
+from shared.web.console import (_, bar_chart, current_language, flash, line_chart,
+                                make_console_blueprint, redirect_back, register_messages,
+                                staff_page)
+from shared.web.console.formatting import format_date, format_money, format_number
+from shared.web.console.paging import paginate
+
+console = make_console_blueprint("registry", __name__, template_folder="templates")
+register_messages(MESSAGES)
+
+TEMPLATES = "console/registry/"
+PER_PAGE = 25
+NEWEST_FIRST = "-created_at"
+CHART_DATES = {"zh-CN": "M月d日", "en": "d MMM"}  # short labels under the chart (CLDR patterns)
+
+
+def ctx():
+    return current_app.extensions["clientloop"]
+
+
+def rules():
+    return ctx().extras["rules"]
+
+
+def currency() -> str:
+    return rules().clients.currency
+
+
+def me() -> str:
+    return g.principal.name
+
+
+@console.context_processor
+def registry_vocabulary():
+    return {"label": label, "labels": labels, "kinds": client_form.KINDS,
+            "currency": currency()}
+
+
+def _load(session, client_id: UUID) -> ClientRecord:
+    try:
+        return service.get_client(session, str(client_id))
+    except NotFound:
+        abort(404)
+
+
+# -- the list -----------------------------------------------------------------------------------
+
+@console.get("/")
+@staff_page()
+def client_list():
+    query = client_form.read_list_query(request.args)
+    with ctx().database.transaction() as session:
+        page = paginate(session, queries.client_list(query.filters, NEWEST_FIRST),
+                        page=query.page, per_page=PER_PAGE, args=query.filters)
+    return render_template(TEMPLATES + "clients.html", page=page, query=query)
+
+
+# -- new, edit, archive, erase ---------------------------------------------------------------
+
+def form_page(form: client_form.ClientForm, *, client: ClientRecord | None = None,
+              status: int = 200):
+    return render_template(TEMPLATES + "client_form.html", form=form, client=client), status
+
+
+@console.get("/clients/new")
+@staff_page(role="staff")
+def client_new():
+    return form_page(client_form.blank_form(rules().default_language))
+
+
+@console.post("/clients/new")
+@staff_page(role="staff")
+def client_register():
+    form = client_form.read_form(request.form)
+    fields, form = client_form.validated(form, currency())
+    if fields is None:
+        return form_page(form, status=422)
+    try:
+        with ctx().database.transaction() as session:
+            client = service.register_client(session, fields, now=ctx().clock(), rules=rules())
+    except ValidationFailed as invalid:
+        return form_page(client_form.with_errors(form, invalid.errors, currency()), status=422)
+    flash(_("Client %(name)s registered.", name=client.name), "success")
+    return redirect_back(".client_page", client_id=client.id)
+
+
+@console.get("/clients/<uuid:client_id>/edit")
+@staff_page(role="staff")
+def client_edit(client_id: UUID):
+    with ctx().database.transaction() as session:
+        client = _load(session, client_id)
+    if client.status == "erased":
+        flash(_("An erased client cannot be changed."), "error")
+        return redirect_back(".client_page", client_id=client_id)
+    return form_page(client_form.form_of(client), client=client)
+
+
+@console.post("/clients/<uuid:client_id>/edit")
+@staff_page(role="staff")
+def client_save(client_id: UUID):
+    form = client_form.read_form(request.form)
+    fields, form = client_form.validated(form, currency())
+    try:
+        with ctx().database.transaction() as session:
+            client = _load(session, client_id)
+            if fields is None:
+                return form_page(form, client=client, status=422)
+            changes = client_form.changes_of(client, fields)
+            if changes:
+                client = service.update_client(session, str(client_id), changes,
+                                               expected_version=_version(form.version),
+                                               now=ctx().clock(), rules=rules())
+    except ValidationFailed as invalid:
+        return form_page(client_form.with_errors(form, invalid.errors, currency()),
+                         client=client, status=422)
+    except StaleVersion:
+        with ctx().database.transaction() as session:
+            client = _load(session, client_id)
+        flash(_("Someone else changed this client while you were editing. Your changes are "
+                "below; check them against the current client and save again."), "error")
+        form.version = str(client.version)
+        return form_page(form, client=client, status=409)
+    except Conflict:
+        flash(_("An erased client cannot be changed."), "error")
+        return redirect_back(".client_page", client_id=client_id)
+    flash(_("Client saved.") if changes else _("Nothing to save: no field changed."), "success")
+    return redirect_back(".client_page", client_id=client_id)
+
+
+def _version(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+@console.post("/clients/<uuid:client_id>/archive")
+@staff_page(role="staff")
+def client_archive(client_id: UUID):
+    try:
+        with ctx().database.transaction() as session:
+            _load(session, client_id)
+            service.archive_client(session, str(client_id),
+                                   expected_version=_version(request.form.get("version")),
+                                   now=ctx().clock())
+    except StaleVersion:
+        flash(_("The client changed since you opened it; check it and try again."), "error")
+    except Conflict:
+        flash(_("An erased client cannot be archived."), "error")
+    else:
+        flash(_("Client archived: it no longer counts in the portfolio."), "success")
+    return redirect_back(".client_page", client_id=client_id)
+
+
+@console.get("/clients/<uuid:client_id>/erase")
+@staff_page(role="admin")
+def client_erase_confirm(client_id: UUID):
+    with ctx().database.transaction() as session:
+        client = _load(session, client_id)
+        try:
+            plan = care.get_plan(session, client.id)
+        except NotFound:
+            plan = None
+        interactions = care.interactions_page(session, client.id, 1, 1)["total"]
+    return render_template(TEMPLATES + "erase.html", client=client, plan=plan,
+                           interactions=interactions)
+
+
+@console.post("/clients/<uuid:client_id>/erase")
+@staff_page(role="admin")
+def client_erase(client_id: UUID):
+    try:
+        with ctx().database.transaction() as session:
+            _load(session, client_id)
+            service.erase_client(session, str(client_id),
+                                 expected_version=_version(request.form.get("version")),
+                                 now=ctx().clock())
+    except StaleVersion:
+        flash(_("The client changed since you opened it; check it and try again."), "error")
+        return redirect_back(".client_erase_confirm", client_id=client_id)
+    flash(_("The client's personal data was erased."), "success")
+    return redirect_back(".client_page", client_id=client_id)
+
+
+# -- the client page -------------------------------------------------------------------------
+
+def show_client(client_id: UUID, *, status: int = 200, interaction=None, plan=None):
+    """The client page; ``interaction`` / ``plan`` are forms shown again with their errors."""
+    with ctx().database.transaction() as session:
+        try:
+            page = page_data.client_page(session, str(client_id), now=ctx().clock(),
+                                         rules=rules())
+        except NotFound:
+            abort(404)
+    if plan is None:
+        plan = care_form.plan_form_of(page.plan)
+    return render_template(TEMPLATES + "client.html", page=page, client=page.client,
+                           satisfaction_chart=satisfaction_chart(page),
+                           interaction=interaction or care_form.InteractionForm(),
+                           plan_form=plan), status
+
+
+def satisfaction_chart(page: page_data.ClientPage):
+    """S after each ledger entry shown, on a 0–100 scale (None while the ledger is empty)."""
+    if not page.ledger:
+        return None
+    pattern = CHART_DATES[current_language()]
+    return line_chart(_("Satisfaction over time"),
+                      [(format_date(when, pattern), value) for when, value in page.chart_points],
+                      y_range=(0, 100), series=_("Satisfaction"))
+
+
+@console.get("/clients/<uuid:client_id>")
+@staff_page()
+def client_page(client_id: UUID):
+    return show_client(client_id)
+
+
+@console.post("/clients/<uuid:client_id>/interactions")
+@staff_page(role="staff")
+def interaction_log(client_id: UUID):
+    form = care_form.read_interaction(request.form)
+    fields, form = care_form.interaction_fields(form, rules().zone)
+    if fields is None:
+        return show_client(client_id, status=422, interaction=form)
+    try:
+        with ctx().database.transaction() as session:
+            _load(session, client_id)
+            care.log_interaction(session, str(client_id), fields, now=ctx().clock(), by=me(),
+                                 rules=rules())
+    except ValidationFailed as invalid:
+        return show_client(client_id, status=422,
+                           interaction=care_form.interaction_errors(form, invalid.errors))
+    except Conflict:
+        flash(_("An erased client has no care records any more."), "error")
+    else:
+        flash(_("Interaction logged."), "success")
+    return redirect_back(".client_page", client_id=client_id)
+
+
+@console.post("/clients/<uuid:client_id>/plan")
+@staff_page(role="staff")
+def plan_save(client_id: UUID):
+    form = care_form.read_plan(request.form)
+    fields, form = care_form.plan_fields(form)
+    if fields is None:
+        return show_client(client_id, status=422, plan=form)
+    try:
+        with ctx().database.transaction() as session:
+            _load(session, client_id)
+            care.put_plan(session, str(client_id), fields,
+                          expected_version=_version(form.version), now=ctx().clock(), by=me(),
+                          rules=rules())
+    except ValidationFailed as invalid:
+        return show_client(client_id, status=422, plan=care_form.plan_errors(form, invalid.errors))
+    except StaleVersion:
+        flash(_("The plan changed since you opened it; check it and try again."), "error")
+    except Conflict:
+        flash(_("An erased client has no care records any more."), "error")
+    else:
+        flash(_("Communication plan saved."), "success")
+    return redirect_back(".client_page", client_id=client_id)
+
+
+# -- the portfolio -----------------------------------------------------------------------------
+
+@console.get("/portfolio")
+@staff_page()
+def portfolio():
+    with ctx().database.transaction() as session:
+        report = reports.portfolio(session, currency())
+    return render_template(TEMPLATES + "portfolio.html", report=report,
+                           sections=portfolio_sections(report))
+
+
+def portfolio_sections(report: dict) -> list[dict]:
+    """One chart per breakdown (clients by kind, annual value by tier, clients by health
+    band), each with a table of all its figures."""
+    headers = [_("Group"), _("Clients"), _("Mean satisfaction"), _("Annual value"),
+               _("Value at risk")]
+    plan = [("by_kind", "kind", _("Clients by kind"), "clients"),
+            ("by_tier", "tier", _("Annual value by tier"), "annual_value"),
+            ("by_band", "band", _("Clients by health band"), "clients")]
+    sections = []
+    for key, group, title, shown in plan:
+        groups = report[key]
+        points = [(label(group, name), _amount(figures[shown])) for name, figures in groups.items()]
+        rows = [[label(group, name), format_number(figures["clients"]),
+                 format_number(figures["satisfaction_mean"], 2),
+                 format_money(figures["annual_value"]), format_money(figures["value_at_risk"])]
+                for name, figures in groups.items()]
+        sections.append({"id": key, "title": title, "chart": bar_chart(title, points),
+                         "headers": headers, "rows": rows})
+    return sections
+
+
+def _amount(figure):
+    return figure["amount"] if isinstance(figure, dict) else figure

@@ -1,0 +1,75 @@
+"""The shared console's Chinese texts (English source strings are the keys)."""
+
+MESSAGES = {
+    "zh-CN": {
+        # the layout and navigation
+        "ClientLoop console": "ClientLoop 工作台",
+        "Console": "工作台",
+        "Skip to content": "跳到正文",
+        "Complaints": "投诉",
+        "Clients": "客户",
+        "Surveys": "问卷",
+        "Sign in": "登录",
+        "Sign out": "退出登录",
+        "admin": "管理员",
+        "staff": "员工",
+        "analyst": "分析员",
+        # sign-in
+        "Token": "令牌",
+        "Paste the token an admin gave you. It is kept in this browser until it expires or you sign out.":
+            "粘贴管理员给你的令牌。它会保存在此浏览器中，直到过期或你退出登录。",
+        "An admin makes a token with:": "管理员用以下命令生成令牌：",
+        "Or open a one-time sign-in link, made with:": "也可以打开一次性登录链接，由以下命令生成：",
+        "You are signed in as %(name)s.": "你已以 %(name)s 的身份登录。",
+        "Go to the console": "进入工作台",
+        "Paste your token.": "请粘贴你的令牌。",
+        "This token is not valid.": "此令牌无效。",
+        "This token has expired; ask an admin for a new one.": "此令牌已过期，请向管理员索取新令牌。",
+        "This token has been revoked; ask an admin for a new one.": "此令牌已被吊销，请向管理员索取新令牌。",
+        "Signed in as %(name)s (%(role)s).": "已登录：%(name)s（%(role)s）。",
+        "You have signed out.": "你已退出登录。",
+        "This sign-in link has expired; ask for a new one.": "此登录链接已过期，请索取新链接。",
+        "This sign-in link is not valid.": "此登录链接无效。",
+        "This sign-in link has already been used; ask for a new one.": "此登录链接已被使用，请索取新链接。",
+        # errors
+        "Bad request": "请求有误",
+        "Not allowed": "不允许",
+        "Page not found": "页面不存在",
+        "Conflict": "冲突",
+        "No longer available": "已不可用",
+        "Too large": "内容过大",
+        "Invalid fields": "字段有误",
+        "Too many requests": "请求过多",
+        "Service unavailable": "服务不可用",
+        "Something went wrong": "出错了",
+        "You may not do this.": "你无权执行此操作。",
+        "There is no page at this address.": "此地址没有页面。",
+        "A service this page needs is unreachable; try again in a few seconds.":
+            "此页面依赖的服务暂时无法访问，请几秒后重试。",
+        "The request could not be completed.": "请求无法完成。",
+        "Your role (%(role)s) may not do this.": "你的角色（%(role)s）无权执行此操作。",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.":
+            "此表单已过期或并非来自本站。请返回、刷新页面后重试。",
+        "An unexpected error occurred; it has been logged.": "发生意外错误，已记录日志。",
+        "Back to the console": "返回工作台",
+        "Error %(status)s": "错误 %(status)s",
+        # forms, lists and pages
+        "required": "必填",
+        "There is a problem": "有问题需要处理",
+        "Pages": "分页",
+        "%(first)s–%(last)s of %(total)s": "第 %(first)s–%(last)s 条，共 %(total)s 条",
+        "Page %(page)s of %(pages)s": "第 %(page)s 页，共 %(pages)s 页",
+        "Previous": "上一页",
+        "Next": "下一页",
+        # charts
+        "Lower bound": "下限",
+        "No data yet": "暂无数据",
+        "Upper bound": "上限",
+        # deadlines
+        "due in %(time)s": "剩余 %(time)s",
+        "overdue %(time)s": "已超时 %(time)s",
+        "%(n)s d": "%(n)s 天",
+        "%(n)s h": "%(n)s 小时",
+        "%(n)s min": "%(n)s 分钟",
+    },
+}
