@@ -694,7 +694,7 @@ def make_surveys(rng: Rand, clients: list[Client], resolved: list, now: datetime
     from services.registry.domain.events import SURVEY_RESPONSE_SUBMITTED, SatisfactionEvent
     from services.survey.demo import FOLLOW_UP, SATISFACTION
     from services.survey.domain.definition import validate_survey_definition
-    from services.survey.domain.scoring import SCORING_VERSION, score_response
+    from services.survey.domain.scoring import SCORING_VERSION, first_answers, score_response
     start = now - timedelta(days=DAYS + 5)
     surveys: list[dict] = []
 
@@ -740,7 +740,8 @@ def make_surveys(rng: Rand, clients: list[Client], resolved: list, now: datetime
             responses.append(dict(id=rng.uid(), survey_id=s["id"], invitation_id=invitation["id"],
                                   client_id=client.id, language=client.language,
                                   answers=json.dumps(answers, ensure_ascii=False), score=score,
-                                  scoring_version=SCORING_VERSION, submitted_at=answered))
+                                  scoring_version=SCORING_VERSION, submitted_at=answered,
+                                  **first_answers(definition, answers).as_dict()))
             client.events.append(SatisfactionEvent(rng.uid(), SURVEY_RESPONSE_SUBMITTED, answered,
                                                    score=score))
 

@@ -32,8 +32,8 @@ TIERS = ("A", "B", "C")
 
 #: Fields of the complaints' stored answers and events that hold personal data (blanked there
 #: on erasure): the complaint's own texts and every free-text note, reason and summary.
-PERSONAL_DATA = ("name", "title", "description", "remedy_sought", "resolution_summary",
-                 "summary", "reason", "note")
+PERSONAL_DATA = ("name", "client_name", "title", "description", "remedy_sought",
+                 "resolution_summary", "summary", "reason", "note")
 _REDACTED_DETAILS = ("reason", "summary", "note")
 """Free-text fields of timeline details that may hold personal data."""
 _REDACTED_NOTES = ("note", "escalate", "wait", "resolve", "reopen")

@@ -3,11 +3,10 @@
 * :func:`client_list` — the filtered, sorted client list as one SQL statement (paginated by the
   caller with ``LIMIT``/``OFFSET``, never loaded whole);
 * :func:`ledger` / :func:`value_history` — a client's stored records, in order;
-* :func:`open_complaints` — the client's open complaints one by one (ref, severity, since when),
-  folded from the complaint events the registry applied (it keeps no complaint ids or
-  deadlines);
-* :func:`feedback_received` — the survey responses the registry applied: when, the score, and
-  what it did to satisfaction (the registry keeps no comments).
+* :func:`open_complaints` — the client's open complaints one by one (ref, id, severity, since
+  when, resolution deadline), folded from the complaint events the registry applied;
+* :func:`feedback_received` — the survey responses the registry applied: when, the score, the
+  comment, and what it did to satisfaction.
 """
 from __future__ import annotations
 
@@ -95,15 +94,16 @@ def open_complaints(session: Session, client_id: str) -> list[OpenComplaint]:
 
 @dataclass(frozen=True)
 class Feedback:
-    """A survey response the registry applied: its score and what it did to satisfaction
-    (``delta`` None for the first measure; no ledger entry at all for a response without a
-    score)."""
+    """A survey response the registry applied: its score, its comment (None if it had none,
+    or the client was erased) and what it did to satisfaction (``delta`` None for the first
+    measure; no ledger entry at all for a response without a score)."""
 
     occurred_at: datetime
     score: Decimal | None
     delta: Decimal | None
     satisfaction: Decimal | None
     reason: str | None
+    comment: str | None = None
 
 
 def feedback_received(session: Session, client_id: str, *, latest: int = 10) -> list[Feedback]:
@@ -111,7 +111,7 @@ def feedback_received(session: Session, client_id: str, *, latest: int = 10) -> 
     entry = SatisfactionEntryRecord
     rows = session.execute(
         select(ClientEventRecord.occurred_at, ClientEventRecord.score, entry.delta, entry.value,
-               entry.reason)
+               entry.reason, ClientEventRecord.comment)
         .outerjoin(entry, (entry.client_id == ClientEventRecord.client_id)
                    & (entry.event_id == ClientEventRecord.event_id))
         .where(ClientEventRecord.client_id == client_id,
@@ -119,4 +119,4 @@ def feedback_received(session: Session, client_id: str, *, latest: int = 10) -> 
         .order_by(ClientEventRecord.occurred_at.desc(), ClientEventRecord.event_id.desc())
         .limit(latest)).all()
     return [Feedback(as_utc(row.occurred_at), None if row.score is None else Decimal(row.score),
-                     row.delta, row.value, row.reason) for row in rows]
+                     row.delta, row.value, row.reason, row.comment) for row in rows]

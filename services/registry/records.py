@@ -1,43 +1,63 @@
-"""Satisfaction and value records: apply a feedback or complaint event, re-fold, save, publish.
+"""Satisfaction and value records: apply a feedback or complaint event, fold, save, publish.
 
 A client's records are folds (``services.registry.domain``) over what the registry stored: the
 applied events (``client_event``) and the annual values staff entered
 (``annual_value_change``). Every use case here runs in the caller's transaction with the client
 row locked, so concurrent consumers, the periodic job and staff edits of one client queue up:
 
-1. store the new input (an event already stored for the client changes nothing);
-2. fold the ledger, the value history and the current value record from *all* stored inputs, so
-   a late event takes its place in event-time order and everything after it is recomputed;
-3. save what changed (ledger and history rows from the first difference on, the current
-   figures on the client row);
+1. store the new input (an event already stored for the client changes nothing); an event
+   that moves only a complaint's deadline (``complaint.waiting``, ``complaint.resumed``) is
+   stored and nothing more, since no record depends on it;
+2. fold the ledger, the value history and the current value record on from the state stored
+   just before the new input's place in event-time order (``records_checkpoint``,
+   ``domain/records_fold.py``): the latest state for an event newer than the others, an earlier
+   checkpoint for one that arrives late, which then takes its place and everything after it is
+   recomputed. The result is the fold of *all* stored inputs (``full_fold``), at a cost that
+   does not grow with the client's history;
+3. save what changed (ledger and history rows from the first difference on, the checkpoints
+   after the starting state, the current figures on the client row);
 4. in the same transaction, record ``client.satisfaction.changed`` when S as shown changed and
    ``client.value.changed`` when tier, health score or band changed, naming the cause.
+
+The fold starts from the beginning (and rewrites every checkpoint) when the caller knows no
+single new input (``since`` None), when the client's records were folded under other rules,
+and when they were last folded without checkpoints (``checkpoints_at`` ≠ ``records_at``: a
+database from before checkpoints, or a writer that did not keep them).
+
+Several events at once (:func:`apply_events`, the consumer's batches) go through the same
+steps for all their clients together — locked in client id order, read and written with one
+statement per table — and each event still records the change events it would alone.
 """
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from functools import lru_cache
+from typing import Any, Sequence
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from services.registry.adapters.orm import (AnnualValueChangeRecord, ClientEventRecord,
-                                            ClientRecord, SatisfactionEntryRecord,
-                                            ValueHistoryRecord, platform)
-from services.registry.domain.events import COMPLAINT_OPENED, SatisfactionEvent
+                                            ClientRecord, RecordsCheckpointRecord,
+                                            SatisfactionEntryRecord, ValueHistoryRecord, platform)
+from services.registry.domain.events import (SURVEY_RESPONSE_SUBMITTED, SatisfactionEvent,
+                                             read_comment)
 from services.registry.domain.money import MONEY_PLACES, Money, money_output
+from services.registry.domain.open_complaints import OpenComplaints
+from services.registry.domain.records_fold import (CHECKPOINT_EVERY, START, Fold, FoldState,
+                                                   Records, fold_from, full_fold)
 from services.registry.domain.rounding import round_half_up
-from services.registry.domain.satisfaction import LedgerEntry, current, fold_ledger
-from services.registry.domain.value import ValueRecord, compute_value_record
-from services.registry.domain.value_history import (WINDOW_MOVE_STEP, AnnualValueChange,
-                                                    ValueHistoryEntry, fold_value_history)
+from services.registry.domain.satisfaction import LedgerEntry
+from services.registry.domain.value import ValueRecord
+from services.registry.domain.value_history import AnnualValueChange
 from services.registry.rules import RegistryRules
 from shared.bus.envelope import Event
-from shared.bus.outbox import record_event
+from shared.bus.outbox import record_events
 from shared.clock import as_utc
 from shared.errors import NotFound, ValidationFailed
 
@@ -51,16 +71,6 @@ class UnknownClientEvent(NotFound):
     backoff, then dead-letters it (``clientloop dlq list registry``)."""
 
 
-@dataclass(frozen=True)
-class Records:
-    """A client's records as of ``now``: folds over everything stored for it."""
-
-    ledger: list[LedgerEntry]
-    history: list[ValueHistoryEntry]
-    value: ValueRecord
-    window_moves_at: datetime | None
-
-
 # -- reading what is stored -------------------------------------------------------------------
 
 def lock_client(session: Session, client_id: str) -> ClientRecord | None:
@@ -72,7 +82,8 @@ def lock_client(session: Session, client_id: str) -> ClientRecord | None:
 _EVENT_COLUMNS = (ClientEventRecord.event_id, ClientEventRecord.event_type,
                   ClientEventRecord.occurred_at, ClientEventRecord.score, ClientEventRecord.severity,
                   ClientEventRecord.previous_severity, ClientEventRecord.within_sla,
-                  ClientEventRecord.ref)
+                  ClientEventRecord.ref, ClientEventRecord.complaint_id,
+                  ClientEventRecord.resolve_by)
 
 
 def stored_events(session: Session, client_id: str) -> list[SatisfactionEvent]:
@@ -84,7 +95,8 @@ def _event_of(row) -> SatisfactionEvent:
     return SatisfactionEvent(
         event_id=row.event_id, event_type=row.event_type, occurred_at=as_utc(row.occurred_at),
         score=None if row.score is None else Decimal(row.score), severity=row.severity,
-        previous_severity=row.previous_severity, within_sla=row.within_sla, ref=row.ref)
+        previous_severity=row.previous_severity, within_sla=row.within_sla, ref=row.ref,
+        complaint_id=row.complaint_id, resolve_by=as_utc(row.resolve_by))
 
 
 def stored_annual_value_changes(session: Session, client_id: str) -> list[AnnualValueChange]:
@@ -108,28 +120,247 @@ def annual_value_of(client: ClientRecord) -> Money | None:
 def fold_records(annual_value: Money | None, events: Sequence[SatisfactionEvent],
                  changes: Sequence[AnnualValueChange], now: datetime,
                  rules: RegistryRules) -> Records:
-    ledger = fold_ledger(events, rules.satisfaction)
-    complaints = [event for event in events if event.is_complaint]
-    history = fold_value_history(changes, ledger, complaints, rules.value, now=now)
-    value = compute_value_record(annual_value, current(ledger), complaints, now, rules.value)
-    return Records(ledger, history, value, next_window_move(complaints, now, rules))
+    """The records from every input at once (the definition :func:`refresh` keeps to)."""
+    return full_fold(annual_value, events, changes, now, rules.satisfaction, rules.value)
 
 
-def next_window_move(complaints: Iterable[SatisfactionEvent], now: datetime,
-                     rules: RegistryRules) -> datetime | None:
-    """The next instant after ``now`` at which ``complaints_90d`` changes by itself: a counted
-    complaint leaves the window, or one dated in the future enters it."""
-    window = timedelta(days=rules.value.window_days)
-    moments = []
-    for event in complaints:
-        if event.event_type != COMPLAINT_OPENED:
-            continue
-        if event.occurred_at > now:
-            moments.append(event.occurred_at)
-        leaves_at = event.occurred_at + window + WINDOW_MOVE_STEP
-        if leaves_at > now:
-            moments.append(leaves_at)
-    return min(moments, default=None)
+Key = tuple[datetime, str]
+#: How many of a client's latest checkpoints one query looks through for the state to start from.
+_LATEST_CHECKPOINTS = 4
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One input stored since the records were last folded: its place in event-time order
+    (None: unknown, fold from the start), the cause to announce, the event id it brought."""
+
+    since: Key | None
+    cause: dict[str, str] | None
+    event_id: str | None = None
+
+
+@dataclass
+class _Work:
+    """One client's part of a fold: what was stored for it, in order, and what the fold read."""
+
+    client: ClientRecord
+    steps: list[_Step]
+    previous: "ShownState"
+    announce: bool = True
+    start: FoldState = START
+    events: list[SatisfactionEvent] = field(default_factory=list)
+    changes: list[AnnualValueChange] = field(default_factory=list)
+    stored_ledger: list[tuple] = field(default_factory=list)
+    stored_history: list[tuple] = field(default_factory=list)
+    fold: Fold | None = None
+
+    @property
+    def since(self) -> Key | None:
+        places = [step.since for step in self.steps]
+        return None if any(place is None for place in places) else min(places)
+
+
+def _refold(session: Session, works: list[_Work], *, now: datetime,
+            rules: RegistryRules) -> None:
+    """Fold the clients' records on from their checkpoints, save them and record the change
+    events, with a handful of statements for all the clients together. ``works`` in client id
+    order; each client's steps in the order their inputs were stored, announced one by one as
+    if each had been folded alone."""
+    _resume_from(session, works, now, rules)
+    _load_inputs(session, works)
+    _load_stored_records(session, works)
+    announcements: list[tuple[str, str, dict[str, Any]]] = []
+    for work in works:
+        client = work.client
+        previous = work.previous
+        for number, step in enumerate(work.steps):
+            later = {later.event_id for later in work.steps[number + 1:] if later.event_id}
+            events = [event for event in work.events if event.event_id not in later] \
+                if later else work.events
+            fold = fold_from(work.start, events, work.changes, now=now,
+                             annual_value=annual_value_of(client),
+                             satisfaction_rules=rules.satisfaction, value_rules=rules.value,
+                             checkpoint_every=CHECKPOINT_EVERY, mark=step.since)
+            shown_now = ShownState(shown(fold.satisfaction, rules.satisfaction.places),
+                                   fold.value.tier, fold.value.health_score,
+                                   fold.value.health_band)
+            if work.announce:
+                announcements.extend(_announcements(client, previous, shown_now, fold,
+                                                    step.cause, rules))
+            previous = shown_now
+            work.fold = fold
+    _save_ledgers(session, works, rules)
+    _save_histories(session, works)
+    _save_checkpoints(session, works)
+    for work in works:
+        _save_current(work.client, work.fold, now, rules)
+    record_events(session, platform, service=SERVICE, events=announcements, time=now)
+
+
+def _resume_from(session: Session, works: list[_Work], now: datetime,
+                 rules: RegistryRules) -> None:
+    """Set each work's ``start``: the latest checkpoint before its earliest new input, dated at
+    or before ``now``; :data:`START` when none will do (see the module docstring)."""
+    wanted = {}
+    for work in works:
+        client = work.client
+        records_at = as_utc(client.records_at)
+        if work.since is not None and client.records_rules == rules.fingerprint \
+                and records_at is not None and as_utc(client.checkpoints_at) == records_at:
+            wanted[client.id] = work
+    if not wanted:
+        return
+    table = RecordsCheckpointRecord.__table__
+    found: set[str] = set()
+    # Event ids are compared here, in Python, as the fold orders them (not by SQL collation).
+    ids = sorted(wanted)
+    rows = session.execute(_statement("checkpoints", len(ids)),
+                           {"now": now, **{f"c{number}": client_id
+                                           for number, client_id in enumerate(ids)}})
+    for row in sorted(rows, key=lambda row: (row.client_id, -row.points)):
+        work = wanted[row.client_id]
+        if row.client_id not in found and (as_utc(row.at), row.event_id) < work.since:
+            work.start = _state_of(row)
+            found.add(row.client_id)
+    for client_id in sorted(set(wanted) - found):  # an event later than the latest states
+        since = wanted[client_id].since
+        row = session.execute(select(table).where(
+            table.c.client_id == client_id, table.c.at < min(now, since[0]))
+            .order_by(table.c.points.desc()).limit(1)).first()
+        if row is not None:
+            wanted[client_id].start = _state_of(row)
+
+
+#: "From the start" as a lower bound on a time.
+_EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+
+
+def _each(count: int, condition):
+    """``condition(client, bound, other)`` for ``count`` clients, over bound parameters
+    ``c0``, ``b0``, ``k0``, ``c1``…: one statement shape per count, built and compiled once."""
+    return or_(*(condition(bindparam(f"c{number}"), bindparam(f"b{number}"),
+                           bindparam(f"k{number}")) for number in range(count)))
+
+
+@lru_cache(maxsize=None)
+def _statement(kind: str, count: int):
+    """The statements that read and write several clients' records at once (see :func:`_each`
+    for their parameters)."""
+    if kind == "checkpoints":  # each client's latest few states dated at or before :now
+        table = RecordsCheckpointRecord.__table__
+        now = bindparam("now", type_=table.c.at.type)
+        latest = [select(*table.c).where(table.c.client_id == bindparam(f"c{number}"),
+                                         table.c.at <= now)
+                  .order_by(table.c.points.desc()).limit(_LATEST_CHECKPOINTS).subquery()
+                  for number in range(count)]
+        return union_all(*(select(*each.c) for each in latest))
+    if kind == "events":
+        event = ClientEventRecord
+        return select(event.client_id, *_EVENT_COLUMNS).where(_each(
+            count, lambda client, bound, _k: (event.client_id == client)
+            & (event.occurred_at >= bound)))
+    if kind == "changes":
+        change = AnnualValueChangeRecord
+        return select(change.client_id, change.event_id, change.event_type, change.at,
+                      change.amount, change.currency).where(_each(
+                          count, lambda client, bound, _k: (change.client_id == client)
+                          & (change.at >= bound)))
+    entry, history = SatisfactionEntryRecord, ValueHistoryRecord
+    if kind == "ledger":
+        return select(entry.client_id, entry.event_id, entry.event_type, entry.occurred_at,
+                      entry.delta, entry.value, entry.reason).where(_each(
+                          count, lambda client, bound, _k: (entry.client_id == client)
+                          & (entry.position >= bound))).order_by(entry.client_id, entry.position)
+    if kind == "history":
+        return select(history.client_id, history.at, history.cause_event_id,
+                      history.cause_event_type, history.tier, history.health_score,
+                      history.health_band, history.value_at_risk).where(_each(
+                          count, lambda client, bound, _k: (history.client_id == client)
+                          & (history.position >= bound))).order_by(history.client_id,
+                                                                   history.position)
+    if kind in ("delete ledger", "delete history"):
+        table = entry if kind == "delete ledger" else history
+        return delete(table).where(_each(count, lambda client, bound, _k: (
+            table.client_id == client) & (table.position >= bound)))
+    if kind == "delete checkpoints":  # after the start, and the other non-periodic states
+        table = RecordsCheckpointRecord
+        return delete(table).where(_each(count, lambda client, bound, kept: (
+            table.client_id == client) & ((table.points > bound) | (
+                (table.points % CHECKPOINT_EVERY != 0) & (table.points != kept)))))
+    raise ValueError(kind)
+
+
+def _params(pairs) -> dict[str, Any]:
+    """The parameters of a :func:`_statement` for ``(client id, bound[, other])`` tuples."""
+    params: dict[str, Any] = {}
+    for number, pair in enumerate(pairs):
+        params[f"c{number}"], params[f"b{number}"] = pair[0], pair[1]
+        if len(pair) > 2:
+            params[f"k{number}"] = pair[2]
+    return params
+
+
+def _load_inputs(session: Session, works: list[_Work]) -> None:
+    """The events and annual value changes the fold needs: those from each start on (the
+    fold skips the ones at or before the start's own place)."""
+    by_client = {work.client.id: work for work in works}
+    params = _params((work.client.id, work.start.at or _EARLIEST) for work in works)
+    for row in session.execute(_statement("events", len(works)), params):
+        by_client[row.client_id].events.append(_event_of(row))
+    for row in session.execute(_statement("changes", len(works)), params):
+        by_client[row.client_id].changes.append(AnnualValueChange(
+            event_id=row.event_id, event_type=row.event_type, at=as_utc(row.at),
+            annual_value=None if row.amount is None else Money(Decimal(row.amount), row.currency)))
+    for work in works:
+        work.changes.sort(key=lambda change: (change.at, change.event_id))
+
+
+def _load_stored_records(session: Session, works: list[_Work]) -> None:
+    """The stored ledger and history rows from each start's positions on, as the saving
+    compares them."""
+    by_client = {work.client.id: work for work in works}
+    for row in session.execute(_statement("ledger", len(works)), _params(
+            (work.client.id, work.start.ledger_size) for work in works)):
+        by_client[row.client_id].stored_ledger.append((
+            row.event_id, row.event_type, as_utc(row.occurred_at),
+            None if row.delta is None else Decimal(row.delta), Decimal(row.value), row.reason))
+    for row in session.execute(_statement("history", len(works)), _params(
+            (work.client.id, work.start.history_size) for work in works)):
+        by_client[row.client_id].stored_history.append((
+            as_utc(row.at), row.cause_event_id, row.cause_event_type, row.tier,
+            Decimal(row.health_score), row.health_band, Decimal(row.value_at_risk)))
+
+
+def _state_of(row) -> FoldState:
+    return FoldState(
+        at=as_utc(row.at), event_id=row.event_id, points=row.points,
+        ledger_size=row.ledger_size, history_size=row.history_size,
+        satisfaction=None if row.satisfaction is None else Decimal(row.satisfaction),
+        annual_value=(None if row.annual_amount is None
+                      else Money(Decimal(row.annual_amount), row.annual_currency)),
+        open_complaints=OpenComplaints(row.open_low, row.open_medium, row.open_high,
+                                       row.open_critical),
+        opened=tuple(row.opened),
+        last_entry=(None if row.last_tier is None
+                    else (row.last_tier, Decimal(row.last_health_score), row.last_health_band)))
+
+
+def _checkpoint_row(client_id: str, state: FoldState) -> dict[str, Any]:
+    counts, last = state.open_complaints, state.last_entry
+    return {
+        "client_id": client_id, "points": state.points, "at": state.at,
+        "event_id": state.event_id, "ledger_size": state.ledger_size,
+        "history_size": state.history_size,
+        "satisfaction": None if state.satisfaction is None else str(state.satisfaction),
+        "annual_amount": None if state.annual_value is None else state.annual_value.amount,
+        "annual_currency": None if state.annual_value is None else state.annual_value.currency,
+        "open_low": counts.low, "open_medium": counts.medium, "open_high": counts.high,
+        "open_critical": counts.critical,
+        "opened": list(state.opened),
+        "last_tier": None if last is None else last[0],
+        "last_health_score": None if last is None else last[1],
+        "last_health_band": None if last is None else last[2],
+    }
 
 
 # -- use cases ---------------------------------------------------------------------------------
@@ -137,30 +368,76 @@ def next_window_move(complaints: Iterable[SatisfactionEvent], now: datetime,
 def apply_event(session: Session, event: Event, *, now: datetime, rules: RegistryRules) -> bool:
     """Apply one feedback or complaint event from the bus. False if it was already applied.
 
+    A survey response's comment is kept for the client's page — unless the client was erased
+    meanwhile (an event already on its way when the erasure happened).
+
     Raises :class:`ValidationFailed` for data the folds cannot use and
     :class:`UnknownClientEvent` for a client the registry does not hold; the consumer retries
     both and then dead-letters the event.
     """
-    applied = SatisfactionEvent.from_bus(event.id, event.type, event.time, event.data)
-    client_id = event.data.get("client_id") or event.subject
-    if not isinstance(client_id, str) or not _UUID.match(client_id):
-        raise ValidationFailed({"data.client_id": ["Must be a client id (a UUID)."]},
-                               detail=f"Event {event.id} names no client.")
-    client = lock_client(session, client_id.lower())
-    if client is None:
-        raise UnknownClientEvent(f"Event {event.id} ({event.type}) names client {client_id}, "
-                                 "which the registry does not hold.")
-    events = stored_events(session, client.id)
-    if any(stored.event_id == applied.event_id for stored in events):
-        return False
-    session.execute(insert(ClientEventRecord).values(
-        client_id=client.id, event_id=applied.event_id, event_type=applied.event_type,
-        occurred_at=applied.occurred_at,
-        score=None if applied.score is None else str(applied.score),
-        severity=applied.severity, previous_severity=applied.previous_severity,
-        within_sla=applied.within_sla, ref=applied.ref, received_at=now))
-    refresh(session, client, now=now, rules=rules, cause=applied.cause, events=[*events, applied])
-    return True
+    return apply_events(session, [event], now=now, rules=rules)[0]
+
+
+def apply_events(session: Session, events: Sequence[Event], *, now: datetime,
+                 rules: RegistryRules) -> list[bool]:
+    """Apply several bus events in the caller's transaction, with what applying them one by
+    one in that order gives: the same records, the same change events (each naming its own
+    cause). For each, False if it was already applied. Raises as :func:`apply_event` does for
+    the first event that cannot be applied; then nothing may be committed."""
+    parsed = []
+    for event in events:
+        applied = SatisfactionEvent.from_bus(event.id, event.type, event.time, event.data)
+        client_id = event.data.get("client_id") or event.subject
+        if not isinstance(client_id, str) or not _UUID.match(client_id):
+            raise ValidationFailed({"data.client_id": ["Must be a client id (a UUID)."]},
+                                   detail=f"Event {event.id} names no client.")
+        parsed.append((event, applied, client_id.lower()))
+    if not parsed:
+        return []
+    ids = sorted({client_id for _event, _applied, client_id in parsed})
+    clients = {client.id: client for client in session.execute(
+        select(ClientRecord).where(ClientRecord.id.in_(ids)).order_by(ClientRecord.id)
+        .with_for_update().execution_options(populate_existing=True)).scalars()}
+    for event, _applied, client_id in parsed:
+        if client_id not in clients:
+            raise UnknownClientEvent(f"Event {event.id} ({event.type}) names client {client_id}, "
+                                     "which the registry does not hold.")
+    event_ids = sorted({applied.event_id for _event, applied, _client_id in parsed})
+    stored = {(row.client_id, row.event_id) for row in session.execute(
+        select(ClientEventRecord.client_id, ClientEventRecord.event_id).where(
+            ClientEventRecord.client_id.in_(ids), ClientEventRecord.event_id.in_(event_ids)))}
+    results, rows, works = [], [], {}
+    for event, applied, client_id in parsed:
+        if (client_id, applied.event_id) in stored:
+            results.append(False)
+            continue
+        stored.add((client_id, applied.event_id))
+        results.append(True)
+        client = clients[client_id]
+        rows.append({
+            "client_id": client_id, "event_id": applied.event_id,
+            "event_type": applied.event_type, "occurred_at": applied.occurred_at,
+            "score": None if applied.score is None else str(applied.score),
+            "severity": applied.severity, "previous_severity": applied.previous_severity,
+            "within_sla": applied.within_sla, "ref": applied.ref,
+            "complaint_id": applied.complaint_id, "resolve_by": applied.resolve_by,
+            "comment": _comment(event, applied, client), "received_at": now})
+        if applied.moves_records:
+            if client_id not in works:
+                works[client_id] = _Work(client, [], shown_state(client))
+            works[client_id].steps.append(_Step(applied.order_key, applied.cause,
+                                                applied.event_id))
+    if rows:
+        session.execute(insert(ClientEventRecord.__table__), rows)
+    if works:
+        _refold(session, [works[client_id] for client_id in sorted(works)], now=now, rules=rules)
+    return results
+
+
+def _comment(event: Event, applied: SatisfactionEvent, client: ClientRecord) -> str | None:
+    if client.status == "erased" or applied.event_type != SURVEY_RESPONSE_SUBMITTED:
+        return None
+    return read_comment(event.data)
 
 
 def record_annual_value(session: Session, client: ClientRecord, *, event_id: str,
@@ -174,22 +451,18 @@ def record_annual_value(session: Session, client: ClientRecord, *, event_id: str
 
 def refresh(session: Session, client: ClientRecord, *, now: datetime, rules: RegistryRules,
             cause: dict[str, str] | None, announce: bool = True,
-            previous: "ShownState | None" = None,
-            events: Sequence[SatisfactionEvent] | None = None) -> Records:
-    """Re-fold the client's records from what is stored, save them, and (with ``announce``)
-    record the change events against ``previous`` (default: the figures on the client row).
-    The client row must be locked (or new) in this transaction."""
-    if events is None:
-        events = stored_events(session, client.id)
-    records = fold_records(annual_value_of(client), events,
-                           stored_annual_value_changes(session, client.id), now, rules)
-    _save_ledger(session, client.id, records.ledger, rules)
-    _save_history(session, client.id, records.history)
-    previous = previous or shown_state(client)
-    _save_current(client, records, now, rules)
-    if announce:
-        _announce(session, client, previous, records, cause, now, rules)
-    return records
+            previous: "ShownState | None" = None, since: Key | None = None) -> Fold:
+    """Fold the client's records as of ``now``, save them, and (with ``announce``) record the
+    change events against ``previous`` (default: the figures on the client row). The client
+    row must be locked (or new) in this transaction.
+
+    ``since`` is the place in event-time order, ``(time, event id)``, of the one input stored
+    since the records were last folded (for the periodic job, which stores none: ``(now, "")``);
+    the fold goes on from the checkpoint before it. None folds everything from the start: what
+    a caller that stored inputs some other way must ask for."""
+    work = _Work(client, [_Step(since, cause)], previous or shown_state(client), announce)
+    _refold(session, [work], now=now, rules=rules)
+    return work.fold
 
 
 def recompute_due_clients(database, *, now: datetime, rules: RegistryRules,
@@ -214,7 +487,7 @@ def recompute_due_clients(database, *, now: datetime, rules: RegistryRules,
                     client = lock_client(session, client_id)
                     if client is None or not _is_due_for_recompute(client, now, rules):
                         continue  # someone else did it meanwhile
-                    refresh(session, client, now=now, rules=rules, cause=None)
+                    refresh(session, client, now=now, rules=rules, cause=None, since=(now, ""))
                     done += 1
             except Exception:  # noqa: BLE001 - one client's failure must not stop the others
                 log.exception("recomputing a client's records failed", extra={"client_id": client_id})
@@ -237,58 +510,80 @@ def shown(value: Decimal | None, places: int) -> Decimal | None:
     return None if value is None else round_half_up(value, places)
 
 
-def _save_ledger(session: Session, client_id: str, ledger: list[LedgerEntry],
-                 rules: RegistryRules) -> None:
+def _rewrite(stored: list[tuple], new: list[tuple], first: int):
+    """Where the stored rows from position ``first`` on stop matching ``new``: None when they
+    all match, else (the position to rewrite from, whether stored rows from there must go,
+    the new rows from there)."""
+    difference = _first_difference(stored, new)
+    if difference is None:
+        return None
+    return first + difference, difference < len(stored), new[difference:]
+
+
+def _save_ledgers(session: Session, works: list[_Work], rules: RegistryRules) -> None:
+    """Make each stored ledger from its start's position on read the fold's entries."""
     places = rules.satisfaction.places
-    new = [(entry.event_id, entry.event_type, entry.occurred_at, shown(entry.delta, places),
-            shown(entry.value, places), entry.reason) for entry in ledger]
-    stored = [(row.event_id, row.event_type, as_utc(row.occurred_at),
-               None if row.delta is None else Decimal(row.delta), Decimal(row.value), row.reason)
-              for row in session.execute(select(
-                  SatisfactionEntryRecord.event_id, SatisfactionEntryRecord.event_type,
-                  SatisfactionEntryRecord.occurred_at, SatisfactionEntryRecord.delta,
-                  SatisfactionEntryRecord.value, SatisfactionEntryRecord.reason)
-                  .where(SatisfactionEntryRecord.client_id == client_id)
-                  .order_by(SatisfactionEntryRecord.position))]
-    start = _first_difference(stored, new)
-    if start is None:
-        return
-    session.execute(delete(SatisfactionEntryRecord).where(
-        SatisfactionEntryRecord.client_id == client_id, SatisfactionEntryRecord.position >= start))
-    rows = [{"client_id": client_id, "position": position, "event_id": event_id,
-             "event_type": event_type, "occurred_at": occurred_at, "delta": delta,
-             "value": value, "reason": reason}
-            for position, (event_id, event_type, occurred_at, delta, value, reason)
-            in enumerate(new[start:], start)]
+    deletes, rows = [], []
+    entry_table = SatisfactionEntryRecord
+    for work in works:
+        new = [(entry.event_id, entry.event_type, entry.occurred_at, shown(entry.delta, places),
+                shown(entry.value, places), entry.reason) for entry in work.fold.ledger]
+        change = _rewrite(work.stored_ledger, new, work.start.ledger_size)
+        if change is None:
+            continue
+        start, replace, fresh = change
+        if replace:
+            deletes.append((work.client.id, start))
+        rows.extend({"client_id": work.client.id, "position": position, "event_id": event_id,
+                     "event_type": event_type, "occurred_at": occurred_at, "delta": delta,
+                     "value": value, "reason": reason}
+                    for position, (event_id, event_type, occurred_at, delta, value, reason)
+                    in enumerate(fresh, start))
+    if deletes:
+        session.execute(_statement("delete ledger", len(deletes)), _params(deletes))
     if rows:
-        session.execute(insert(SatisfactionEntryRecord), rows)
+        session.execute(insert(entry_table.__table__), rows)
 
 
-def _save_history(session: Session, client_id: str, history: list[ValueHistoryEntry]) -> None:
-    new = [(entry.at, (entry.cause or {}).get("event_id"), (entry.cause or {}).get("event_type"),
-            entry.tier, entry.health_score, entry.health_band,
-            round_half_up(entry.value_at_risk, MONEY_PLACES)) for entry in history]
-    stored = [(as_utc(row.at), row.cause_event_id, row.cause_event_type, row.tier,
-               Decimal(row.health_score), row.health_band, Decimal(row.value_at_risk))
-              for row in session.execute(select(
-                  ValueHistoryRecord.at, ValueHistoryRecord.cause_event_id,
-                  ValueHistoryRecord.cause_event_type, ValueHistoryRecord.tier,
-                  ValueHistoryRecord.health_score, ValueHistoryRecord.health_band,
-                  ValueHistoryRecord.value_at_risk)
-                  .where(ValueHistoryRecord.client_id == client_id)
-                  .order_by(ValueHistoryRecord.position))]
-    start = _first_difference(stored, new)
-    if start is None:
-        return
-    session.execute(delete(ValueHistoryRecord).where(
-        ValueHistoryRecord.client_id == client_id, ValueHistoryRecord.position >= start))
-    rows = [{"client_id": client_id, "position": position, "at": at, "cause_event_id": event_id,
-             "cause_event_type": event_type, "tier": tier, "health_score": score,
-             "health_band": band, "value_at_risk": at_risk}
-            for position, (at, event_id, event_type, tier, score, band, at_risk)
-            in enumerate(new[start:], start)]
+def _save_histories(session: Session, works: list[_Work]) -> None:
+    """Make each stored value history from its start's position on read the fold's entries."""
+    deletes, rows = [], []
+    table = ValueHistoryRecord
+    for work in works:
+        new = [(entry.at, (entry.cause or {}).get("event_id"),
+                (entry.cause or {}).get("event_type"), entry.tier, entry.health_score,
+                entry.health_band, round_half_up(entry.value_at_risk, MONEY_PLACES))
+               for entry in work.fold.history]
+        change = _rewrite(work.stored_history, new, work.start.history_size)
+        if change is None:
+            continue
+        start, replace, fresh = change
+        if replace:
+            deletes.append((work.client.id, start))
+        rows.extend({"client_id": work.client.id, "position": position, "at": at,
+                     "cause_event_id": event_id, "cause_event_type": event_type, "tier": tier,
+                     "health_score": score, "health_band": band, "value_at_risk": at_risk}
+                    for position, (at, event_id, event_type, tier, score, band, at_risk)
+                    in enumerate(fresh, start))
+    if deletes:
+        session.execute(_statement("delete history", len(deletes)), _params(deletes))
     if rows:
-        session.execute(insert(ValueHistoryRecord), rows)
+        session.execute(insert(table.__table__), rows)
+
+
+def _save_checkpoints(session: Session, works: list[_Work]) -> None:
+    """Replace the checkpoints after each fold's starting state with the ones it produced, and
+    drop the other states that were neither periodic nor the tail: a client keeps its periodic
+    checkpoints, its tail and the state after the input stored last."""
+    deletes, rows = [], []
+    for work in works:
+        fold, start = work.fold, work.start
+        deletes.append((work.client.id, start.points,
+                        start.points if fold.tail is start else -1))
+        rows.extend(_checkpoint_row(work.client.id, state) for state in fold.to_keep())
+    session.execute(_statement("delete checkpoints", len(works)), _params(deletes))
+    if rows:
+        session.execute(insert(RecordsCheckpointRecord.__table__), rows)
 
 
 def _first_difference(stored: list[tuple], new: list[tuple]) -> int | None:
@@ -315,10 +610,10 @@ def shown_state(client: ClientRecord) -> ShownState:
                   client.health_band)
 
 
-def _save_current(client: ClientRecord, records: Records, now: datetime,
+def _save_current(client: ClientRecord, records: Fold, now: datetime,
                   rules: RegistryRules) -> None:
     value = records.value
-    client.satisfaction = shown(current(records.ledger), rules.satisfaction.places)
+    client.satisfaction = shown(records.satisfaction, rules.satisfaction.places)
     client.tier = value.tier
     client.health_score = value.health_score
     client.health_band = value.health_band
@@ -330,23 +625,33 @@ def _save_current(client: ClientRecord, records: Records, now: datetime,
     client.value_at_risk = round_half_up(value.value_at_risk, MONEY_PLACES)
     client.window_moves_at = records.window_moves_at
     client.records_at = now
+    client.checkpoints_at = now
     client.records_rules = rules.fingerprint
+    for column in _RECORD_COLUMNS:  # the same columns for every client: one UPDATE for a batch
+        flag_modified(client, column)
 
 
-def _announce(session: Session, client: ClientRecord, previous: ShownState, records: Records,
-              cause: dict[str, str] | None, now: datetime, rules: RegistryRules) -> None:
-    satisfaction = shown(current(records.ledger), rules.satisfaction.places)
+_RECORD_COLUMNS = ("satisfaction", "tier", "health_score", "health_band", "open_low",
+                   "open_medium", "open_high", "open_critical", "complaints_90d", "value_at_risk",
+                   "window_moves_at", "records_at", "checkpoints_at", "records_rules")
+
+
+def _announcements(client: ClientRecord, previous: ShownState, now_shown: ShownState,
+                   records: Fold, cause: dict[str, str] | None,
+                   rules: RegistryRules) -> list[tuple[str, str, dict[str, Any]]]:
+    """The change events one fold calls for, as ``(event_type, subject, data)``."""
+    found = []
     # Only events move S, so a change always has a cause. (The one exception, an installation
     # changing the satisfaction rules, re-folds S silently: the event's schema needs a cause.)
-    if satisfaction != previous.satisfaction and cause is not None:
-        _publish(session, "client.satisfaction.changed", client,
-                 satisfaction_changed_data(client.id, previous.satisfaction, satisfaction,
-                                           records.ledger, cause), now)
+    if now_shown.satisfaction != previous.satisfaction and cause is not None:
+        found.append(("client.satisfaction.changed", client.id, satisfaction_changed_data(
+            client.id, previous.satisfaction, now_shown.satisfaction, records.ledger, cause)))
     value = records.value
     if (value.tier, value.health_score, value.health_band) != \
             (previous.tier, previous.health_score, previous.health_band):
-        _publish(session, "client.value.changed", client,
-                 value_changed_data(client, value, previous, cause, rules), now)
+        found.append(("client.value.changed", client.id,
+                      value_changed_data(client, value, previous, cause, rules)))
+    return found
 
 
 def satisfaction_changed_data(client_id: str, previous: Decimal | None, now_shown: Decimal | None,
@@ -383,9 +688,3 @@ def _number(value: Decimal | None) -> float | int | None:
     if value is None:
         return None
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _publish(session: Session, event_type: str, client: ClientRecord, data: dict[str, Any],
-             now: datetime) -> None:
-    record_event(session, platform, service=SERVICE, event_type=event_type, subject=client.id,
-                 data=data, time=now)

@@ -14,8 +14,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from services.registry import records
-from services.registry.adapters.orm import (ClientRecord, ClientTagRecord, CommunicationPlanRecord,
-                                            InteractionRecord, platform)
+from services.registry.adapters.orm import (ClientEventRecord, ClientRecord, ClientTagRecord,
+                                            CommunicationPlanRecord, InteractionRecord, platform)
 from services.registry.domain.clients import (engagement_gap, engagement_strategy,
                                               validate_client_fields)
 from services.registry.domain.money import Money
@@ -189,7 +189,7 @@ def update_client(session: Session, client_id: str, changes: Mapping[str, Any], 
                                     event_type="client.updated", at=now)
         records.refresh(session, client, now=now, rules=rules,
                         cause={"event_id": event_id, "event_type": "client.updated"},
-                        previous=shown_before)
+                        previous=shown_before, since=(now, event_id))
     return client
 
 
@@ -224,10 +224,14 @@ def erase_client(session: Session, client_id: str, *, expected_version: int | No
     client.owner = None
     client.search_text = ""
     # Care records hold free text about the client: the plan goes, interactions stay as
-    # anonymous dated contacts. Satisfaction and value records hold no personal data and stay.
+    # anonymous dated contacts. The applied events keep their scores, severities and dates but
+    # lose the survey comments; satisfaction and value records hold no personal data and stay.
     session.execute(delete(CommunicationPlanRecord).where(CommunicationPlanRecord.client_id == client.id))
     session.execute(update(InteractionRecord).where(InteractionRecord.client_id == client.id)
                     .values(summary=ERASED_TEXT))
+    session.execute(update(ClientEventRecord).where(ClientEventRecord.client_id == client.id,
+                                                    ClientEventRecord.comment.is_not(None))
+                    .values(comment=None))
     client.status = "erased"
     client.erased_at = now
     client.version += 1

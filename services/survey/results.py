@@ -6,15 +6,21 @@
   rising while late answers arrive, and never exceeds 100).
 * Groups by ``kind`` and ``tier`` use the client's kind and tier as the service knows them
   now (from the registry's events), ``"unknown"`` when not known.
-* The database counts: responses grouped by their answers to the survey's first NPS, CSAT and
-  CES questions (each read from the JSON once), invitations by whether they were answered;
-  per month, one range scan of the survey's index a month. A few hundred rows come back
-  whatever the number of responses, and the domain turns them into figures
-  (``aggregates.tally_of_alike``, ``aggregates.metrics``).
+* The database counts, one statement for the responses and one for the invitations (after a
+  look at the first and last moment when by month): responses, scores, NPS promoters,
+  passives and detractors, CSAT and CES answers from the columns in which each response keeps
+  its answers to the survey's first NPS, CSAT and CES questions (filled in when it is stored,
+  by the code that fills the feedback event); invitations and how many were answered. An
+  index per table that starts ``(survey_id, time)`` and holds every column counted serves the
+  period (one range scan a month by month) without reading the table. One row per group comes
+  back, whatever the number of responses, and the domain turns them into figures
+  (``aggregates.metrics``).
 * CSV: UTF-8 with a byte-order mark (so Excel opens Chinese text), one row per response, one
   column per question (choices of a ``multi_choice`` joined with ``;``). A cell that a
   spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR)
-  is prefixed with ``'``.
+  is prefixed with ``'``. It is streamed: responses are read 500 at a time, each batch in a
+  short transaction of its own, so memory does not grow with the export and a slow download
+  holds no transaction.
 """
 from __future__ import annotations
 
@@ -26,22 +32,25 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import (Select, String, and_, case, column, func, literal_column, or_, select,
+                        values)
 from sqlalchemy.orm import Session
 
 from services.survey import service
 from services.survey.adapters.orm import (ClientEntry, InvitationRecord, ResponseRecord,
                                           SurveyRecord)
-from services.survey.domain.aggregates import (UNKNOWN_GROUP, Alike, GroupBy, Tally, metrics,
-                                               tally_of_alike)
-from services.survey.domain.definition import QuestionType, SurveyDefinition
+from services.survey.domain.aggregates import UNKNOWN_GROUP, GroupBy, Tally, metrics
+from services.survey.domain.definition import SurveyDefinition
 from services.survey.domain.scoring import FeedbackRules
 from shared.clock import as_utc, isoformat_z
+from shared.db import Database, UTCDateTime
 from shared.errors import ValidationFailed
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 GROUP_KEY = "group_key"
 BOM = "\ufeff"
+#: Responses read (and CSV rows sent) at a time by the export.
+CSV_BATCH = 500
 
 
 def period(start: date | None, end: date | None, timezone: str) -> tuple[datetime | None,
@@ -68,16 +77,15 @@ def _within(statement: Select, column, lower: datetime | None, upper: datetime |
 def results(session: Session, survey: SurveyRecord, *, start: date | None, end: date | None,
             group_by: str | None, timezone: str,
             rules: service.SurveyRules = service.DEFAULT_RULES) -> dict[str, Any]:
-    """``M`` overall and per group. The database counts (``Tally``: responses grouped by their
-    answers to the first NPS, CSAT and CES questions, invitations by whether they were
-    answered), so the cost does not grow with what Python holds; the figures are the
+    """``M`` overall and per group. The database counts (a ``Tally`` per group: responses by
+    their answers to the first NPS, CSAT and CES questions, invitations by whether they were
+    answered), so what Python holds does not grow with the responses; the figures are the
     domain's (``aggregates.metrics``)."""
-    definition = service.definition_of(survey, rules.definition)
     lower, upper = period(start, end, timezone)
     zone = ZoneInfo(timezone)
     tallies: dict[str, Tally] = {}
-    for counted in (_response_tallies(session, survey.id, definition, group_by, lower, upper,
-                                      zone, rules.feedback),
+    for counted in (_response_tallies(session, survey.id, group_by, lower, upper, zone,
+                                      rules.feedback),
                     _invitation_tallies(session, survey.id, group_by, lower, upper, zone)):
         for key, tally in counted.items():
             tallies[key] = tallies.get(key, Tally()) + tally
@@ -112,12 +120,11 @@ def _instant(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), zone).astimezone(dt_timezone.utc)
 
 
-def _slices(session: Session, column, survey_column, survey_id: str, group_by: str | None,
-            lower: datetime | None, upper: datetime | None,
-            zone: ZoneInfo) -> list[tuple[str, datetime | None, datetime | None]]:
-    """The time ranges counted one by one: each month there is something in (by month; a
-    range scan of the survey's index each, cheaper than a ``CASE`` on every row), else the
-    whole period."""
+def _periods(session: Session, column, survey_column, survey_id: str, group_by: str | None,
+             lower: datetime | None, upper: datetime | None,
+             zone: ZoneInfo) -> list[tuple[str, datetime | None, datetime | None]]:
+    """The time ranges counted: each month there is something in (by month), else the whole
+    period under the key ``""``."""
     if group_by != GroupBy.MONTH:
         return [("", lower, upper)]
     first, last = session.execute(_within(
@@ -145,74 +152,87 @@ def _client_group(group_by: str | None):
     return None
 
 
-def _response_tallies(session: Session, survey_id: str, definition: SurveyDefinition,
-                      group_by: str | None, lower, upper, zone: ZoneInfo,
-                      rules: FeedbackRules) -> dict[str, Tally]:
-    """Responses counted by group and by their answers to the first NPS, CSAT and CES
-    questions (each answer read from the JSON once per row; a few hundred rows come back);
-    the domain reads each combination (``tally_of_alike``)."""
-    answers = [column.label(name) for name, column in (
-        ("nps", _first_answer(definition, QuestionType.NPS)),
-        ("csat", _first_answer(definition, QuestionType.CSAT)),
-        ("ces", _first_answer(definition, QuestionType.CES))) if column is not None]
+def _counted(session: Session, columns: list, table, survey_column, time_column,
+             client_column, survey_id: str, group_by: str | None, lower, upper,
+             zone: ZoneInfo) -> Iterator[tuple[str, Any]]:
+    """``(group key, row of columns)`` for each group of the survey's rows in the period, from
+    one statement. By month, the months are a ``VALUES`` list (a common table expression)
+    joined to the rows by time range, each month one range scan of the table's results index;
+    by kind or tier, the rows join the client directory; else a single row."""
     client_group = _client_group(group_by)
-    columns = [*answers, func.count().label("responses"),
-               func.count(ResponseRecord.score).label("scored"),
-               # in hundredths, so that SQLite (which keeps a score as a float) sums exactly
-               func.sum(func.round(ResponseRecord.score * 100)).label("score_cents")]
-    if client_group is not None:
-        columns.insert(0, client_group.label(GROUP_KEY))
-    names = ([GROUP_KEY] if client_group is not None else []) + [a.name for a in answers]
-    alike: dict[str, list[Alike]] = {}
-    for key, begins, ends in _slices(session, ResponseRecord.submitted_at,
-                                     ResponseRecord.survey_id, survey_id, group_by, lower,
-                                     upper, zone):
-        statement = select(*columns).where(ResponseRecord.survey_id == survey_id)
+    periods = _periods(session, time_column, survey_column, survey_id, group_by, lower, upper,
+                       zone)
+    if not periods:
+        return
+    if group_by == GroupBy.MONTH:
+        months = values(column("key", String), column("begins", UTCDateTime()),
+                        column("ends", UTCDateTime()), name="months").data(periods).cte()
+        key = months.c.key
+        statement = select(key.label(GROUP_KEY), *columns).select_from(months).join(
+            table, and_(survey_column == survey_id, time_column >= months.c.begins,
+                        time_column < months.c.ends)).group_by(key)
+    else:
+        statement = _within(select(*columns).select_from(table)
+                            .where(survey_column == survey_id), time_column, lower, upper)
         if client_group is not None:
-            statement = statement.outerjoin(ClientEntry,
-                                            ClientEntry.id == ResponseRecord.client_id)
-        statement = _within(statement, ResponseRecord.submitted_at, begins, ends)
-        statement = statement.group_by(*[literal_column(name) for name in names])
-        for row in session.execute(statement).mappings():
-            group = row[GROUP_KEY] if client_group is not None else key
-            alike.setdefault(group, []).append(Alike(
-                row["responses"], scored=row["scored"],
-                score_sum=Decimal(int(row["score_cents"] or 0)) / 100,
-                nps=row.get("nps"), csat=row.get("csat"), ces=row.get("ces")))
-    return {group: tally_of_alike(rows, rules) for group, rows in alike.items()}
+            statement = statement.add_columns(client_group.label(GROUP_KEY)) \
+                .outerjoin(ClientEntry, ClientEntry.id == client_column) \
+                .group_by(literal_column(GROUP_KEY))
+    for row in session.execute(statement).mappings():
+        yield (row[GROUP_KEY] if group_by else ""), row
 
 
-def _first_answer(definition: SurveyDefinition, question_type: QuestionType):
-    """The SQL of the integer answer to the survey's first question of a type, or ``None``
-    when the survey has no such question."""
-    question = definition.first_of(question_type)
-    if question is None:
-        return None
-    return ResponseRecord.answers[question.key].as_integer()
+def _response_tallies(session: Session, survey_id: str, group_by: str | None, lower, upper,
+                      zone: ZoneInfo, rules: FeedbackRules) -> dict[str, Tally]:
+    """Responses counted by group from the columns that hold each response's answers to the
+    survey's first NPS, CSAT and CES questions: one row per group comes back. An NPS answer
+    is a promoter's from ``rules.promoter_min``, else a detractor's up to
+    ``rules.detractor_max``, else a passive's (``scoring.nps_category``)."""
+    response = ResponseRecord
+    promoter = response.nps >= rules.promoter_min
+    detractor = and_(response.nps < rules.promoter_min, response.nps <= rules.detractor_max)
+    columns = [
+        func.count().label("responses"),
+        func.count(response.score).label("scored"),
+        # in hundredths, so that SQLite (which keeps a score as a float) sums exactly
+        func.sum(func.round(response.score * 100)).label("score_cents"),
+        func.count(response.nps).label("nps_answered"),
+        func.count(case((promoter, 1))).label("promoters"),
+        func.count(case((detractor, 1))).label("detractors"),
+        func.count(response.csat).label("csat_answered"),
+        func.count(case((response.csat >= rules.csat_satisfied_min, 1))).label("satisfied"),
+        func.count(response.ces).label("ces_answered"),
+        func.sum(response.ces).label("ces_sum"),
+    ]
+    tallies: dict[str, Tally] = {}
+    for group, row in _counted(session, columns, response, response.survey_id,
+                               response.submitted_at, response.client_id, survey_id, group_by,
+                               lower, upper, zone):
+        if not row["responses"]:
+            continue
+        promoters, detractors = row["promoters"], row["detractors"]
+        tallies[group] = Tally(
+            responses=row["responses"], scored=row["scored"],
+            score_sum=Decimal(int(row["score_cents"] or 0)) / 100,
+            nps_promoters=promoters, nps_detractors=detractors,
+            nps_passives=row["nps_answered"] - promoters - detractors,
+            csat_answered=row["csat_answered"], csat_satisfied=row["satisfied"],
+            ces_answered=row["ces_answered"], ces_sum=int(row["ces_sum"] or 0))
+    return tallies
 
 
 def _invitation_tallies(session: Session, survey_id: str, group_by: str | None, lower, upper,
                         zone: ZoneInfo) -> dict[str, Tally]:
-    client_group = _client_group(group_by)
+    invitation = InvitationRecord
     columns = [func.count().label("invitations"),
-               func.count(InvitationRecord.answered_at).label("answered")]
-    if client_group is not None:
-        columns.insert(0, client_group.label(GROUP_KEY))
+               func.count(invitation.answered_at).label("answered")]
     tallies: dict[str, Tally] = {}
-    for key, begins, ends in _slices(session, InvitationRecord.created_at,
-                                     InvitationRecord.survey_id, survey_id, group_by, lower,
-                                     upper, zone):
-        statement = select(*columns).where(InvitationRecord.survey_id == survey_id)
-        if client_group is not None:
-            statement = statement.outerjoin(ClientEntry,
-                                            ClientEntry.id == InvitationRecord.client_id) \
-                .group_by(literal_column(GROUP_KEY))
-        statement = _within(statement, InvitationRecord.created_at, begins, ends)
-        for row in session.execute(statement).mappings():
-            if row["invitations"]:
-                group = row[GROUP_KEY] if client_group is not None else key
-                tallies[group] = Tally(invitations=row["invitations"],
-                                       invitations_answered=row["answered"])
+    for group, row in _counted(session, columns, invitation, invitation.survey_id,
+                               invitation.created_at, invitation.client_id, survey_id, group_by,
+                               lower, upper, zone):
+        if row["invitations"]:
+            tallies[group] = Tally(invitations=row["invitations"],
+                                   invitations_answered=row["answered"])
     return tallies
 
 
@@ -233,12 +253,54 @@ def response_view(response: ResponseRecord) -> dict[str, Any]:
             "submitted_at": as_utc(response.submitted_at)}
 
 
-def csv_export(definition: SurveyDefinition, responses: Iterable[ResponseRecord]) -> str:
+def csv_export(definition: SurveyDefinition, responses: Iterable[Any]) -> str:
+    """The whole CSV file at once (``csv_stream`` sends it in pieces)."""
     return "".join(csv_chunks(definition, responses))
 
 
-def csv_chunks(definition: SurveyDefinition, responses: Iterable[ResponseRecord], *,
-               rows_per_chunk: int = 500) -> Iterator[str]:
+#: What a CSV row needs of a response (no ORM objects: nothing accumulates in a session).
+CSV_COLUMNS = (ResponseRecord.id, ResponseRecord.invitation_id, ResponseRecord.client_id,
+               ResponseRecord.submitted_at, ResponseRecord.language, ResponseRecord.score,
+               ResponseRecord.scoring_version, ResponseRecord.answers)
+
+
+def csv_stream(database: Database, definition: SurveyDefinition, survey_id: str,
+               start: date | None, end: date | None, timezone: str, *,
+               batch: int = CSV_BATCH) -> Iterator[bytes]:
+    """The CSV export of the survey's responses in the period, as UTF-8 pieces for a streamed
+    answer. ``from``/``to`` are checked now (``ValidationFailed``), before anything is sent."""
+    lower, upper = period(start, end, timezone)
+    rows = response_batches(database, survey_id, lower, upper, batch=batch)
+    return (chunk.encode("utf-8") for chunk in csv_chunks(definition, rows,
+                                                           rows_per_chunk=batch))
+
+
+def response_batches(database: Database, survey_id: str, lower: datetime | None,
+                     upper: datetime | None, *, batch: int = CSV_BATCH) -> Iterator[Any]:
+    """The survey's responses in ``[lower, upper)``, oldest first (by ``submitted_at``, then
+    ``id``), read ``batch`` rows at a time, each batch in a transaction of its own that starts
+    after the last row of the one before (a range scan of the survey's index). Memory stays at
+    one batch, and no transaction or connection is held while the client reads: a slow download
+    never keeps SQLite's write lock (every transaction takes it) or a PostgreSQL snapshot."""
+    submitted, key = ResponseRecord.submitted_at, ResponseRecord.id
+    base = _within(select(*CSV_COLUMNS).where(ResponseRecord.survey_id == survey_id),
+                   submitted, lower, upper).order_by(submitted, key).limit(batch)
+    after = None
+    while True:
+        statement = base
+        if after is not None:
+            statement = statement.where(submitted >= after[0],
+                                        or_(submitted > after[0], key > after[1]))
+        with database.transaction() as session:
+            rows = session.execute(statement).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = (rows[-1].submitted_at, rows[-1].id)
+
+
+def csv_chunks(definition: SurveyDefinition, responses: Iterable[Any], *,
+               rows_per_chunk: int = CSV_BATCH) -> Iterator[str]:
     """The CSV export in pieces (the byte-order mark and header first, then a few hundred rows
     at a time), for a response that streams it."""
     buffer = io.StringIO()

@@ -29,7 +29,8 @@ from services.survey.domain.invitations import (DEFAULT_INVITATION_RULES, Invita
                                                 ensure_resendable, ensure_revocable, expires_at,
                                                 hash_token, issue_link, link_state)
 from services.survey.domain.scoring import (DEFAULT_FEEDBACK_RULES, SCORING_VERSION,
-                                            FeedbackRules, feedback_fields, score_response)
+                                            FeedbackRules, feedback_fields, first_answers,
+                                            score_response)
 from shared.bus.outbox import record_event
 from shared.clock import as_utc, isoformat_z
 from shared.db import get_or_not_found
@@ -407,10 +408,13 @@ def submit_response(session: Session, token: str, answers: Any, *, now: datetime
     ensure_answerable(dates_of(invitation), survey.status, now)
     cleaned = validate_answers(definition, answers, rules.answers)
     score = score_response(definition, cleaned, rules.feedback.places)
+    # Kept in columns as the feedback event below reads them (``feedback_fields`` calls it too).
+    first = first_answers(definition, cleaned)
     response = ResponseRecord(id=str(uuid.uuid4()), survey_id=survey.id,
                               invitation_id=invitation.id, client_id=invitation.client_id,
                               language=invitation.language, answers=cleaned, score=score,
-                              scoring_version=SCORING_VERSION, submitted_at=now)
+                              scoring_version=SCORING_VERSION, submitted_at=now,
+                              **first.as_dict())
     try:
         with session.begin_nested():
             session.add(response)

@@ -14,6 +14,15 @@ acknowledged and skipped. A failing handler is retried with backoff (``retry_del
 
 Malformed messages (not a ClientLoop CloudEvent) go straight to the dead-letter queue.
 
+A handler that can apply several events at once (an ``apply_many(session, events)`` attribute:
+the registry's) gets them in batches: the runner takes the messages the broker has already
+delivered (up to ``batch_size``, never waiting for more) and applies them in *one* transaction
+with their inbox rows (:func:`apply_batch`), then acknowledges them all. Exactly once still
+holds per event: an event already in the inbox is skipped, nothing is acknowledged before the
+commit, and a crash before it leaves every message of the batch to be redelivered. If the batch
+fails on an event (bad data, a bug), it is rolled back and its events are applied one by one as
+above, so only the failing one is retried or dead-lettered.
+
 Those retries are for failures of the event itself (bad data, a bug). A handler that fails
 because the database or the broker is unreachable (``shared.outages``) is not the event's fault:
 the runner keeps the message unacknowledged and runs the handler again in place, waiting 0.5 s
@@ -26,14 +35,19 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from itertools import groupby
+from typing import Any, Callable, Mapping, Sequence
 
 from kombu import Producer
 from kombu.mixins import ConsumerMixin
 from sqlalchemy import delete, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +93,40 @@ def apply_once(database: Database, tables: PlatformTables, handler: Handler, eve
     return True
 
 
+def apply_batch(database: Database, tables: PlatformTables, handlers: Mapping[str, Handler],
+                events: Sequence[Event], *, now: datetime) -> list[bool]:
+    """Run the handlers of several events in one transaction with their inbox rows, each event
+    once: one whose id is already in the inbox (or earlier in ``events``) is skipped. True for
+    each applied. Consecutive events of a handler with ``apply_many`` go to it together; a
+    handler that raises rolls the whole batch back and the exception propagates."""
+    unique: dict[str, Event] = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    inbox = tables.inbox
+    with database.transaction() as session:
+        factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # In id order, so two consumers given the same events wait for each other, never
+        # deadlock, on the inbox's unique index.
+        statement = factory(inbox).values([
+            {"event_id": event_id, "event_type": unique[event_id].type, "received_at": now}
+            for event_id in sorted(unique)]).on_conflict_do_nothing(
+                index_elements=[inbox.c.event_id]).returning(inbox.c.event_id)
+        fresh = set(session.execute(statement).scalars())
+        to_apply = [event for event in unique.values() if event.id in fresh]
+        for handler, group in groupby(to_apply, key=lambda event: handlers[event.type]):
+            many = getattr(handler, "apply_many", None)
+            if many is not None:
+                many(session, list(group))
+            else:
+                for event in group:
+                    handler(session, event)
+    results, seen = [], set()
+    for event in events:
+        results.append(event.id in fresh and event.id not in seen)
+        seen.add(event.id)
+    return results
+
+
 def _is_inbox_duplicate(database: Database, tables: PlatformTables, event_id: str) -> bool:
     from sqlalchemy import select
     with database.transaction() as session:
@@ -97,11 +145,22 @@ def _as_envelope(body: Any) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+@dataclass
+class _Held:
+    """A delivered message waiting in the batch: its body, the message, headers, event, handler."""
+
+    body: Any
+    message: Any
+    headers: dict
+    event: Event
+    handler: Handler
+
+
 class EventConsumer(ConsumerMixin):
     def __init__(self, service: str, database: Database, tables: PlatformTables, broker_url: str,
                  handlers: Mapping[str, Handler], *, retry_delays_s=(1.0, 5.0, 30.0, 120.0),
                  outage_backoff_s: tuple[float, float] = OUTAGE_BACKOFF_S,
-                 clock=utcnow, prefetch_count: int = 20) -> None:
+                 clock=utcnow, prefetch_count: int = 100, batch_size: int = 50) -> None:
         self.service = service
         self.database = database
         self.tables = tables
@@ -112,6 +171,9 @@ class EventConsumer(ConsumerMixin):
         self.outage_backoff_s = outage_backoff_s
         self.clock = clock
         self.prefetch_count = prefetch_count
+        self.batch_size = max(1, min(batch_size, prefetch_count))
+        self._held: list[_Held] = []
+        self.batches = 0  # transactions that applied more than one event
         self.connection = topology.connection_for(broker_url)
         self._producer: Producer | None = None
         self._consuming = None  # the (cloned) connection messages arrive on
@@ -133,15 +195,18 @@ class EventConsumer(ConsumerMixin):
                              prefetch_count=self.prefetch_count)]
 
     def on_connection_revived(self):
+        self._let_go_of_held()  # delivered on a connection that is gone: redelivered
         self._producer = None
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self._consuming = connection
 
     def on_consume_end(self, connection, channel):
+        self._let_go_of_held()
         self._consuming = None
 
     def on_iteration(self):
+        self._apply_held()
         if self._stopping():
             self.should_stop = True
 
@@ -184,34 +249,103 @@ class EventConsumer(ConsumerMixin):
         if handler is None:
             message.ack()
             return
+        held = _Held(body, message, headers, event, handler)
+        if self.batch_size > 1 and getattr(handler, "apply_many", None) is not None:
+            self._held.append(held)
+            if len(self._held) >= self.batch_size:
+                self._apply_held(take_more=False)
+            return
+        self._apply_held(take_more=False)  # the events delivered before it go first
+        self._apply_one(held)
+
+    def _apply_one(self, held: _Held) -> None:
         try:
-            applied = self._apply_through_outages(handler, event)
+            applied = self._apply_through_outages(
+                lambda: apply_once(self.database, self.tables, held.handler, held.event,
+                                   now=self.clock()), held.event)
         except _Stopping:
-            self._leave_for_redelivery(message)
+            self._leave_for_redelivery(held.message)
             return
         except Exception as exc:  # noqa: BLE001 - any failure of the event itself is retried
-            self._retry_or_dead_letter(body, message, headers, event, exc)
+            self._retry_or_dead_letter(held.body, held.message, held.headers, held.event, exc)
             return
         if applied:
             self.applied += 1
         else:
             self.skipped += 1
-        message.ack()
+        held.message.ack()
+
+    # -- batches: what the broker already delivered, in one transaction ---------------------
+    def _apply_held(self, take_more: bool = True) -> None:
+        """Apply the held messages, after taking (``take_more``) those the broker has already
+        delivered, without waiting for any."""
+        if not self._held:
+            return
+        consuming = self._consuming
+        if take_more and consuming is not None:
+            try:
+                for _more in range(self.batch_size - len(self._held)):
+                    consuming.drain_events(timeout=0)
+                    if not self._held:
+                        return  # a full batch went while taking them: start the next one later
+            except socket.timeout:
+                pass
+            except Exception:
+                self._let_go_of_held()  # the connection failed: the broker redelivers them
+                raise
+        held, self._held = self._held, []
+        if len(held) == 1:
+            self._apply_one(held[0])
+            return
+        events = [item.event for item in held]
+        try:
+            results = self._apply_through_outages(
+                lambda: apply_batch(self.database, self.tables, self.handlers, events,
+                                    now=self.clock()), events[0], len(events))
+        except _Stopping:
+            for item in held:
+                self._leave_for_redelivery(item.message)
+            return
+        except Exception as exc:  # noqa: BLE001 - find the failing event one by one
+            log.warning("a batch failed; applying its events one by one", extra={
+                "service": self.service, "events": len(events), "error": repr(exc)})
+            for item in held:
+                self._apply_one(item)
+            return
+        self.batches += 1
+        for item, applied in zip(held, results):
+            if applied:
+                self.applied += 1
+            else:
+                self.skipped += 1
+            item.message.ack()
+
+    def _let_go_of_held(self) -> None:
+        """Messages held when consuming ends: RabbitMQ redelivers them once their channel is
+        gone; the embedded bus needs them put back."""
+        held, self._held = self._held, []
+        for item in held:
+            try:
+                self._leave_for_redelivery(item.message)
+            except Exception:  # noqa: BLE001 - the transport is going away anyway
+                log.warning("could not put a held message back", extra={
+                    "service": self.service, "event_id": item.event.id})
 
     # -- outages: hold the event, never count them as attempts ----------------------------
-    def _apply_through_outages(self, handler: Handler, event: Event) -> bool:
-        """``apply_once``, run again in place for as long as a dependency is unreachable."""
+    def _apply_through_outages(self, run: Callable[[], Any], event: Event, count: int = 1) -> Any:
+        """``run`` (applying ``event``, or a batch of ``count`` starting with it), run again in
+        place for as long as a dependency is unreachable."""
         delay, cap = self.outage_backoff_s
         while True:
             try:
-                return apply_once(self.database, self.tables, handler, event, now=self.clock())
+                return run()
             except Exception as exc:
                 if not dependency_unavailable(exc):
                     raise
                 self.outage_waits += 1
                 log.warning("dependency unavailable; holding the event", extra={
                     "service": self.service, "event_id": event.id, "event_type": event.type,
-                    "retry_in_s": delay, "error": type(exc).__name__})
+                    "events": count, "retry_in_s": delay, "error": type(exc).__name__})
                 if not self._pause(delay):
                     raise _Stopping from exc
                 delay = min(delay * 2, cap)

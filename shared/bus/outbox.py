@@ -57,6 +57,44 @@ def record_event(session: Session, tables: PlatformTables, *, service: str, even
     return envelope
 
 
+def record_events(session: Session, tables: PlatformTables, *, service: str,
+                  events: Iterable[tuple[str, str, Mapping[str, Any]]],
+                  time: datetime) -> list[dict[str, Any]]:
+    """Write several events ``(event_type, subject, data)`` to the outbox of ``service`` in the
+    caller's transaction, in that order: what :func:`record_event` for each gives (each
+    subject's sequence numbers in the same order), in three statements whatever their number."""
+    events = [(event_type, str(subject), data) for event_type, subject, data in events]
+    if not events:
+        return []
+    counts: dict[str, int] = {}
+    for _event_type, subject, _data in events:
+        counts[subject] = counts.get(subject, 0) + 1
+    table = tables.event_sequence
+    factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = factory(table).values([{"subject": subject, "last_value": count}
+                                       for subject, count in counts.items()])
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.subject],
+        set_={"last_value": table.c.last_value + statement.excluded.last_value},
+    ).returning(table.c.subject, table.c.last_value)
+    next_of = {subject: int(last) - counts[subject] + 1
+               for subject, last in session.execute(statement).all()}
+    envelopes, rows = [], []
+    for event_type, subject, data in events:
+        envelope = build_envelope(service=service, event_type=event_type, subject=subject,
+                                  data=data, time=time, sequence=next_of[subject])
+        next_of[subject] += 1
+        envelopes.append(envelope)
+        rows.append({"event_id": envelope["id"], "event_type": event_type, "subject": subject,
+                     "body": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+                     "created_at": time, "attempts": 0})
+    session.execute(insert(tables.outbox), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(service)})
+    session.info["outbox_written"] = True
+    return envelopes
+
+
 def install_commit_hook(session_factory) -> None:
     """Wake an in-process relay after a commit that wrote outbox rows."""
     from sqlalchemy import event

@@ -32,12 +32,12 @@ class BusEvents:
                               sequence=next(self._sequence), event_id=event_id)
 
     def survey(self, client_id: str, score: float | None, *, at: datetime | None = None,
-               **overrides) -> dict[str, Any]:
+               comment: str | None = None, **overrides) -> dict[str, Any]:
         at = at or self.now
         data = {"response_id": str(uuid.uuid4()), "survey_id": str(uuid.uuid4()),
                 "invitation_id": str(uuid.uuid4()), "submitted_at": isoformat_z(at),
                 "score": score, "scoring_version": "1", "nps": None, "nps_category": None,
-                "csat": None, "ces": None, "comment": None}
+                "csat": None, "ces": None, "comment": comment}
         return self.envelope("survey.response.submitted", client_id, data, at=at, **overrides)
 
     def _complaint(self, ref: str | None, complaint_id: str | None, severity: str) -> dict[str, Any]:
@@ -46,12 +46,13 @@ class BusEvents:
                 "ref": ref, "severity": severity}
 
     def opened(self, client_id: str, severity: str = "high", *, ref: str | None = None,
-               at: datetime | None = None, complaint_id: str | None = None, **overrides) -> dict[str, Any]:
+               at: datetime | None = None, complaint_id: str | None = None,
+               resolve_by: datetime | None = None, **overrides) -> dict[str, Any]:
         at = at or self.now
         data = {**self._complaint(ref, complaint_id, severity), "category": "service",
                 "channel": "phone", "opened_at": isoformat_z(at),
                 "respond_by": isoformat_z(at + timedelta(hours=4)),
-                "resolve_by": isoformat_z(at + timedelta(hours=72))}
+                "resolve_by": isoformat_z(resolve_by or at + timedelta(hours=72))}
         return self.envelope("complaint.opened", client_id, data, at=at, **overrides)
 
     def resolved(self, client_id: str, severity: str = "high", *, ref: str, within_sla: bool = True,
@@ -62,17 +63,32 @@ class BusEvents:
         return self.envelope("complaint.resolved", client_id, data, at=at, **overrides)
 
     def reopened(self, client_id: str, severity: str = "high", *, ref: str, at: datetime | None = None,
-                 **overrides) -> dict[str, Any]:
+                 resolve_by: datetime | None = None, **overrides) -> dict[str, Any]:
         data = {**self._complaint(ref, None, severity), "reason": "The fix did not hold."}
+        if resolve_by is not None:
+            data["resolve_by"] = isoformat_z(resolve_by)
         return self.envelope("complaint.reopened", client_id, data, at=at, **overrides)
 
     def reclassified(self, client_id: str, previous: str, severity: str, *, ref: str,
-                     at: datetime | None = None, **overrides) -> dict[str, Any]:
+                     at: datetime | None = None, resolve_by: datetime | None = None,
+                     **overrides) -> dict[str, Any]:
         at = at or self.now
         data = {**self._complaint(ref, None, severity), "previous_severity": previous,
                 "respond_by": isoformat_z(at + timedelta(hours=4)),
-                "resolve_by": isoformat_z(at + timedelta(hours=72))}
+                "resolve_by": isoformat_z(resolve_by or at + timedelta(hours=72))}
         return self.envelope("complaint.reclassified", client_id, data, at=at, **overrides)
+
+    def waiting(self, client_id: str, severity: str = "high", *, ref: str, resolve_by: datetime,
+                at: datetime | None = None, **overrides) -> dict[str, Any]:
+        data = {**self._complaint(ref, None, severity), "by": "Li Na",
+                "resolve_by": isoformat_z(resolve_by), "reason": "Asked for the invoice."}
+        return self.envelope("complaint.waiting", client_id, data, at=at, **overrides)
+
+    def resumed(self, client_id: str, severity: str = "high", *, ref: str, resolve_by: datetime,
+                at: datetime | None = None, **overrides) -> dict[str, Any]:
+        data = {**self._complaint(ref, None, severity), "by": "Li Na",
+                "resolve_by": isoformat_z(resolve_by)}
+        return self.envelope("complaint.resumed", client_id, data, at=at, **overrides)
 
 
 def as_event(envelope: dict[str, Any]) -> Event:

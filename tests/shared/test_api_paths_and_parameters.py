@@ -145,9 +145,9 @@ def test_paths_outside_the_api_keep_their_parameters(service):
 def test_a_search_the_complaints_list_does_not_offer_is_refused(path_settings, admin):
     complaints = load_service("complaints", path_settings)
     try:
-        body = assert_problem(complaints.client().get("/api/v1/complaints?q=late", headers=admin),
-                              422)
-        assert body["errors"] == {"q": [UNKNOWN]}
+        body = assert_problem(complaints.client().get("/api/v1/complaints?search=late",
+                                                      headers=admin), 422)
+        assert body["errors"] == {"search": [UNKNOWN]}
     finally:
         complaints.ctx.database.dispose()
 

@@ -3,7 +3,8 @@
 * ``complaint``: every documented field, the SLA bookkeeping the domain keeps (pauses, breach flags,
   reopen count) and ``version``, the compare-and-set guard of every write; the durations
   ``time_to_acknowledge_s`` / ``time_to_resolve_s`` are stored as whole seconds when they
-  happen so the report aggregates them in plain, portable SQL.
+  happen so the report aggregates them in plain, portable SQL. ``resolved_at`` is indexed for
+  the report's backlog (the complaints resolved after a past moment, beside those open now).
 * ``complaint_timeline``: one row per opening, action, internal note and triage correction,
   in order (``id`` increases with time within a complaint).
 * ``complaint_ref_counter``: one row; ``UPDATE … SET last_number = last_number + 1 RETURNING``
@@ -48,7 +49,7 @@ class ComplaintRecord(Base):
     respond_by: Mapped[datetime] = mapped_column(UTCDateTime())
     resolve_by: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolution_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     root_cause: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -6,16 +6,20 @@
   finished ones (resolved, closed) last; one page at a time (``LIMIT/OFFSET`` and a count),
   each row with the client's name from the directory.
 * :func:`search_clients` / :func:`client_entry`: the clients a complaint may name, from the
-  directory this service keeps from registry events (never a call to the registry).
+  directory this service keeps from registry events (never a call to the registry);
+  :func:`client_names`: the names shown with complaints (none for an erased client).
+* :func:`text_search`: the text search of the queue (ref, title, client name) and of the API's
+  list (also the description).
 
-Text search matches ref, title or client name, case-insensitively, as a plain substring (the
-characters ``%`` and ``_`` mean themselves).
+Text search matches case-insensitively, as a plain substring (the characters ``%`` and ``_``
+mean themselves). Case is folded by the database's ``lower()``: every alphabet on PostgreSQL,
+ASCII letters only on SQLite.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
@@ -69,12 +73,19 @@ def _matching(filters: QueueFilters, now: datetime) -> list[Any]:
         from services.complaints.service import overdue_clause  # the API's own definition
         conditions.append(overdue_clause(now))
     if filters.text:
-        text = filters.text.strip()
-        named = select(CLIENTS.c.id).where(CLIENTS.c.name.icontains(text, autoescape=True))
-        conditions.append(or_(c.ref.icontains(text, autoescape=True),
-                              c.title.icontains(text, autoescape=True),
-                              c.client_id.in_(named)))
+        conditions.append(text_search(filters.text))
     return conditions
+
+
+def text_search(text: str, *, description: bool = False):
+    """SQL: ``text`` (trimmed) occurs in the complaint's reference, title, client name (from
+    the directory; an erased client has none) or, with ``description``, its description;
+    case-insensitive, ``%`` and ``_`` taken literally."""
+    text = text.strip()
+    named = select(CLIENTS.c.id).where(CLIENTS.c.name.icontains(text, autoescape=True))
+    fields = [c.ref, c.title, *([c.description] if description else [])]
+    return or_(*[field.icontains(text, autoescape=True) for field in fields],
+               c.client_id.in_(named))
 
 
 def queue_page(session: Session, filters: QueueFilters, now: datetime, *, page: int,
@@ -120,6 +131,17 @@ def search_clients(session: Session, text: str, *, limit: int = 20) -> list[dict
         statement = statement.where(CLIENTS.c.name.icontains(text.strip(), autoescape=True))
     statement = statement.order_by(CLIENTS.c.name, CLIENTS.c.id).limit(limit)
     return [dict(row) for row in session.execute(statement).mappings()]
+
+
+def client_names(session: Session, client_ids: Iterable[str]) -> dict[str, str | None]:
+    """The directory's name of each client, ``None`` for an erased client (whose name the
+    directory no longer holds anyway); clients it does not know are left out."""
+    wanted = sorted({str(client_id) for client_id in client_ids})
+    if not wanted:
+        return {}
+    rows = session.execute(select(CLIENTS.c.id, CLIENTS.c.name, CLIENTS.c.status)
+                           .where(CLIENTS.c.id.in_(wanted)))
+    return {row.id: None if row.status == "erased" else row.name for row in rows}
 
 
 def client_entry(session: Session, client_id: str) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """``/api/v1/complaints``: open, list, read, correct, act on and annotate complaints."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import not_, select
 
 from services.complaints import service
-from services.complaints.adapters import repository
+from services.complaints.adapters import queue, repository
 from services.complaints.adapters.orm import ComplaintRecord
 from services.complaints.api.schemas import (ActionInSchema, ComplaintInSchema,
                                              ComplaintListArgs, ComplaintPatchSchema,
@@ -44,11 +44,14 @@ def by() -> str:
     return current_principal().name
 
 
-def complaint_view(row, now, timeline: Iterable[Any] | None = None) -> dict[str, Any]:
-    """The documented complaint shape (and a few more fields) from a ``complaint`` row."""
+def complaint_view(row, now, names: Mapping[str, str | None],
+                   timeline: Iterable[Any] | None = None) -> dict[str, Any]:
+    """The documented complaint shape (and a few more fields) from a ``complaint`` row;
+    ``names``: the client names of :func:`queue.client_names`."""
     complaint: Complaint = repository.complaint_from_row(row)
     view = {name: getattr(complaint, name) for name in _COMPLAINT_FIELDS}
     view.update(id=str(complaint.id), client_id=str(complaint.client_id),
+                client_name=None if row.client_erased else names.get(row.client_id),
                 overdue=complaint.overdue(now),
                 allowed_actions=[str(a) for a in complaint.allowed_actions(now, rules())],
                 client_erased=bool(row.client_erased), created_by=row.created_by)
@@ -60,7 +63,8 @@ def complaint_view(row, now, timeline: Iterable[Any] | None = None) -> dict[str,
 def respond_with(session, complaint_id, status: int = 200):
     """The complaint as stored now, with its timeline, ETag (and Location on 201)."""
     row = repository.load_row(session, complaint_id)
-    view = complaint_view(row, ctx().clock(), repository.load_timeline(session, complaint_id))
+    view = complaint_view(row, ctx().clock(), queue.client_names(session, [row.client_id]),
+                          repository.load_timeline(session, complaint_id))
     response = current_app.make_response((ComplaintSchema().dump(view), status))
     if status == 201:
         response.headers["Location"] = f"{request.script_root}/api/v1/complaints/{row.id}"
@@ -73,10 +77,11 @@ class Complaints(MethodView):
     @blp.response(200, page_schema(ComplaintSchema))
     def get(self, args):
         """List complaints, newest first; filter by status, severity, category, channel,
-        assignee, client and ``overdue``."""
+        assignee, client, ``overdue``, ``ref`` (exact) and ``q`` (text search over ref,
+        title, description and client name). Every filter given applies."""
         now = ctx().clock()
         statement = select(ComplaintRecord)
-        for name in ("status", "severity", "category", "channel", "assignee"):
+        for name in ("status", "severity", "category", "channel", "assignee", "ref"):
             if name in args:
                 statement = statement.where(getattr(ComplaintRecord, name) == args[name])
         if "client_id" in args:
@@ -84,11 +89,14 @@ class Complaints(MethodView):
         if "overdue" in args:
             clause = service.overdue_clause(now)
             statement = statement.where(clause if args["overdue"] else not_(clause))
+        if "q" in args:
+            statement = statement.where(queue.text_search(args["q"], description=True))
         statement = statement.order_by(ComplaintRecord.opened_at.desc(),
                                        ComplaintRecord.ref.desc())
         with ctx().database.transaction() as session:
             page = paginate(session, statement, args["page"], args["per_page"])
-            page["items"] = [complaint_view(record, now) for record in page["items"]]
+            names = queue.client_names(session, [record.client_id for record in page["items"]])
+            page["items"] = [complaint_view(record, now, names) for record in page["items"]]
         return page
 
     @idempotent

@@ -12,7 +12,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.complaints.domain.complaint import TIMELINE_ACTIONS
-from services.complaints.domain.fields import (ACTION_FIELDS, validate_action_fields,
+from services.complaints.domain.fields import (ACTION_FIELDS, BLANK, validate_action_fields,
                                               validate_correction)
 from services.complaints.domain.rules import DEFAULT_RULES
 from services.complaints.domain.vocabulary import (CATEGORIES, CHANNELS, RESOLUTION_CODES,
@@ -153,6 +153,9 @@ class ComplaintSchema(ma.Schema):
     id = fields.String()
     ref = fields.String()
     client_id = fields.String()
+    client_name = fields.String(allow_none=True, metadata={
+        "description": "The client's name as this service knows it from the registry's "
+                       "events; null while the client is unknown here, and once erased."})
     client_tier = fields.String(allow_none=True, metadata=one_of(("A", "B", "C"), nullable=True))
     channel = fields.String(metadata=one_of(CHANNELS))
     category = fields.String(metadata=one_of(CATEGORIES))
@@ -198,6 +201,13 @@ class ComplaintListArgs(PageArgs):
     client_id = fields.UUID()
     overdue = fields.Boolean(metadata={"description": "true: only overdue complaints (response "
                              "or resolution deadline passed, not paused); false: the others."})
+    ref = fields.String(validate=validate.Length(1, 20), metadata={
+        "description": "Exactly this reference (`CMP-000123`)."})
+    q = text_field(blank=False, validate=[
+        validate.Length(max=200), validate.Regexp(r"\s*\S", error=BLANK)],
+        metadata={"description": "Text search: complaints whose reference, title, "
+                                 "description or client name contains this text (trimmed), "
+                                 "ignoring case; `%` and `_` are plain characters."})
 
 
 _REPORT_DAYS = validate.Range(min=date(1900, 1, 1), max=date(9998, 12, 31))

@@ -1,5 +1,5 @@
 """The figures of the console's analysis page, from the report the API answers
-(``adapters.reports.complaints_report``) and the weekly volume, shaped for charts and tables.
+(``adapters.reports.complaints_report``) with the weekly volume, shaped for charts and tables.
 
 * the period: ``from``/``to`` calendar dates in ``CLIENTLOOP_TIMEZONE`` (default: the 12 weeks
   up to today), at most :data:`MAX_DAYS` long;
@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Mapping
 
-from services.complaints.adapters.reports import complaints_report, day_bounds, weekly_volume
+from services.complaints.adapters.reports import complaints_report, day_bounds
 from services.complaints.domain.reports import report_number
 from services.complaints.web.console_forms import read_day
 from shared.web.console import N_
@@ -72,8 +72,6 @@ def pareto(by_root_cause: Mapping[str, int], top: int = PARETO_TOP) -> list[dict
 def figures(session, period: Period, now: datetime) -> dict[str, Any]:
     start, end = day_bounds(period.first_day, period.last_day, period.zone)
     report = complaints_report(session, first_day=period.first_day, last_day=period.last_day,
-                               start=start, end=end, now=now)
-    report["weekly"] = weekly_volume(session, first_day=period.first_day,
-                                     last_day=period.last_day, zone=period.zone)
+                               start=start, end=end, now=now, zone=period.zone)  # and "weekly"
     report["pareto"] = pareto(report["by_root_cause"])
     return report

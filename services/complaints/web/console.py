@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any, Mapping
 from uuid import UUID
 
-from flask import abort, current_app, g, render_template, request
+from flask import abort, current_app, g, render_template, request, url_for
 
 from services.complaints import service
 from services.complaints.adapters import queue, repository
@@ -33,16 +33,15 @@ from services.complaints.web.console_forms import (
     action_fields, correction_fields, message_key, opening_fields, read_queue_query,
     read_version)
 from services.complaints.web.console_messages import MESSAGES
-from shared.errors import ActionNotAllowed, Conflict, NotFound, StaleVersion, ValidationFailed
-from shared.web.console import (N_, _, bar_chart, current_language, flash, line_chart,
-                                make_console_blueprint, redirect_back, register_messages,
-                                staff_page)
+from shared.errors import ActionNotAllowed, Conflict, NotFound, StaleVersion
+from shared.web.console import (N_, _, bar_chart, current_language, handle_write, line_chart,
+                                make_console_blueprint, staff_page)
 from shared.web.console.formatting import (duration_text, format_date, format_number,
                                            format_percent)
 from shared.web.console.paging import Page
 
-console = make_console_blueprint("complaints", __name__, template_folder="templates")
-register_messages(MESSAGES)
+console = make_console_blueprint("complaints", __name__, template_folder="templates",
+                                 messages=MESSAGES)
 
 TEMPLATES = "console/complaints/"
 
@@ -143,51 +142,45 @@ def _allowed_labels(allowed: list[str]) -> str:
     return ", ".join(_(ACTION_LABELS[action]) for action in allowed) or _("none")
 
 
+def _not_allowed(refused: ActionNotAllowed) -> str:
+    return _("%(action)s is not allowed now. Allowed: %(allowed)s.",
+             action=_(ACTION_LABELS.get(refused.action, refused.action)),
+             allowed=_allowed_labels(refused.allowed_actions))
+
+
+def _stale() -> str:
+    return _("The complaint changed since you opened it; check it and try again.")
+
+
 @console.post("/complaints/<uuid:complaint_id>/actions")
 @staff_page(role="staff")
 def act(complaint_id: UUID):
     action = request.form.get("action", "")
     fields = action_fields(action, request.form)
-    try:
-        with ctx().database.transaction() as session:
-            service.act(session, complaint_id, action, fields, by=me(), now=ctx().clock(),
-                        rules=rules(), expected_version=read_version(request.form))
-    except NotFound:
-        abort(404)
-    except ActionNotAllowed as refused:
-        flash(_("%(action)s is not allowed now. Allowed: %(allowed)s.",
-                action=_(ACTION_LABELS.get(refused.action, refused.action)),
-                allowed=_allowed_labels(refused.allowed_actions)), "error")
-    except StaleVersion:
-        flash(_("The complaint changed since you opened it; check it and try again."), "error")
-    except ValidationFailed as invalid:
-        return complaint_page(complaint_id, status=422, form=f"action:{action}",
-                              values=request.form, errors=invalid.errors)
-    except Conflict:
-        flash(_("Someone else is changing this complaint right now; try again."), "error")
-    else:
-        flash(_("%(action)s: done.", action=_(ACTION_LABELS[action])), "success")
-    return redirect_back(".complaint", complaint_id=complaint_id)
+    return handle_write(
+        lambda session: service.act(session, complaint_id, action, fields, by=me(),
+                                    now=ctx().clock(), rules=rules(),
+                                    expected_version=read_version(request.form)),
+        back=url_for(".complaint", complaint_id=complaint_id),
+        done=lambda _changed: _("%(action)s: done.", action=_(ACTION_LABELS[action])),
+        invalid=lambda errors: complaint_page(complaint_id, form=f"action:{action}",
+                                              values=request.form, errors=errors),
+        refused={ActionNotAllowed: _not_allowed, StaleVersion: _stale(),
+                 Conflict: _("Someone else is changing this complaint right now; try again.")})
 
 
 @console.post("/complaints/<uuid:complaint_id>/notes")
 @staff_page(role="staff")
 def add_note(complaint_id: UUID):
-    try:
-        with ctx().database.transaction() as session:
-            service.add_note(session, complaint_id, request.form.get("text", ""), by=me(),
-                             now=ctx().clock(), rules=rules(),
-                             expected_version=None)
-    except NotFound:
-        abort(404)
-    except ValidationFailed as invalid:
-        return complaint_page(complaint_id, status=422, form="note", values=request.form,
-                              errors=invalid.errors)
-    except Conflict:
-        flash(_("Notes cannot be added to a closed complaint."), "error")
-    else:
-        flash(_("Note added."), "success")
-    return redirect_back(".complaint", complaint_id=complaint_id)
+    return handle_write(
+        lambda session: service.add_note(session, complaint_id, request.form.get("text", ""),
+                                         by=me(), now=ctx().clock(), rules=rules(),
+                                         expected_version=None),
+        back=url_for(".complaint", complaint_id=complaint_id),
+        done=_("Note added."),
+        invalid=lambda errors: complaint_page(complaint_id, form="note", values=request.form,
+                                              errors=errors),
+        refused={Conflict: _("Notes cannot be added to a closed complaint.")})
 
 
 @console.post("/complaints/<uuid:complaint_id>/triage")
@@ -196,32 +189,27 @@ def correct(complaint_id: UUID):
     """``intent=preview`` shows the page again with the deadlines the correction would give;
     ``intent=save`` applies it."""
     changes = correction_fields(request.form)
-    try:
-        with ctx().database.transaction() as session:
-            if request.form.get("intent") == "preview":
-                preview = service.preview_correction(session, complaint_id, changes, by=me(),
-                                                     now=ctx().clock(), rules=rules())
-            else:
-                preview = None
-                changed = service.correct(session, complaint_id, changes, by=me(),
-                                          now=ctx().clock(), rules=rules(),
-                                          expected_version=read_version(request.form))
-    except NotFound:
-        abort(404)
-    except ValidationFailed as invalid:
-        return complaint_page(complaint_id, status=422, form="triage", values=request.form,
-                              errors=invalid.errors)
-    except StaleVersion:
-        flash(_("The complaint changed since you opened it; check it and try again."), "error")
-    except Conflict:
-        flash(_("This complaint can no longer be corrected."), "error")
-    else:
-        if preview is not None:
+    previewing = request.form.get("intent") == "preview"
+
+    def run(session):
+        if previewing:
+            return service.preview_correction(session, complaint_id, changes, by=me(),
+                                              now=ctx().clock(), rules=rules())
+        return service.correct(session, complaint_id, changes, by=me(), now=ctx().clock(),
+                               rules=rules(), expected_version=read_version(request.form))
+
+    def done(outcome):
+        if previewing:
             return complaint_page(complaint_id, form="triage", values=request.form,
-                                  preview=preview)
-        flash(_("Corrections saved.") if changed.entries else _("Nothing to correct."),
-              "success")
-    return redirect_back(".complaint", complaint_id=complaint_id)
+                                  preview=outcome)
+        return _("Corrections saved.") if outcome.entries else _("Nothing to correct.")
+
+    return handle_write(
+        run, back=url_for(".complaint", complaint_id=complaint_id), done=done,
+        invalid=lambda errors: complaint_page(complaint_id, form="triage", values=request.form,
+                                              errors=errors),
+        refused={StaleVersion: _stale(),
+                 Conflict: _("This complaint can no longer be corrected.")})
 
 
 # -- a new complaint ---------------------------------------------------------------------------
@@ -284,14 +272,12 @@ def open_complaint():
             problems = service.opening_errors(session, {**fields, "client_id": None}, rules())
         problems["client_id"] = [N_("Choose a client.")]
         return new_complaint_page(status=422, values=request.form, errors=problems)
-    try:
-        with ctx().database.transaction() as session:
-            changed = service.open_new_complaint(session, fields, by=me(), now=ctx().clock(),
-                                                 rules=rules())
-    except ValidationFailed as invalid:
-        return new_complaint_page(status=422, values=request.form, errors=invalid.errors)
-    flash(_("Complaint %(ref)s opened.", ref=changed.complaint.ref), "success")
-    return redirect_back(".complaint", complaint_id=changed.complaint.id)
+    return handle_write(
+        lambda session: service.open_new_complaint(session, fields, by=me(), now=ctx().clock(),
+                                                   rules=rules()),
+        back=lambda changed: url_for(".complaint", complaint_id=changed.complaint.id),
+        done=lambda changed: _("Complaint %(ref)s opened.", ref=changed.complaint.ref),
+        invalid=lambda errors: new_complaint_page(values=request.form, errors=errors))
 
 
 # -- the analysis ------------------------------------------------------------------------------

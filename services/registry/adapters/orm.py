@@ -2,11 +2,15 @@
 
 * ``client``: who the client is, plus the *current* satisfaction and value record (kept on the
   row so lists filter and the portfolio report aggregates in plain SQL).
-* ``client_event``: every feedback and complaint event applied to a client, with only the fields
-  the folds need (no free text, so nothing personal). The records are folds over these rows.
+* ``client_event``: every feedback and complaint event applied to a client, with the fields the
+  folds need, plus what the client's page shows: a complaint's id and resolution deadline, a
+  survey response's comment (the one free text, personal data: erasing the client clears it).
+  The records are folds over these rows.
 * ``satisfaction_entry`` / ``value_history_entry``: the folded ledger and value history, in
   order (``position``), numbers stored as shown (rounded half-up).
 * ``annual_value_change``: each time staff set the annual value (cause of a value history entry).
+* ``records_checkpoint``: the state of a client's records fold after some of its points, so a
+  new event folds on from there instead of from the start (``domain/records_fold.py``).
 * ``communication_plan``, ``interaction``, ``followup_notice``: client care.
 """
 from __future__ import annotations
@@ -65,6 +69,9 @@ class ClientRecord(Base):
                                                              index=True)
     records_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     records_rules: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # ``records_at`` of the fold that last wrote the client's checkpoints; when it differs (or is
+    # null: records folded before checkpoints were kept) the next fold starts from the beginning.
+    checkpoints_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     status: Mapped[str] = mapped_column(String(10), index=True)
     search_text: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer)
@@ -85,7 +92,10 @@ class ClientTagRecord(Base):
 
 
 class ClientEventRecord(Base):
-    """A feedback or complaint event applied to a client (one row per client and event id)."""
+    """A feedback or complaint event applied to a client (one row per client and event id).
+
+    ``complaint_id`` / ``resolve_by`` (complaint events) and ``comment`` (survey responses) are
+    None for rows stored before the registry kept them, and when the event had none."""
 
     __tablename__ = "client_event"
 
@@ -100,6 +110,9 @@ class ClientEventRecord(Base):
     previous_severity: Mapped[str | None] = mapped_column(String(10), nullable=True)
     within_sla: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     ref: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    complaint_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    resolve_by: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
@@ -146,6 +159,34 @@ class AnnualValueChangeRecord(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2), nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+
+
+class RecordsCheckpointRecord(Base):
+    """The client's records fold after its ``points``-th point ``(at, event_id)`` (``event_id``
+    empty for a 90-day window move): what :class:`FoldState` holds. S is exact (decimal text),
+    ``opened`` the complaint openings that can still count, as microseconds since 1970-01-01 UTC;
+    ``last_*`` the value history's last entry. Kept every ``CHECKPOINT_EVERY`` points and after
+    the latest event; rows after a late event's place are rewritten with the records."""
+
+    __tablename__ = "records_checkpoint"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_id: Mapped[str] = mapped_column(String(64))
+    ledger_size: Mapped[int] = mapped_column(Integer)
+    history_size: Mapped[int] = mapped_column(Integer)
+    satisfaction: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    annual_amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2), nullable=True)
+    annual_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    open_low: Mapped[int] = mapped_column(Integer)
+    open_medium: Mapped[int] = mapped_column(Integer)
+    open_high: Mapped[int] = mapped_column(Integer)
+    open_critical: Mapped[int] = mapped_column(Integer)
+    opened: Mapped[list] = mapped_column(JSON)
+    last_tier: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    last_health_score: Mapped[Decimal | None] = mapped_column(Numeric(5, 1), nullable=True)
+    last_health_band: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class CommunicationPlanRecord(Base):

@@ -9,8 +9,9 @@
   the complaint it names *is* open at that severity. Once the opening arrives it takes its place
   in event time and the fold is exact again.
 * The open complaints one by one (:func:`open_complaint_list`), for the client's page: the
-  same events folded per complaint reference. The registry keeps a complaint's ref and
-  severity from its events, not its id or deadlines (those stay with the complaints service).
+  same events folded per complaint reference, with the complaint's id and its resolution
+  deadline (``resolve_by``) as the latest event carrying one gives it — ``complaint.waiting``
+  pauses the clock and ``complaint.resumed`` restarts it with the deadline moved.
 * Recent complaints: how many ``complaint.opened`` events fall in the window before ``now``.
   The window includes its far edge: with the default 90 days, a complaint opened exactly
   90 days before ``now`` still counts, and stops counting the first instant after.
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from .events import (COMPLAINT_OPENED, COMPLAINT_RECLASSIFIED, COMPLAINT_REOPENED,
-                     COMPLAINT_RESOLVED, SEVERITIES, SatisfactionEvent)
+                     COMPLAINT_RESOLVED, COMPLAINT_WAITING, SEVERITIES, SatisfactionEvent)
 from .satisfaction import unique_events
 
 __all__ = [
@@ -80,12 +81,18 @@ class OpenComplaint:
     """One complaint that is open, as far as the registry's events tell.
 
     ``opened_at`` is when its (latest) ``complaint.opened`` or ``complaint.reopened`` happened,
-    None while only a reclassification has arrived; ``reopened`` says it was resolved before."""
+    None while only a reclassification has arrived; ``reopened`` says it was resolved before.
+    ``complaint_id`` and ``resolve_by`` come from the latest event that carried them (None for
+    events stored before the registry kept them); ``paused`` says it waits for the client, its
+    resolution clock stopped."""
 
     ref: str
     severity: str
     opened_at: datetime | None
     reopened: bool = False
+    complaint_id: str | None = None
+    resolve_by: datetime | None = None
+    paused: bool = False
 
 
 def open_complaint_list(events: Iterable[SatisfactionEvent]) -> list[OpenComplaint]:
@@ -93,20 +100,32 @@ def open_complaint_list(events: Iterable[SatisfactionEvent]) -> list[OpenComplai
 
     Folded per ``ref`` in event-time order with the counts' rules: opened or reopened opens it,
     resolved closes it, a reclassification moves it to its new severity (and opens it, as the
-    counts do, when its opening has not arrived)."""
+    counts do, when its opening has not arrived). Every event of an open complaint that carries
+    its id or ``resolve_by`` updates them; waiting pauses it, resuming (or reopening) runs it
+    again. A waiting or resumed event for a complaint not open leaves the list alone."""
     open_by_ref: dict[str, OpenComplaint] = {}
     for event in unique_events(events):
-        if not event.is_complaint or event.ref is None:
+        if not event.about_a_complaint or event.ref is None:
             continue
         known = open_by_ref.get(event.ref)
         if event.event_type in (COMPLAINT_OPENED, COMPLAINT_REOPENED):
-            open_by_ref[event.ref] = OpenComplaint(event.ref, event.severity, event.occurred_at,
-                                                   event.event_type == COMPLAINT_REOPENED)
+            known = OpenComplaint(event.ref, event.severity, event.occurred_at,
+                                  event.event_type == COMPLAINT_REOPENED,
+                                  known.complaint_id if known else None,
+                                  known.resolve_by if known else None)
         elif event.event_type == COMPLAINT_RESOLVED:
             open_by_ref.pop(event.ref, None)
+            continue
         elif event.event_type == COMPLAINT_RECLASSIFIED:
-            open_by_ref[event.ref] = (replace(known, severity=event.severity) if known
-                                      else OpenComplaint(event.ref, event.severity, None))
+            known = (replace(known, severity=event.severity) if known
+                     else OpenComplaint(event.ref, event.severity, None))
+        elif known is None:
+            continue  # waiting or resumed: a complaint the list does not hold open
+        else:
+            known = replace(known, paused=event.event_type == COMPLAINT_WAITING)
+        open_by_ref[event.ref] = replace(
+            known, complaint_id=event.complaint_id or known.complaint_id,
+            resolve_by=event.resolve_by or known.resolve_by)
     rank = {severity: position for position, severity in enumerate(reversed(SEVERITIES))}
     return sorted(open_by_ref.values(), key=lambda complaint: (
         rank.get(complaint.severity, len(rank)), complaint.opened_at is None,

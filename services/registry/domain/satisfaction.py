@@ -33,8 +33,8 @@ from .events import (COMPLAINT_OPENED, COMPLAINT_RECLASSIFIED, COMPLAINT_REOPENE
 from .rounding import format_change, format_number, round_half_up, to_decimal
 
 __all__ = [
-    "SatisfactionEvent", "SatisfactionRules", "LedgerEntry", "fold_ledger", "current",
-    "current_changed", "unique_events",
+    "SatisfactionEvent", "SatisfactionRules", "LedgerEntry", "fold_ledger", "ledger_entry",
+    "current", "current_changed", "unique_events",
 ]
 
 ARROW = "\u2192"  # "→"
@@ -120,16 +120,22 @@ def fold_ledger(events: Iterable[SatisfactionEvent],
     entries: list[LedgerEntry] = []
     satisfaction: Decimal | None = None
     for event in unique_events(events):
-        if event.event_type == SURVEY_RESPONSE_SUBMITTED:
-            entry = _feedback_entry(event, satisfaction, rules)
-        elif event.is_complaint:
-            entry = _complaint_entry(event, satisfaction, rules)
-        else:
-            entry = None
+        entry = ledger_entry(event, satisfaction, rules)
         if entry is not None:
             entries.append(entry)
             satisfaction = entry.value
     return entries
+
+
+def ledger_entry(event: SatisfactionEvent, satisfaction: Decimal | None,
+                 rules: SatisfactionRules = DEFAULT_SATISFACTION_RULES) -> LedgerEntry | None:
+    """The entry one event adds when S was ``satisfaction`` before it (None: unknown), or None
+    when it adds none (a survey response without a score, a deadline-only event)."""
+    if event.event_type == SURVEY_RESPONSE_SUBMITTED:
+        return _feedback_entry(event, satisfaction, rules)
+    if event.is_complaint:
+        return _complaint_entry(event, satisfaction, rules)
+    return None
 
 
 def current(entries: Sequence[LedgerEntry]) -> Decimal | None:

@@ -1,15 +1,16 @@
 """What the console's client page shows, gathered in one transaction from the registry's own
 records (no other service's data): the profile, the stakeholder position, the satisfaction
 ledger (its latest entries, for the chart and the table of reasons), the value record, the open
-complaints and survey responses as the registry learnt them from events, and client care (the
-plan, whether follow-up is due, the latest interactions).
+complaints (with their ids and resolution deadlines) and the latest survey responses (with their
+scores and comments) as the registry learnt them from events, and client care (the plan,
+whether follow-up is due, the latest interactions).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,8 @@ from services.registry.rules import RegistryRules
 from shared.errors import NotFound
 
 LEDGER_SHOWN = 30
-FEEDBACK_SHOWN = 10
+FEEDBACK_SHOWN = 5
+COMMENT_SHOWN = 500  # characters of a comment on the page (the rest is in Surveys)
 INTERACTIONS_SHOWN = 10
 
 
@@ -48,6 +50,8 @@ class ClientPage:
     interactions_total: int
     today: date
     grid: dict[str, Any] = field(default_factory=dict)
+    now: datetime | None = None  # what the complaints' deadlines count down from
+    comment_shown: ClassVar[int] = COMMENT_SHOWN
 
     @property
     def chart_points(self) -> list[tuple[Any, Decimal]]:
@@ -68,7 +72,7 @@ def client_page(session: Session, client_id: str, *, now, rules: RegistryRules) 
         feedback=queries.feedback_received(session, client.id, latest=FEEDBACK_SHOWN),
         plan=plan, follow_up=follow_up, interactions=interactions["items"],
         interactions_total=interactions["total"], today=today,
-        grid=grid(client.power, client.interest, rules))
+        grid=grid(client.power, client.interest, rules), now=now)
 
 
 def _plan(session: Session, client: ClientRecord, today: date):

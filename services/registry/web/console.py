@@ -18,22 +18,21 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from flask import abort, current_app, g, render_template, request
+from flask import abort, current_app, g, render_template, request, url_for
 
 from services.registry import care, queries, reports, service
 from services.registry.adapters.orm import ClientRecord
 from services.registry.web import care_form, client_form, client_page as page_data
 from services.registry.web.console_messages import MESSAGES
 from services.registry.web.labels import label, labels
-from shared.errors import Conflict, NotFound, StaleVersion, ValidationFailed
-from shared.web.console import (_, bar_chart, current_language, flash, line_chart,
-                                make_console_blueprint, redirect_back, register_messages,
-                                staff_page)
+from shared.errors import Conflict, NotFound, StaleVersion
+from shared.web.console import (_, bar_chart, current_language, flash, handle_write, line_chart,
+                                make_console_blueprint, redirect_back, staff_page)
 from shared.web.console.formatting import format_date, format_money, format_number
 from shared.web.console.paging import paginate
 
-console = make_console_blueprint("registry", __name__, template_folder="templates")
-register_messages(MESSAGES)
+console = make_console_blueprint("registry", __name__, template_folder="templates",
+                                 messages=MESSAGES)
 
 TEMPLATES = "console/registry/"
 PER_PAGE = 25
@@ -102,13 +101,12 @@ def client_register():
     fields, form = client_form.validated(form, currency())
     if fields is None:
         return form_page(form, status=422)
-    try:
-        with ctx().database.transaction() as session:
-            client = service.register_client(session, fields, now=ctx().clock(), rules=rules())
-    except ValidationFailed as invalid:
-        return form_page(client_form.with_errors(form, invalid.errors, currency()), status=422)
-    flash(_("Client %(name)s registered.", name=client.name), "success")
-    return redirect_back(".client_page", client_id=client.id)
+    return handle_write(
+        lambda session: service.register_client(session, fields, now=ctx().clock(),
+                                                rules=rules()),
+        back=lambda client: url_for(".client_page", client_id=client.id),
+        done=lambda client: _("Client %(name)s registered.", name=client.name),
+        invalid=lambda errors: form_page(client_form.with_errors(form, errors, currency())))
 
 
 @console.get("/clients/<uuid:client_id>/edit")
@@ -127,31 +125,36 @@ def client_edit(client_id: UUID):
 def client_save(client_id: UUID):
     form = client_form.read_form(request.form)
     fields, form = client_form.validated(form, currency())
-    try:
+    if fields is None:
         with ctx().database.transaction() as session:
-            client = _load(session, client_id)
-            if fields is None:
-                return form_page(form, client=client, status=422)
-            changes = client_form.changes_of(client, fields)
-            if changes:
-                client = service.update_client(session, str(client_id), changes,
-                                               expected_version=_version(form.version),
-                                               now=ctx().clock(), rules=rules())
-    except ValidationFailed as invalid:
-        return form_page(client_form.with_errors(form, invalid.errors, currency()),
-                         client=client, status=422)
-    except StaleVersion:
+            return form_page(form, client=_load(session, client_id), status=422)
+    loaded: list[ClientRecord] = []  # the client as it was, for the form shown again
+
+    def save(session) -> dict:
+        loaded.append(_load(session, client_id))
+        changes = client_form.changes_of(loaded[0], fields)
+        if changes:
+            service.update_client(session, str(client_id), changes,
+                                  expected_version=_version(form.version), now=ctx().clock(),
+                                  rules=rules())
+        return changes
+
+    def changed_meanwhile(_stale: StaleVersion):
         with ctx().database.transaction() as session:
             client = _load(session, client_id)
         flash(_("Someone else changed this client while you were editing. Your changes are "
                 "below; check them against the current client and save again."), "error")
         form.version = str(client.version)
         return form_page(form, client=client, status=409)
-    except Conflict:
-        flash(_("An erased client cannot be changed."), "error")
-        return redirect_back(".client_page", client_id=client_id)
-    flash(_("Client saved.") if changes else _("Nothing to save: no field changed."), "success")
-    return redirect_back(".client_page", client_id=client_id)
+
+    return handle_write(
+        save, back=url_for(".client_page", client_id=client_id),
+        done=lambda changes: (_("Client saved.") if changes
+                              else _("Nothing to save: no field changed.")),
+        invalid=lambda errors: form_page(client_form.with_errors(form, errors, currency()),
+                                         client=loaded[0]),
+        refused={StaleVersion: changed_meanwhile,
+                 Conflict: _("An erased client cannot be changed.")})
 
 
 def _version(text: str | None) -> int | None:
@@ -162,19 +165,17 @@ def _version(text: str | None) -> int | None:
 @console.post("/clients/<uuid:client_id>/archive")
 @staff_page(role="staff")
 def client_archive(client_id: UUID):
-    try:
-        with ctx().database.transaction() as session:
-            _load(session, client_id)
-            service.archive_client(session, str(client_id),
-                                   expected_version=_version(request.form.get("version")),
-                                   now=ctx().clock())
-    except StaleVersion:
-        flash(_("The client changed since you opened it; check it and try again."), "error")
-    except Conflict:
-        flash(_("An erased client cannot be archived."), "error")
-    else:
-        flash(_("Client archived: it no longer counts in the portfolio."), "success")
-    return redirect_back(".client_page", client_id=client_id)
+    def archive(session):
+        _load(session, client_id)
+        service.archive_client(session, str(client_id),
+                               expected_version=_version(request.form.get("version")),
+                               now=ctx().clock())
+
+    return handle_write(
+        archive, back=url_for(".client_page", client_id=client_id),
+        done=_("Client archived: it no longer counts in the portfolio."),
+        refused={StaleVersion: _("The client changed since you opened it; check it and try again."),
+                 Conflict: _("An erased client cannot be archived.")})
 
 
 @console.get("/clients/<uuid:client_id>/erase")
@@ -194,17 +195,19 @@ def client_erase_confirm(client_id: UUID):
 @console.post("/clients/<uuid:client_id>/erase")
 @staff_page(role="admin")
 def client_erase(client_id: UUID):
-    try:
-        with ctx().database.transaction() as session:
-            _load(session, client_id)
-            service.erase_client(session, str(client_id),
-                                 expected_version=_version(request.form.get("version")),
-                                 now=ctx().clock())
-    except StaleVersion:
+    def erase(session):
+        _load(session, client_id)
+        service.erase_client(session, str(client_id),
+                             expected_version=_version(request.form.get("version")),
+                             now=ctx().clock())
+
+    def changed_meanwhile(_stale: StaleVersion):  # back to the confirmation, not the client
         flash(_("The client changed since you opened it; check it and try again."), "error")
         return redirect_back(".client_erase_confirm", client_id=client_id)
-    flash(_("The client's personal data was erased."), "success")
-    return redirect_back(".client_page", client_id=client_id)
+
+    return handle_write(erase, back=url_for(".client_page", client_id=client_id),
+                        done=_("The client's personal data was erased."),
+                        refused={StaleVersion: changed_meanwhile})
 
 
 # -- the client page -------------------------------------------------------------------------
@@ -248,19 +251,18 @@ def interaction_log(client_id: UUID):
     fields, form = care_form.interaction_fields(form, rules().zone)
     if fields is None:
         return show_client(client_id, status=422, interaction=form)
-    try:
-        with ctx().database.transaction() as session:
-            _load(session, client_id)
-            care.log_interaction(session, str(client_id), fields, now=ctx().clock(), by=me(),
-                                 rules=rules())
-    except ValidationFailed as invalid:
-        return show_client(client_id, status=422,
-                           interaction=care_form.interaction_errors(form, invalid.errors))
-    except Conflict:
-        flash(_("An erased client has no care records any more."), "error")
-    else:
-        flash(_("Interaction logged."), "success")
-    return redirect_back(".client_page", client_id=client_id)
+
+    def log(session):
+        _load(session, client_id)
+        care.log_interaction(session, str(client_id), fields, now=ctx().clock(), by=me(),
+                             rules=rules())
+
+    return handle_write(
+        log, back=url_for(".client_page", client_id=client_id),
+        done=_("Interaction logged."),
+        invalid=lambda errors: show_client(
+            client_id, interaction=care_form.interaction_errors(form, errors)),
+        refused={Conflict: _("An erased client has no care records any more.")})
 
 
 @console.post("/clients/<uuid:client_id>/plan")
@@ -270,21 +272,19 @@ def plan_save(client_id: UUID):
     fields, form = care_form.plan_fields(form)
     if fields is None:
         return show_client(client_id, status=422, plan=form)
-    try:
-        with ctx().database.transaction() as session:
-            _load(session, client_id)
-            care.put_plan(session, str(client_id), fields,
-                          expected_version=_version(form.version), now=ctx().clock(), by=me(),
-                          rules=rules())
-    except ValidationFailed as invalid:
-        return show_client(client_id, status=422, plan=care_form.plan_errors(form, invalid.errors))
-    except StaleVersion:
-        flash(_("The plan changed since you opened it; check it and try again."), "error")
-    except Conflict:
-        flash(_("An erased client has no care records any more."), "error")
-    else:
-        flash(_("Communication plan saved."), "success")
-    return redirect_back(".client_page", client_id=client_id)
+
+    def save(session):
+        _load(session, client_id)
+        care.put_plan(session, str(client_id), fields,
+                      expected_version=_version(form.version), now=ctx().clock(), by=me(),
+                      rules=rules())
+
+    return handle_write(
+        save, back=url_for(".client_page", client_id=client_id),
+        done=_("Communication plan saved."),
+        invalid=lambda errors: show_client(client_id, plan=care_form.plan_errors(form, errors)),
+        refused={StaleVersion: _("The plan changed since you opened it; check it and try again."),
+                 Conflict: _("An erased client has no care records any more.")})
 
 
 # -- the portfolio -----------------------------------------------------------------------------

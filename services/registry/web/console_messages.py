@@ -198,14 +198,18 @@ MESSAGES: dict[str, dict[str, str]] = {"zh-CN": {
     "Severity": "严重程度",
     "Open since": "打开时间",
     "reopened": "已重新打开",
-    "Deadlines and the full story are on each complaint's page in Complaints.":
-        "期限和完整经过见“投诉”中各投诉的页面。",
+    "Resolve by": "解决截止",
+    "Paused": "已暂停计时",
+    "Each ref opens the complaint's page in Complaints. Paused: waiting for the client, the clock stopped.":
+        "点击编号打开“投诉”中该投诉的页面。已暂停计时：正在等待客户答复，计时停止。",
     "No open complaints.": "没有未结投诉。",
     "Recent survey responses": "最近的问卷回答",
     "Score": "得分",
     "Satisfaction after": "之后的满意度",
     "no score": "无得分",
-    "Scores out of 100. The answers themselves are in Surveys.": "得分满分为 100。回答内容见“问卷”。",
+    "Comment": "意见",
+    "Scores out of 100; the comment is the response's first text answer. All the answers are in Surveys.":
+        "得分满分为 100；意见是该回答中的第一条文字回答。全部回答见“问卷”。",
     "No survey responses yet.": "还没有问卷回答。",
     "Communication plan": "沟通计划",
     "Follow-up due": "需要跟进",
@@ -253,6 +257,8 @@ MESSAGES: dict[str, dict[str, str]] = {"zh-CN": {
         "%(num)s 条沟通记录的内容（日期和渠道保留）",
     "The summaries of %(num)s logged interactions (their dates and channels stay)":
         "%(num)s 条沟通记录的内容（日期和渠道保留）",
+    "The comments of the client's survey responses (their scores stay).":
+        "该客户问卷回答中的意见（得分保留）。",
     "The client's personal data in stored API answers and events of every service.":
         "各服务保存的 API 响应和事件中该客户的个人数据。",
     "What stays": "保留的内容",

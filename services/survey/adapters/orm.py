@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, Numeric, String,
-                        Text)
+from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, Numeric,
+                        SmallInteger, String, Text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, define_platform_tables, new_metadata
@@ -94,6 +94,11 @@ class InvitationRecord(Base):
     delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer)
 
+    __table_args__ = (
+        # Results: a survey's invitations by creation time, and whether each was answered.
+        Index("ix_invitation_survey_created", "survey_id", "created_at", "answered_at"),
+    )
+
 
 class InvitationLinkRecord(Base):
     __tablename__ = "invitation_link"
@@ -119,5 +124,19 @@ class ResponseRecord(Base):
     score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), nullable=True)
     scoring_version: Mapped[str] = mapped_column(String(40))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The answers to the survey's first NPS, CSAT and CES questions (``scoring.first_answers``,
+    #: as the feedback event carries them), kept beside ``answers`` so results count columns.
+    nps: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    csat: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    ces: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
-    __table_args__ = (Index("ix_survey_response_survey_submitted", "survey_id", "submitted_at"),)
+    __table_args__ = (
+        # A survey's responses in the order they are listed and exported (time, then id): the
+        # list's pages and counts, the CSV export's batches; a far page reads the index in
+        # order instead of sorting the survey's rows.
+        Index("ix_survey_response_survey_submitted", "survey_id", "submitted_at", "id"),
+        # Results: everything they count, in an index of their own, so that results by period
+        # read no table row (SQLite and PostgreSQL alike) and the index above stays narrow.
+        Index("ix_survey_response_results", "survey_id", "submitted_at", "score", "nps", "csat",
+              "ces"),
+    )

@@ -1,7 +1,7 @@
 """``/api/v1/surveys``: define, publish and close surveys; read their results and responses."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -119,17 +119,19 @@ class Responses(MethodView):
         (UTF-8 with a byte-order mark, one column per question)."""
         with ctx().database.transaction() as session:
             survey = service.get_survey(session, str(survey_id))
-            statement = results.responses_statement(survey.id, args.get("start"),
-                                                    args.get("end"), ctx().settings.timezone)
             if args["format"] == "csv":
-                rows = session.execute(statement).scalars().all()
-                body = results.csv_export(service.definition_of(survey), rows)
-                response = current_app.response_class(body.encode("utf-8"),
+                # Streamed, a batch of responses at a time (``results.csv_stream``).
+                body = results.csv_stream(ctx().database, service.definition_of(survey),
+                                          survey.id, args.get("start"), args.get("end"),
+                                          ctx().settings.timezone)
+                response = current_app.response_class(stream_with_context(body),
                                                       mimetype="text/csv")
                 response.headers["Content-Type"] = "text/csv; charset=utf-8"
                 response.headers["Content-Disposition"] = (
                     f'attachment; filename="survey-{survey.id}-responses.csv"')
                 return response
+            statement = results.responses_statement(survey.id, args.get("start"),
+                                                    args.get("end"), ctx().settings.timezone)
             page = paginate(session, statement, args["page"], args["per_page"])
             page["items"] = [results.response_view(row) for row in page["items"]]
         return page

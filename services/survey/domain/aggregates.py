@@ -17,7 +17,7 @@
   nothing to take it over.
 
 Every figure is computed from a ``Tally`` (counts and sums), which ``tally`` makes from facts
-and a database can make by counting (``tally_of_alike``); tallies of disjoint sets add up.
+and a database can make by counting (``results.py``); tallies of disjoint sets add up.
 
 Groups (``group_by=month|kind|tier``) put each response and each invitation under a key: the
 month (``YYYY-MM`` in the installation's time zone) of the response's submission or the
@@ -109,50 +109,6 @@ def tally(responses: Iterable[ResponseFacts], invitations: Iterable[InvitationFa
         ces_answered=len(ces), ces_sum=sum(ces),
         invitations=len(invitations),
         invitations_answered=sum(1 for invitation in invitations if invitation.answered))
-
-
-@dataclass(frozen=True)
-class Alike:
-    """``count`` responses that gave the same answers to the survey's first NPS, CSAT and CES
-    questions (``None``: not answered), ``scored`` of them with a score, their scores adding
-    up to ``score_sum``: what a database counts when it groups responses by those answers."""
-
-    count: int
-    scored: int
-    score_sum: Decimal
-    nps: int | None = None
-    csat: int | None = None
-    ces: int | None = None
-
-
-def tally_of_alike(groups: Iterable[Alike],
-                   rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> Tally:
-    responses = scored = promoters = passives = detractors = 0
-    csat_answered = csat_satisfied = ces_answered = ces_sum = 0
-    score_sum = Decimal(0)
-    for alike in groups:
-        count = alike.count
-        responses += count
-        scored += alike.scored
-        score_sum += alike.score_sum
-        category = nps_category(alike.nps, rules)
-        if category == "promoter":
-            promoters += count
-        elif category == "passive":
-            passives += count
-        elif category == "detractor":
-            detractors += count
-        if alike.csat is not None:
-            csat_answered += count
-            if alike.csat >= rules.csat_satisfied_min:
-                csat_satisfied += count
-        if alike.ces is not None:
-            ces_answered += count
-            ces_sum += count * alike.ces
-    return Tally(responses=responses, scored=scored, score_sum=score_sum,
-                 nps_promoters=promoters, nps_passives=passives, nps_detractors=detractors,
-                 csat_answered=csat_answered, csat_satisfied=csat_satisfied,
-                 ces_answered=ces_answered, ces_sum=ces_sum)
 
 
 def metrics(counted: Tally, rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> dict[str, Any]:

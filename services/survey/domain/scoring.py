@@ -97,21 +97,42 @@ def first_answer(definition: SurveyDefinition, answers: Mapping[str, Any],
     return answers.get(question.key) if question else None
 
 
+@dataclass(frozen=True)
+class FirstAnswers:
+    """The raw answers to the survey's first NPS, CSAT and CES questions (``None``: the survey
+    has no such question, or it was skipped). The feedback event carries them, the response
+    row keeps them in columns of the same names, and results count them: one computation."""
+
+    nps: int | None
+    csat: int | None
+    ces: int | None
+
+    def as_dict(self) -> dict[str, int | None]:
+        return {"nps": self.nps, "csat": self.csat, "ces": self.ces}
+
+
+def first_answers(definition: SurveyDefinition, answers: Mapping[str, Any]) -> FirstAnswers:
+    """The answers to the survey's first NPS, CSAT and CES questions."""
+    return FirstAnswers(nps=first_answer(definition, answers, QuestionType.NPS),
+                        csat=first_answer(definition, answers, QuestionType.CSAT),
+                        ces=first_answer(definition, answers, QuestionType.CES))
+
+
 def feedback_fields(definition: SurveyDefinition, answers: Mapping[str, Any],
                     rules: FeedbackRules = DEFAULT_FEEDBACK_RULES) -> dict[str, Any]:
     """The ``survey.response.submitted`` fields read from the answers.
 
     ``nps``, ``csat`` and ``ces`` are the raw answers to the survey's first question of that
-    type; ``comment`` is the first text answer actually given (a skipped first text question
-    does not hide a later one).
+    type (``first_answers``); ``comment`` is the first text answer actually given (a skipped
+    first text question does not hide a later one).
     """
-    nps = first_answer(definition, answers, QuestionType.NPS)
+    first = first_answers(definition, answers)
     comment = next((answers[q.key] for q in definition.questions
                     if q.type is QuestionType.TEXT and answers.get(q.key)), None)
     return {
-        "nps": nps,
-        "nps_category": nps_category(nps, rules),
-        "csat": first_answer(definition, answers, QuestionType.CSAT),
-        "ces": first_answer(definition, answers, QuestionType.CES),
+        "nps": first.nps,
+        "nps_category": nps_category(first.nps, rules),
+        "csat": first.csat,
+        "ces": first.ces,
         "comment": comment,
     }

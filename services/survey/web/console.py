@@ -27,8 +27,7 @@ from services.survey.web import builder, console_text
 from services.survey.web.console_text import language_name
 from shared.errors import ActionNotAllowed, Conflict, StaleVersion, ValidationFailed
 from shared.web.console import (_, can, current_language, flash, init_console,
-                                make_console_blueprint, redirect_back, register_messages,
-                                staff_page)
+                                make_console_blueprint, redirect_back, staff_page)
 from shared.web.console.paging import page_number, paginate
 
 SERVICE = "survey"
@@ -50,8 +49,8 @@ def init_survey_console(app: Flask) -> Blueprint:
     """Register the survey console on ``app`` (called by ``create_app``)."""
     from services.survey.web import console_invitations, console_results
     from services.survey.web.console_messages import MESSAGES
-    register_messages(MESSAGES)
-    blueprint = make_console_blueprint(SERVICE, __name__, template_folder="templates")
+    blueprint = make_console_blueprint(SERVICE, __name__, template_folder="templates",
+                                       messages=MESSAGES)
     blueprint.context_processor(lambda: {"language_name": language_name})
     register(blueprint)
     console_invitations.register(blueprint)

@@ -5,7 +5,7 @@
 * ``/surveys/<id>/responses`` — the responses, oldest first, paged in SQL, each answer shown as
   the client chose it;
 * ``/surveys/<id>/responses.csv`` — the API's CSV export for the signed-in session, streamed
-  a few hundred rows at a time.
+  a few hundred rows at a time (``results.csv_stream``).
 """
 from __future__ import annotations
 
@@ -149,16 +149,9 @@ def responses_csv(survey_id):
     """The same CSV as ``GET /api/v1/surveys/<id>/responses?format=csv``, streamed."""
     survey = load_survey(survey_id)
     definition = service.definition_of(survey, rules().definition)
-    statement = results.responses_statement(survey.id, None, None, ctx().settings.timezone)
-    database = ctx().database
-
-    def generate():
-        with database.transaction() as session:
-            rows = session.execute(statement.execution_options(yield_per=500)).scalars()
-            for chunk in results.csv_chunks(definition, rows):
-                yield chunk.encode("utf-8")
-
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    body = results.csv_stream(ctx().database, definition, survey.id, None, None,
+                              ctx().settings.timezone)
+    response = Response(stream_with_context(body), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = (
         f'attachment; filename="survey-{survey.id}-responses.csv"')

@@ -5,9 +5,10 @@ it with :func:`init_console`; the layout, navigation bar, stylesheet, sign-in an
 language switch, CSRF, flash messages, error pages, formatting filters and charts come from
 here, so the three services read as one site.
 
-    from shared.web.console import _, flash, make_console_blueprint, redirect_back, staff_page
+    from shared.web.console import _, handle_write, make_console_blueprint, staff_page
 
-    bp = make_console_blueprint("registry", __name__, template_folder="templates")
+    bp = make_console_blueprint("registry", __name__, template_folder="templates",
+                                messages=MESSAGES)      # the service's own catalogue
 
     @bp.get("/")
     @staff_page()
@@ -17,16 +18,19 @@ here, so the three services read as one site.
     @bp.post("/<client_id>/archive")
     @staff_page("staff")
     def archive(client_id):
-        ...
-        flash(_("Client archived."), "success")
-        return redirect_back("console.client", client_id=client_id)
+        return handle_write(lambda session: service.archive_client(session, client_id, ...),
+                            back=url_for(".client", client_id=client_id),
+                            done=_("Client archived."),
+                            refused={StaleVersion: _("The client changed; try again.")})
 
 Templates extend ``console/layout.html`` (blocks ``title`` and ``content``) and import
-``console/macros.html``. See docs/console.md.
+``console/macros.html``. A write's post goes through :func:`handle_write` (``writes.py``). See
+docs/console.md.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from flask import Blueprint, Flask
 
@@ -44,12 +48,13 @@ from shared.web.console.views import (add_error_pages, add_headers, add_routing_
                                       add_shared_routes, can,
                                       console_url, current_principal, error_page, redirect_back,
                                       role_label, site_root, staff_page, this_page)
+from shared.web.console.writes import handle_write
 
 __all__ = [
     "make_console_blueprint", "init_console", "staff_page", "can", "redirect_back", "flash",
     "get_flashed_messages", "_", "N_", "gettext", "ngettext", "register_messages", "current_language",
     "current_principal", "error_page", "csrf_token", "Page", "paginate", "page_number",
-    "line_chart", "bar_chart", "countdown", "Countdown", "console_url", "LANGUAGES",
+    "handle_write", "line_chart", "bar_chart", "countdown", "Countdown", "console_url", "LANGUAGES",
     "SESSION_COOKIE", "LANGUAGE_COOKIE", "CSRF_FIELD", "SERVICES",
 ]
 
@@ -61,11 +66,16 @@ register_messages(MESSAGES)
 
 
 def make_console_blueprint(service: str, import_name: str,
-                           template_folder: str | None = None) -> Blueprint:
+                           template_folder: str | None = None,
+                           messages: Mapping[str, Mapping[str, str]] | None = None) -> Blueprint:
     """The ``console`` blueprint of ``service``, at ``/console`` below the service's prefix,
     with the shared sign-in, sign-out and language routes and the shared static files
     (``/console/static/console.css``). ``template_folder`` holds the service's templates
-    (``console/<service>/*.html``)."""
+    (``console/<service>/*.html``); ``messages`` are the service's translations
+    (``{"zh-CN": {english: chinese}}``), its own catalogue: looked up before the shared one on
+    its pages, never on another service's."""
+    if messages is not None:
+        register_messages(messages, service=service)
     bp = Blueprint("console", import_name, url_prefix="/console", template_folder=template_folder,
                    static_folder=str(HERE / "static"), static_url_path="/static")
     bp.console_service = service

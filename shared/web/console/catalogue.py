@@ -5,7 +5,8 @@
 ``_``/``gettext``/``ngettext``/``N_`` in Python files. A text computed at run time (a variable
 passed to ``_``) is found by neither: mark its literal with ``N_("…")`` where it is defined.
 
-    assert missing_translations(texts_in_templates(folder) | texts_in_python(files)) == []
+    assert missing_translations(texts_in_templates(folder) | texts_in_python(files),
+                                service="registry") == []
 """
 from __future__ import annotations
 
@@ -54,7 +55,10 @@ def texts_in_python(paths: Iterable[str | Path]) -> set[str]:
     return texts
 
 
-def missing_translations(texts: Iterable[str], language: str = "zh-CN") -> list[str]:
-    """The texts with no translation in ``language`` (registered with ``register_messages``)."""
-    known = catalogue(language)
+def missing_translations(texts: Iterable[str], language: str = "zh-CN",
+                         service: str | None = None) -> list[str]:
+    """The texts with no translation in ``language`` on ``service``'s pages: in neither its
+    own catalogue nor the shared one (``service=None``: the shared one alone), as registered
+    with ``register_messages``."""
+    known = catalogue(language, service)
     return sorted(text for text in set(texts) if text not in known)

@@ -5,6 +5,13 @@ English source strings are the keys; each package adds its translations with
 key is its own English text. A string with no translation is shown in English (and a test of
 each package fails, see :mod:`shared.web.console.catalogue`).
 
+There is one catalogue per service (``register_messages(MESSAGES, service="survey")``, or
+``make_console_blueprint(…, messages=MESSAGES)``) and the shared one (``service=None``: the
+layout, sign-in, error pages, formatting). A page looks a text up in its own service's
+catalogue first, then in the shared one: the service is the one of the Flask app serving the
+request, so where the three services run in one process (the embedded default) two services
+may translate the same English text differently and each page shows its own service's words.
+
 Placeholders are named, ``%(name)s`` as in gettext (``_("Hello %(name)s", name=who)``);
 ``{name}`` also works from Python and templates. In templates ``_`` escapes the values it puts
 into the text, so a client's name is shown as text.
@@ -14,27 +21,58 @@ whole site), else the browser's ``Accept-Language``, else ``CLIENTLOOP_DEFAULT_L
 """
 from __future__ import annotations
 
+from collections import ChainMap
 from typing import Any, Mapping
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from jinja2 import pass_eval_context
 from markupsafe import Markup, escape
 
 LANGUAGES = ("zh-CN", "en")
 LANGUAGE_COOKIE = "clientloop_lang"
-_CATALOGUES: dict[str, dict[str, str]] = {language: {} for language in LANGUAGES}
+SHARED = None
+"""The ``service`` of the shared catalogue, the one every service's pages fall back to."""
+
+Messages = Mapping[str, Mapping[str, str]]
+#: service (``None``: shared) → the catalogues it registered, the latest first. Kept, not
+#: copied: a catalogue is a module's constant.
+_CATALOGUES: dict[str | None, list[Messages]] = {SHARED: []}
 
 
-def register_messages(messages: Mapping[str, Mapping[str, str]]) -> None:
-    """Add a package's translations (``{"zh-CN": {english: chinese}}``); later ones win."""
-    for language, texts in messages.items():
+def register_messages(messages: Messages, service: str | None = SHARED) -> None:
+    """Add a package's translations (``{"zh-CN": {english: chinese}}``) to ``service``'s
+    catalogue (its pages only), or with no ``service`` to the shared one (every page). Within
+    one catalogue, later registrations win; registering the same mapping again changes
+    nothing."""
+    for language in messages:
         if language not in LANGUAGES:
             raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
-        _CATALOGUES[language].update(texts)
+    registered = _CATALOGUES.setdefault(service, [])
+    if not any(known is messages for known in registered):
+        registered.insert(0, messages)
 
 
-def catalogue(language: str) -> Mapping[str, str]:
-    return _CATALOGUES[language]
+def _chain(service: str | None) -> list[Messages]:
+    own = _CATALOGUES.get(service, []) if service is not SHARED else []
+    return [*own, *_CATALOGUES[SHARED]]
+
+
+def catalogue(language: str, service: str | None = SHARED) -> Mapping[str, str]:
+    """The texts a page of ``service`` can show in ``language``: its own catalogue's, then the
+    shared one's (``service=None``: the shared catalogue alone)."""
+    return ChainMap(*(messages.get(language, {}) for messages in _chain(service)))
+
+
+def current_service() -> str | None:
+    """The service whose page this is: the one of the app serving the request (``None``
+    outside an app, or in an app with no service: the shared catalogue alone)."""
+    if not has_app_context():
+        return SHARED
+    blueprint = current_app.extensions.get("clientloop_console")
+    service = getattr(blueprint, "console_service", None)
+    if service is None:
+        service = getattr(current_app.extensions.get("clientloop"), "service", None)
+    return service
 
 
 def default_language() -> str:
@@ -72,7 +110,11 @@ def translate(text: str, language: str | None = None) -> str:
     language = language or current_language()
     if language == "en":
         return text
-    return _CATALOGUES.get(language, {}).get(text, text)
+    for messages in _chain(current_service()):
+        translated = messages.get(language, {}).get(text)
+        if translated is not None:
+            return translated
+    return text
 
 
 def interpolate(text: str, values: Mapping[str, Any]) -> str:

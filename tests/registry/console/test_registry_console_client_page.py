@@ -8,13 +8,19 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import update
 from werkzeug.test import Client
 
+from services.complaints.app import build_context as complaints_context
+from services.complaints.app import create_app as complaints_app
 from services.registry import care
+from services.registry.adapters.orm import ClientEventRecord
 from services.registry.app import build_context, create_app
 from shared.clock import as_utc
 from shared.embedded import wsgi
 from shared.migrations import upgrade
+from shared.web.console.formatting import format_datetime
+from tests.complaints.complaints_helpers import ComplaintsApi, outbox_events, register_client
 from tests.registry.conftest import deliver, published, register
 from tests.registry.console.console_support import main_of, post, text_of
 from tests.support.console import console_client
@@ -79,23 +85,100 @@ def test_a_client_nothing_happened_to_has_no_chart_but_says_so(registry_ctx, con
     assert "No feedback or complaint has moved satisfaction yet." in page
 
 
+def complaints_of(page: str) -> str:
+    return page.split('id="complaints"')[1].split("</section>")[0]
+
+
+def complaint_rows(page: str) -> dict[str, str]:
+    """Each open complaint's table row, by ref."""
+    rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", complaints_of(page), re.DOTALL)
+    return {re.search(r">(CMP-\d+)</a>", row).group(1): row for row in rows}
+
+
+def shown_time(app, moment) -> str:
+    with app.app_context():
+        return format_datetime(moment, language="en")
+
+
 def test_open_complaints_are_listed_from_the_events_and_link_to_the_complaint(registry_ctx, bus,
                                                                                clock, console_as):
     client = register(registry_ctx, "Acme", annual_value={"amount": "200000.00", "currency": "CNY"})
+    critical_id = str(uuid.uuid4())
     deliver(registry_ctx,
             bus.opened(client.id, "medium", ref="CMP-000001", at=clock.now - timedelta(hours=5)),
-            bus.opened(client.id, "critical", ref="CMP-000002", at=clock.now - timedelta(hours=3)),
+            bus.opened(client.id, "critical", ref="CMP-000002", at=clock.now - timedelta(hours=3),
+                       complaint_id=critical_id),
             bus.opened(client.id, "low", ref="CMP-000003", at=clock.now - timedelta(hours=2)),
             bus.resolved(client.id, "low", ref="CMP-000003", at=clock.now - timedelta(hours=1)))
     page = main_of(console_as("analyst").get(f"/console/clients/{client.id}"))
-    complaints = page.split('id="complaints"')[1].split("</section>")[0]
+    complaints = complaints_of(page)
 
     refs = re.findall(r'<a href="([^"]+)">(CMP-\d+)</a>', complaints)
     assert [ref for _link, ref in refs] == ["CMP-000002", "CMP-000001"]   # most severe first
-    assert refs[0][0] == "/complaints/console/?q=CMP-000002&amp;status=any"
+    assert refs[0][0] == f"/complaints/console/complaints/{critical_id}"  # the complaint's page
     assert "Critical" in complaints and "Medium" in complaints
     assert "CMP-000003" not in complaints                                  # resolved
     assert "Value at risk" in page and "Critical</span>" in page           # health band
+
+
+def test_an_open_complaint_shows_its_resolution_deadline_counting_down(registry_ctx, registry_app,
+                                                                       bus, clock, console_as):
+    client = register(registry_ctx, "Acme")
+    due = clock.now + timedelta(days=2, hours=19, minutes=10)
+    missed = clock.now - timedelta(minutes=35)
+    deliver(registry_ctx,
+            bus.opened(client.id, "high", ref="CMP-000001", at=clock.now - timedelta(hours=5),
+                       resolve_by=due),
+            bus.opened(client.id, "critical", ref="CMP-000002", at=clock.now - timedelta(hours=9),
+                       resolve_by=missed))
+    rows = complaint_rows(main_of(console_as("analyst").get(f"/console/clients/{client.id}")))
+
+    assert '<span class="countdown ok">due in 2 d 19 h</span>' in rows["CMP-000001"]
+    assert shown_time(registry_app, due) in rows["CMP-000001"]
+    assert '<span class="countdown overdue">overdue 35 min</span>' in rows["CMP-000002"]
+    assert shown_time(registry_app, missed) in rows["CMP-000002"]
+
+
+def test_a_reclassification_and_a_pause_move_the_deadline_shown(registry_ctx, bus, clock,
+                                                                console_as):
+    client = register(registry_ctx, "Acme")
+    opened_at = clock.now - timedelta(hours=6)
+    deliver(registry_ctx, bus.opened(client.id, "low", ref="CMP-000001", at=opened_at,
+                                     resolve_by=opened_at + timedelta(days=10)))
+    path = f"/console/clients/{client.id}"
+    row = complaint_rows(main_of(console_as("analyst").get(path)))["CMP-000001"]
+    assert "due in 9 d 18 h" in row
+
+    deliver(registry_ctx, bus.reclassified(client.id, "low", "critical", ref="CMP-000001",
+                                           at=clock.now - timedelta(hours=5),
+                                           resolve_by=opened_at + timedelta(hours=8)))
+    row = complaint_rows(main_of(console_as("analyst").get(path)))["CMP-000001"]
+    assert "Critical" in row and "due in 2 h" in row and "9 d" not in row
+
+    deliver(registry_ctx, bus.waiting(client.id, "critical", ref="CMP-000001",
+                                      at=clock.now - timedelta(hours=4),
+                                      resolve_by=opened_at + timedelta(hours=8)))
+    row = complaint_rows(main_of(console_as("analyst").get(path)))["CMP-000001"]
+    assert '<span class="badge">Paused</span>' in row and "countdown" not in row
+
+    deliver(registry_ctx, bus.resumed(client.id, "critical", ref="CMP-000001",
+                                      at=clock.now - timedelta(hours=1),
+                                      resolve_by=opened_at + timedelta(hours=11)))
+    row = complaint_rows(main_of(console_as("analyst").get(path)))["CMP-000001"]
+    assert "Paused" not in row and "due in 5 h" in row
+
+
+def test_a_complaint_applied_before_ids_and_deadlines_were_kept_links_to_the_queue(registry_ctx,
+                                                                                   bus, console_as):
+    client = register(registry_ctx, "Acme")
+    deliver(registry_ctx, bus.opened(client.id, "high", ref="CMP-000001"))
+    with registry_ctx.database.transaction() as session:   # as the migration left older rows
+        session.execute(update(ClientEventRecord).values(complaint_id=None, resolve_by=None))
+    row = complaint_rows(main_of(console_as("analyst").get(f"/console/clients/{client.id}")))[
+        "CMP-000001"]
+
+    assert 'href="/complaints/console/?q=CMP-000001&amp;status=any"' in row
+    assert "countdown" not in row and "<td>—</td>" in row
 
 
 def test_recent_survey_responses_show_their_scores_newest_first(registry_ctx, bus, clock,
@@ -109,6 +192,24 @@ def test_recent_survey_responses_show_their_scores_newest_first(registry_ctx, bu
 
     scores = re.findall(r'<td class="number">([^<]*)</td>', feedback)
     assert scores == ["no score", "—", "40.00", "75.00", "90.00", "90.00"]
+
+
+def test_recent_survey_responses_show_their_comments_the_latest_five(registry_ctx, bus, clock,
+                                                                     console_as):
+    client = register(registry_ctx, "Acme")
+    deliver(registry_ctx, *[
+        bus.survey(client.id, 50 + day, at=clock.now - timedelta(days=10 - day),
+                   comment=f"Comment of day {day}: 发票开得很快" if day != 8 else None)
+        for day in range(10)])
+    page = main_of(console_as("analyst").get(f"/console/clients/{client.id}"))
+    feedback = page.split('id="feedback"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", feedback, re.DOTALL)
+
+    assert len(rows) == 5
+    assert "59.00" in rows[0] and "Comment of day 9: 发票开得很快" in rows[0]
+    assert "58.00" in rows[1] and rows[1].endswith("<td>—</td></tr>")   # no comment
+    assert "Comment of day 5" in rows[4] and "Comment of day 4" not in feedback
+    assert "Comment" in feedback   # the column
 
 
 def test_staff_log_an_interaction_and_the_follow_up_moves(registry_ctx, clock, console_as):
@@ -218,20 +319,26 @@ def test_the_page_speaks_chinese(registry_ctx, bus, console_as):
     assert '<td lang="en">Complaint CMP-000001 (high) opened: −10' in page
 
 
-def test_on_the_one_site_a_complaints_ref_opens_the_complaint_queue_searched_for_it(settings,
-                                                                                    tokens, bus):
+def test_on_the_one_site_a_complaints_ref_opens_the_complaints_own_page(settings, tokens):
     for name in ("registry", "survey", "complaints"):
         upgrade(name, settings.database_url(name))
-    ctx = build_context(settings)
+    ctx, complaints = build_context(settings), complaints_context(settings)
     try:
         client = register(ctx, "Acme")
-        deliver(ctx, bus.opened(client.id, "high", ref="CMP-000009"))
+        register_client(complaints, client_id=client.id)
+        api = ComplaintsApi(complaints_app(context=complaints).test_client(), complaints, tokens)
+        complaint = api.opened(client_id=client.id)
+        opened = [event for event in outbox_events(complaints)
+                  if event.pop("event_type") == "complaint.opened"]
+        deliver(ctx, *opened)   # what complaints published, as the registry receives it
         browser = Client(wsgi(settings))
         assert browser.post("/registry/console/sign-in",
                             data={"token": tokens["analyst"]}).status_code == 303
         page = browser.get(f"/registry/console/clients/{client.id}").get_data(as_text=True)
-        link = re.search(r'<a href="([^"]+)">CMP-000009</a>', page).group(1)
-        assert link == "/complaints/console/?q=CMP-000009&amp;status=any"
-        assert browser.get(html.unescape(link)).status_code == 200   # the same session
+        link = re.search(rf'<a href="([^"]+)">{complaint["ref"]}</a>', page).group(1)
+        assert link == f"/complaints/console/complaints/{complaint['id']}"
+        shown = browser.get(link)   # the same session
+        assert shown.status_code == 200 and complaint["title"] in shown.get_data(as_text=True)
     finally:
         ctx.database.dispose()
+        complaints.database.dispose()

@@ -176,7 +176,8 @@ def test_erasing_is_for_admins_after_a_page_naming_what_goes(registry_ctx, clock
     confirm = main_of(admin.get(erase))
     for named in ("“Acme”", "Zhang Wei", "&lt;zw@example.cn&gt;", "The tags: vip",
                   "The owner: Li Na", "goal: Win the renewal",
-                  "The summaries of 2 logged interactions"):
+                  "The summaries of 2 logged interactions",
+                  "survey responses (their scores stay)"):
         assert named in confirm, named
     answer = post(admin, erase, {"version": "1"}, page=erase)
     assert answer.status_code == 303

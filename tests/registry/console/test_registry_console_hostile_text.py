@@ -1,20 +1,24 @@
 """Whatever staff typed into a client (name, contacts, tags, owner, a plan's goal, an
-interaction's summary) is shown as text on every registry page, never as markup."""
+interaction's summary) and whatever the client wrote in a survey comment is shown as text on
+every registry page, never as markup."""
 from __future__ import annotations
 
 from html.parser import HTMLParser
 
 import pytest
+from sqlalchemy import select
 
 from services.registry import care
-from tests.registry.conftest import register
+from services.registry.adapters.orm import ClientEventRecord
+from tests.registry.conftest import deliver, register
 from tests.registry.console.console_support import HOSTILE, post, text_of
 
 
 @pytest.fixture
-def hostile_client(registry_ctx, clock, console_as):
+def hostile_client(registry_ctx, bus, clock, console_as):
     """A client registered through the console's own form with a hostile string in every text
-    field, with a plan and an interaction logged through the page."""
+    field, with a plan and an interaction logged through the page, and a survey response whose
+    comment is hostile too."""
     script, attribute = HOSTILE
     staff = console_as("admin")
     answer = post(staff, "/console/clients/new", {
@@ -31,6 +35,7 @@ def hostile_client(registry_ctx, clock, console_as):
     assert post(staff, f"/console/clients/{client_id}/plan",
                 {"plan_goal": script, "plan_channel": "email", "plan_frequency_days": "1",
                  "plan_owner": attribute}).status_code == 303
+    deliver(registry_ctx, bus.survey(client_id, 80, comment=f"{script} {attribute}"))
     return staff, client_id
 
 
@@ -65,8 +70,11 @@ def test_hostile_text_is_shown_as_text_on_every_page(hostile_client, console_as)
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
     client_page = text_of(staff.get(f"/console/clients/{client_id}"))
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in client_page
-    # the name, a tag, a contact, the plan's goal and the interaction's summary
-    assert client_page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5
+    # the name, a tag, a contact, the plan's goal, the interaction's summary and the comment
+    assert client_page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6
+    feedback = client_page.split('id="feedback"')[1].split("</section>")[0]
+    assert ("<td>&lt;script&gt;alert(1)&lt;/script&gt; &#34;&gt;&lt;img src=x onerror=alert(1)&gt;"
+            "</td>") in feedback
 
 
 def test_hostile_text_is_shown_as_text_in_flash_messages_and_forms_shown_again(registry_ctx,
@@ -95,6 +103,9 @@ def test_an_erased_hostile_client_leaves_no_trace_of_it(hostile_client, registry
     assert "&lt;script&gt;" not in page     # the staff member's own name (the log's "staff") stays
     with registry_ctx.database.transaction() as session:
         assert care.interactions_page(session, client_id, 1, 10)["items"][0].summary == "(erased)"
+        comments = session.execute(select(ClientEventRecord.comment).where(
+            ClientEventRecord.client_id == client_id)).scalars().all()
+    assert comments == [None]   # the response stays (its score), its comment does not
 
 
 def test_the_portfolio_page_is_safe_with_hostile_clients(registry_ctx, console_as):

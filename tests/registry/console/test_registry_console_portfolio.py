@@ -50,4 +50,4 @@ def test_every_text_of_the_registry_pages_has_a_chinese_translation():
     texts = texts_in_templates("services/registry/web/templates") | texts_in_python(
         glob.glob("services/registry/web/*.py"))
     assert len(texts) > 100
-    assert missing_translations(texts) == []
+    assert missing_translations(texts, service="registry") == []

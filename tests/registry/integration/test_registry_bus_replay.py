@@ -128,6 +128,7 @@ def test_twice_delivered_shuffled_events_give_the_records_of_one_ordered_pass(co
 
     assert sum(c.applied for c in consumers) == 1000
     assert sum(c.skipped for c in consumers) == 1000
+    assert sum(c.batches for c in consumers) > 0  # several events in one transaction
     expected, actual = records_of(in_order), records_of(via_bus)
     assert len(expected["applied"]) == 1000
     assert sum(len(ledger) for ledger in expected["ledgers"].values()) > 800

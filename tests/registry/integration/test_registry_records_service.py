@@ -21,7 +21,9 @@ from shared.bus.consumer import EventConsumer
 from shared.bus.dlq import list_dead_letters
 from shared.bus.envelope import SERIALIZER, Event
 from shared.events import validate_data
+from shared.clock import as_utc
 from tests.registry.conftest import deliver, published, register
+from tests.registry.registry_events import short_type
 from tests.shared.bus_helpers import running, wait_for
 
 MINUS = "\u2212"
@@ -297,3 +299,65 @@ def test_malformed_event_data_is_refused_before_anything_changes(registry_ctx, b
                                 rules=registry_ctx.extras["rules"])
     assert "data.severity" in refused.value.errors
     assert ledger_of(registry_ctx, client.id) == []
+
+
+def stored_rows(ctx, client_id):
+    with ctx.database.transaction() as session:
+        return {row.event_type: row for row in session.execute(
+            select(ClientEventRecord).where(ClientEventRecord.client_id == client_id)).scalars()}
+
+
+def test_what_the_client_page_shows_is_kept_with_each_applied_event(registry_ctx, bus, clock):
+    client = register(registry_ctx)
+    resolve_by = clock.now + timedelta(hours=70)
+    opened = bus.opened(client.id, "high", ref="CMP-000001", resolve_by=resolve_by)
+    survey = bus.survey(client.id, 80, comment="发票开得很快，谢谢。")
+    deliver(registry_ctx, opened, survey)
+
+    rows = stored_rows(registry_ctx, client.id)
+    opening = rows["complaint.opened"]
+    assert (opening.complaint_id, as_utc(opening.resolve_by), opening.comment) == (
+        opened["data"]["complaint_id"], resolve_by, None)
+    assert (rows["survey.response.submitted"].comment,
+            rows["survey.response.submitted"].complaint_id) == ("发票开得很快，谢谢。", None)
+
+
+def test_waiting_and_resumed_are_kept_for_the_deadline_and_move_no_record(registry_ctx, bus,
+                                                                          clock):
+    assert {"complaint.waiting", "complaint.resumed"} <= set(event_handlers(registry_ctx))
+    client = register(registry_ctx)
+    deliver(registry_ctx, bus.opened(client.id, "high", ref="CMP-000001",
+                                     at=clock.now - timedelta(hours=3)))
+    before = (ledger_of(registry_ctx, client.id), len(published(registry_ctx)),
+              client_row(registry_ctx, client.id).records_at)
+    clock.advance(minutes=5)   # a re-fold now would stamp the client row with this time
+    moved = clock.now + timedelta(days=4)
+    waiting = bus.waiting(client.id, ref="CMP-000001", at=clock.now - timedelta(hours=2),
+                          resolve_by=clock.now + timedelta(days=3))
+    resumed = bus.resumed(client.id, ref="CMP-000001", at=clock.now - timedelta(hours=1),
+                          resolve_by=moved)
+    for envelope in (waiting, resumed):
+        validate_data(short_type(envelope), envelope["data"])
+
+    assert deliver(registry_ctx, waiting, resumed, resumed) == [True, True, False]
+    assert (ledger_of(registry_ctx, client.id), len(published(registry_ctx)),
+            client_row(registry_ctx, client.id).records_at) == before
+    assert as_utc(stored_rows(registry_ctx, client.id)["complaint.resumed"].resolve_by) == moved
+
+
+def test_erasure_clears_the_comments_and_a_comment_arriving_later_is_not_kept(registry_ctx, bus,
+                                                                              clock):
+    client = register(registry_ctx)
+    deliver(registry_ctx, bus.survey(client.id, 40, comment="王芳: the invoice was wrong",
+                                     at=clock.now - timedelta(days=1)),
+            bus.survey(client.id, None, comment="Call me on +86 138 0000 0000"))
+    with registry_ctx.database.transaction() as session:
+        registry_service.erase_client(session, client.id, expected_version=None, now=clock.now)
+    late = bus.survey(client.id, 90, comment="王芳 again", at=clock.now - timedelta(hours=1))
+    assert deliver(registry_ctx, late) == [True]
+
+    with registry_ctx.database.transaction() as session:
+        rows = session.execute(select(ClientEventRecord.score, ClientEventRecord.comment)
+                               .where(ClientEventRecord.client_id == client.id)
+                               .order_by(ClientEventRecord.occurred_at)).all()
+    assert [(row.score, row.comment) for row in rows] == [("40", None), ("90", None), (None, None)]

@@ -60,3 +60,48 @@ def test_the_list_agrees_with_the_counts(events):
 
     assert sorted(complaint.severity for complaint in listed) == sorted(
         severity for severity, count in counts.as_dict().items() for _ in range(count))
+
+
+def test_each_open_complaint_has_its_id_and_the_latest_resolution_deadline(events):
+    applied = [events.opened("low", "CMP-000001", day=0, resolve_by=events.at(10),
+                             complaint_id="00000000-0000-4000-8000-000000000001"),
+               events.reclassified("low", "critical", "CMP-000001", day=1,
+                                   resolve_by=events.at(0, hours=8)),
+               events.opened("high", "CMP-000002", day=0, resolve_by=events.at(3))]
+
+    listed = {complaint.ref: complaint for complaint in open_complaint_list(applied)}
+
+    assert listed["CMP-000001"].complaint_id == "00000000-0000-4000-8000-000000000001"
+    assert listed["CMP-000001"].resolve_by == events.at(0, hours=8)   # the reclassification's
+    assert listed["CMP-000002"].resolve_by == events.at(3)
+
+
+def test_waiting_pauses_the_deadline_and_resuming_moves_it(events):
+    opened = events.opened("high", "CMP-000001", day=0, resolve_by=events.at(3))
+    waiting = events.waiting("CMP-000001", day=1, resolve_by=events.at(3))
+    resumed = events.resumed("CMP-000001", day=2, resolve_by=events.at(4))
+
+    [paused] = open_complaint_list([opened, waiting])
+    assert paused.paused and paused.resolve_by == events.at(3)
+    [running] = open_complaint_list([resumed, opened, waiting])   # in event time, not arrival
+    assert not running.paused and running.resolve_by == events.at(4)
+
+
+def test_a_resolved_complaint_stays_gone_and_a_reopening_starts_afresh(events):
+    applied = [events.opened("high", "CMP-000001", day=0, resolve_by=events.at(3)),
+               events.waiting("CMP-000001", day=1, resolve_by=events.at(3)),
+               events.resumed("CMP-000001", day=2, resolve_by=events.at(4)),
+               events.resolved("high", "CMP-000001", day=3),
+               events.resumed("CMP-000001", day=4, resolve_by=events.at(9))]   # not open: ignored
+    assert open_complaint_list(applied) == []
+
+    [reopened] = open_complaint_list([*applied, events.reopened("high", "CMP-000001", day=5,
+                                                                resolve_by=events.at(4))])
+    assert (reopened.reopened, reopened.paused, reopened.resolve_by) == (True, False, events.at(4))
+
+
+def test_events_without_ids_or_deadlines_leave_them_unknown(events):
+    [complaint] = open_complaint_list([events.bus("complaint.opened", {
+        "ref": "CMP-000001", "severity": "high", "client_id": "c-1"})])
+
+    assert (complaint.complaint_id, complaint.resolve_by) == (None, None)

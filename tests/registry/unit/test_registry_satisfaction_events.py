@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from services.registry.domain.events import SatisfactionEvent, is_satisfaction_event
+from services.registry.domain.events import (SatisfactionEvent, is_satisfaction_event,
+                                             read_comment)
 from shared.errors import ValidationFailed
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -102,3 +103,41 @@ def test_event_id_is_kept_as_text_and_named_as_cause():
     event = read("complaint.opened", complaint_data(), event_id=event_id)
 
     assert event.cause == {"event_id": str(event_id), "event_type": "complaint.opened"}
+
+
+def test_a_complaint_event_keeps_the_complaints_id_and_resolution_deadline():
+    complaint_id = str(uuid.uuid4())
+    event = read("complaint.reclassified", complaint_data(
+        complaint_id=complaint_id.upper(), previous_severity="low",
+        resolve_by="2026-03-03T01:00:00+08:00"))
+
+    assert event.complaint_id == complaint_id
+    assert event.resolve_by == datetime(2026, 3, 2, 17, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("complaint_id, resolve_by", [
+    ("id-1", "tomorrow"), ("javascript:alert(1)", "2026-03-03T01:00:00"), (42, 1772500000),
+    (None, "9999-12-31T23:59:59-23:00")])
+def test_a_complaint_id_or_deadline_that_is_not_one_is_dropped_and_the_event_still_applies(
+        complaint_id, resolve_by):
+    event = read("complaint.opened",
+                 complaint_data(complaint_id=complaint_id, resolve_by=resolve_by))
+
+    assert (event.complaint_id, event.resolve_by) == (None, None)
+    assert (event.severity, event.ref) == ("high", "CMP-000042")
+
+
+def test_waiting_and_resumed_are_read_but_move_no_record():
+    for event_type in ("complaint.waiting", "clientloop.complaint.resumed.v1"):
+        event = read(event_type, complaint_data(resolve_by="2026-03-05T09:00:00Z"))
+
+        assert event.about_a_complaint and not event.is_complaint and not event.moves_records
+        assert not is_satisfaction_event(event_type)
+        assert event.resolve_by == datetime(2026, 3, 5, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("comment, kept", [
+    ("很好 <b>bold</b>", "很好 <b>bold</b>"), ("   ", None), (None, None), (["text"], None),
+    ("x" * 6000, "x" * 5000)])
+def test_a_survey_comment_is_read_as_text_at_most_5000_characters(comment, kept):
+    assert read_comment({"score": 80, "comment": comment}) == kept

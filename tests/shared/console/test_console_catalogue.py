@@ -19,4 +19,4 @@ def test_every_text_of_a_services_console_has_chinese(settings, service):
     web = ROOT / "services" / service / "web"
     texts = texts_in_templates(web / "templates" / "console") | texts_in_python(sorted(web.glob("*.py")))
     assert texts, f"no console texts found for {service}"
-    assert missing_translations(texts) == []
+    assert missing_translations(texts, service=service) == []

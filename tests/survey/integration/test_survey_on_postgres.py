@@ -13,6 +13,8 @@ from tests.survey.integration.test_survey_api_invitations import (  # noqa: F401
     test_an_unknown_client_makes_the_whole_request_422_naming_it_with_retry_after,
     test_resend_issues_a_new_link_and_the_earlier_one_keeps_working,
     test_revoke_stops_every_link_and_is_refused_twice)
+from tests.survey.integration.test_survey_csv_export import (  # noqa: F401
+    exported, test_the_export_is_the_file_written_from_the_rules_streamed_in_constant_memory)
 from tests.survey.integration.test_survey_duplicate_invitations import (  # noqa: F401
     test_a_bulk_request_with_one_open_invitation_creates_none_and_names_its_position,
     test_a_follow_up_waits_for_a_create_in_progress_then_skips_the_client,
@@ -35,8 +37,14 @@ from tests.survey.integration.test_survey_public_responses import (  # noqa: F40
     test_a_second_submit_is_410_answered_and_stores_nothing,
     test_answer_errors_are_422_by_dotted_path_and_store_nothing,
     test_the_database_refuses_a_second_response_for_an_invitation)
+from tests.survey.integration.test_survey_response_first_answers import (  # noqa: F401
+    test_a_submitted_response_keeps_the_answers_its_feedback_event_carries,
+    test_the_migration_fills_in_responses_stored_before_the_columns)
 from tests.survey.integration.test_survey_results_counted import (  # noqa: F401
     random_survey, test_counted_results_are_the_domains_over_every_response)
+from tests.survey.integration.test_survey_results_rich import (  # noqa: F401
+    rich, test_results_equal_a_plain_computation_for_every_grouping_and_period,
+    test_the_data_set_exercises_what_it_claims)
 from tests.survey.integration.test_survey_results import (  # noqa: F401
     data_set, shanghai, test_dates_and_months_are_those_of_the_installation_time_zone,
     test_from_and_to_are_inclusive_calendar_dates,

@@ -19,6 +19,7 @@ from services.survey.adapters.orm import (ClientEntry, InvitationRecord, Respons
 from services.survey.domain.aggregates import (InvitationFacts, ResponseFacts, summarise,
                                                summarise_groups)
 from services.survey.domain.definition import validate_survey_definition
+from services.survey.domain.scoring import first_answers
 from tests.survey.survey_support import survey_fields
 
 ZONE = "Asia/Kolkata"  # UTC+05:30: month boundaries fall at 18:30 UTC
@@ -53,7 +54,8 @@ def random_survey(survey_ctx):
         responses.append(dict(
             id=str(uuid.uuid4()), survey_id=survey_id, invitation_id=invitation_id,
             client_id=client_id, language="en", answers=answers, score=score,
-            scoring_version="test", submitted_at=answered))
+            scoring_version="test", submitted_at=answered,
+            **first_answers(definition, answers).as_dict()))
     now = datetime.now(timezone.utc)
     with survey_ctx.database.transaction() as session:
         session.execute(insert(SurveyRecord), [dict(
