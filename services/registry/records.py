@@ -520,55 +520,55 @@ def _rewrite(stored: list[tuple], new: list[tuple], first: int):
     return first + difference, difference < len(stored), new[difference:]
 
 
-def _save_ledgers(session: Session, works: list[_Work], rules: RegistryRules) -> None:
-    """Make each stored ledger from its start's position on read the fold's entries."""
-    places = rules.satisfaction.places
+_LEDGER_COLUMNS = ("event_id", "event_type", "occurred_at", "delta", "value", "reason")
+_HISTORY_COLUMNS = ("at", "cause_event_id", "cause_event_type", "tier", "health_score",
+                    "health_band", "value_at_risk")
+
+
+def _save_positions(session: Session, works: list[_Work], *, table, columns: tuple[str, ...],
+                    delete_kind: str, stored, new, first) -> None:
+    """Make each client's rows of ``table`` (keyed by client and position) from the fold's
+    starting position on read ``new(work)``: the rows from the first difference on are deleted
+    and inserted again, in one statement of each kind for the whole batch."""
     deletes, rows = [], []
-    entry_table = SatisfactionEntryRecord
     for work in works:
-        new = [(entry.event_id, entry.event_type, entry.occurred_at, shown(entry.delta, places),
-                shown(entry.value, places), entry.reason) for entry in work.fold.ledger]
-        change = _rewrite(work.stored_ledger, new, work.start.ledger_size)
+        change = _rewrite(stored(work), new(work), first(work))
         if change is None:
             continue
         start, replace, fresh = change
         if replace:
             deletes.append((work.client.id, start))
-        rows.extend({"client_id": work.client.id, "position": position, "event_id": event_id,
-                     "event_type": event_type, "occurred_at": occurred_at, "delta": delta,
-                     "value": value, "reason": reason}
-                    for position, (event_id, event_type, occurred_at, delta, value, reason)
-                    in enumerate(fresh, start))
+        rows.extend({"client_id": work.client.id, "position": position, **dict(zip(columns, values))}
+                    for position, values in enumerate(fresh, start))
     if deletes:
-        session.execute(_statement("delete ledger", len(deletes)), _params(deletes))
+        session.execute(_statement(delete_kind, len(deletes)), _params(deletes))
     if rows:
-        session.execute(insert(entry_table.__table__), rows)
+        session.execute(insert(table.__table__), rows)
+
+
+def _save_ledgers(session: Session, works: list[_Work], rules: RegistryRules) -> None:
+    """Make each stored ledger from its start's position on read the fold's entries."""
+    places = rules.satisfaction.places
+    _save_positions(
+        session, works, table=SatisfactionEntryRecord, columns=_LEDGER_COLUMNS,
+        delete_kind="delete ledger", stored=lambda work: work.stored_ledger,
+        first=lambda work: work.start.ledger_size,
+        new=lambda work: [(entry.event_id, entry.event_type, entry.occurred_at,
+                           shown(entry.delta, places), shown(entry.value, places), entry.reason)
+                          for entry in work.fold.ledger])
 
 
 def _save_histories(session: Session, works: list[_Work]) -> None:
     """Make each stored value history from its start's position on read the fold's entries."""
-    deletes, rows = [], []
-    table = ValueHistoryRecord
-    for work in works:
-        new = [(entry.at, (entry.cause or {}).get("event_id"),
-                (entry.cause or {}).get("event_type"), entry.tier, entry.health_score,
-                entry.health_band, round_half_up(entry.value_at_risk, MONEY_PLACES))
-               for entry in work.fold.history]
-        change = _rewrite(work.stored_history, new, work.start.history_size)
-        if change is None:
-            continue
-        start, replace, fresh = change
-        if replace:
-            deletes.append((work.client.id, start))
-        rows.extend({"client_id": work.client.id, "position": position, "at": at,
-                     "cause_event_id": event_id, "cause_event_type": event_type, "tier": tier,
-                     "health_score": score, "health_band": band, "value_at_risk": at_risk}
-                    for position, (at, event_id, event_type, tier, score, band, at_risk)
-                    in enumerate(fresh, start))
-    if deletes:
-        session.execute(_statement("delete history", len(deletes)), _params(deletes))
-    if rows:
-        session.execute(insert(table.__table__), rows)
+    _save_positions(
+        session, works, table=ValueHistoryRecord, columns=_HISTORY_COLUMNS,
+        delete_kind="delete history", stored=lambda work: work.stored_history,
+        first=lambda work: work.start.history_size,
+        new=lambda work: [(entry.at, (entry.cause or {}).get("event_id"),
+                           (entry.cause or {}).get("event_type"), entry.tier,
+                           entry.health_score, entry.health_band,
+                           round_half_up(entry.value_at_risk, MONEY_PLACES))
+                          for entry in work.fold.history])
 
 
 def _save_checkpoints(session: Session, works: list[_Work]) -> None:
