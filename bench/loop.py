@@ -11,21 +11,30 @@ applied is taken from PostgreSQL itself: a trigger the bench adds to the scratch
 database runs ``pg_notify`` when the registry stores a ``complaint.opened`` event, and
 PostgreSQL delivers the notification when that transaction — the one that also writes the
 ledger entry — commits. Floor: the API's own answer (the ``201``) of the same requests.
+
+Beside the latencies, each phase keeps the CPU time every part of the loop spent in it
+(``cpu_ms_per_complaint``: the complaints web server's master and workers, each relay and
+consumer, the registry web server, the PostgreSQL backends serving the two scratch databases,
+the RabbitMQ broker and the load generator), so a missed goal shows what the two cores went
+to; ``machine_cpu_ms_per_complaint`` is what the whole machine spent, others' work included.
 """
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 import requests
 
 from bench import load
-from bench.support import (PathResult, clientloop, migrate, percentile, say, scratch_databases,
-                           scratch_vhost, serve, service_env, staff_token, started)
+from bench.support import (PG_ADMIN_URL, PathResult, clientloop, migrate, percentile, say, scratch_databases,
+                           scratch_vhost, serve, service_env, staff_token, started,
+                           worker_pids)
 
 CHANNEL = "clientloop_bench_applied"
 TRIGGER = f"""
@@ -61,6 +70,65 @@ class Applied:
         self.connection.close()
 
 
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+def _cpu_probe(parts: dict[str, Callable[[], list[int]]]
+               ) -> Callable[[], dict[str, dict[int, float]]]:
+    """A function giving, for each part, the CPU seconds of each of its processes now."""
+    def probe() -> dict[str, dict[int, float]]:
+        return {name: {pid: _cpu_s(pid) for pid in pids()} for name, pids in parts.items()}
+    return probe
+
+
+def _machine_cpu_s() -> float:
+    """CPU seconds the whole machine has spent (every core, every process) since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    busy = sum(int(value) for number, value in enumerate(fields) if number not in (3, 4))
+    return busy * _TICK_S
+
+
+def _cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+               ) -> dict[str, float]:
+    """CPU seconds each part spent between two probes (a process new since counts from 0)."""
+    return {name: round(sum(seconds - before.get(name, {}).get(pid, 0.0)
+                            for pid, seconds in after[name].items()), 3) for name in after}
+
+
+def _backends(*urls: str) -> Callable[[], list[int]]:
+    """The PostgreSQL backend processes connected to the databases of ``urls`` now."""
+    names = [url.rsplit("/", 1)[1] for url in urls]
+
+    def pids() -> list[int]:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as db:
+            return [row[0] for row in db.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)", (names,))]
+    return pids
+
+
+def _broker_pids() -> list[int]:
+    """RabbitMQ's Erlang VM (``beam.smp``) on this machine: the whole broker, which other
+    users of it share."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "beam.smp":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def _known(url: str) -> int:
     with psycopg.connect(url) as db:
         return db.execute("SELECT count(*) FROM known_client WHERE registered").fetchone()[0]
@@ -76,12 +144,27 @@ def run(result: PathResult, work: Path, *, quick: bool, client: str) -> None:
         env = service_env(work, CLIENTLOOP_REGISTRY_DATABASE_URL=urls["registry"],
                           CLIENTLOOP_COMPLAINTS_DATABASE_URL=urls["complaints"],
                           CLIENTLOOP_BROKER_URL=broker)
-        with serve("registry", env, work) as (registry, _), \
-                serve("complaints", env, work) as (complaints, _), \
-                started(clientloop("relay", "registry"), env, work / "relay-registry.log"), \
-                started(clientloop("relay", "complaints"), env, work / "relay-complaints.log"), \
-                started(clientloop("consume", "registry"), env, work / "consume-registry.log"), \
-                started(clientloop("consume", "complaints"), env, work / "consume-complaints.log"):
+
+        def process(*args: str):
+            return started(clientloop(*args), env, work / f"{'-'.join(args)}.log")
+
+        with serve("registry", env, work) as (registry, registry_web), \
+                serve("complaints", env, work) as (complaints, complaints_web), \
+                process("relay", "registry") as relay_registry, \
+                process("relay", "complaints") as relay_complaints, \
+                process("consume", "registry") as consume_registry, \
+                process("consume", "complaints") as consume_complaints:
+            probe = _cpu_probe({
+                "complaints web": lambda: [complaints_web.pid, *worker_pids(complaints_web.pid)],
+                "registry web": lambda: [registry_web.pid, *worker_pids(registry_web.pid)],
+                "relay complaints": lambda: [relay_complaints.pid],
+                "consume registry": lambda: [consume_registry.pid],
+                "relay registry": lambda: [relay_registry.pid],
+                "consume complaints": lambda: [consume_complaints.pid],
+                "postgresql (both databases)": _backends(urls["registry"], urls["complaints"]),
+                "rabbitmq (whole broker)": _broker_pids,
+                "bench (load generator)": lambda: [os.getpid()],
+            })
             token = staff_token("staff")
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {token}"
@@ -98,9 +181,10 @@ def run(result: PathResult, work: Path, *, quick: bool, client: str) -> None:
                     raise RuntimeError("the complaints service did not learn the clients in 2 minutes")
                 time.sleep(0.2)
             say(f"{clients_count} clients registered and known to the complaints service")
-            phases = _open_complaints(f"{complaints}/api/v1/complaints", token, clients,
-                                      urls["registry"], [(5.0, 2.0), *([] if quick else [(10.0, 10.0)]),
-                                                         (rate, seconds)])
+            phases = _open_complaints(
+                f"{complaints}/api/v1/complaints", token, clients, urls["registry"],
+                urls["complaints"], [(5.0, 2.0), *([] if quick else [(10.0, 10.0)]),
+                                     (rate, seconds)], probe)
     for (phase_rate, phase_seconds), figures in phases[1:]:
         opened, loop_ms, api_ms = figures["opened"], figures["loop_ms"], figures["api_ms"]
         missing = opened - len(loop_ms)
@@ -109,6 +193,12 @@ def run(result: PathResult, work: Path, *, quick: bool, client: str) -> None:
             f"p99 {percentile(worst, .99):.1f} ms; API p50 {percentile(api_ms, .5):.1f} ms, "
             f"p99 {percentile(api_ms, .99):.1f} ms; {missing} not in the ledger within "
             f"{WAIT_S:.0f} s")
+        say("stages: " + "; ".join(f"{name} p50 {figures['stages_ms'][name]['p50']} ms, p99 "
+                                   f"{figures['stages_ms'][name]['p99']} ms"
+                                   for name in figures["stages_ms"]))
+        say("CPU ms per complaint: " + ", ".join(
+            f"{name} {ms:.1f}" for name, ms in figures["cpu_ms_per_complaint"].items())
+            + f"; the whole machine {figures['machine_cpu_ms_per_complaint']:.1f}")
         note = f"{phase_rate:.0f} complaints/s for {phase_seconds:.0f} s"
         if missing:
             note += f"; {missing:,} of {opened:,} not in the ledger {WAIT_S:.0f} s after the last was due"
@@ -130,9 +220,15 @@ WAIT_S = 30.0
 
 
 def _open_complaints(url: str, token: str, clients: list[str], registry_url: str,
-                     phases: list[tuple[float, float]]) -> list[tuple[tuple[float, float], dict]]:
+                     complaints_url: str, phases: list[tuple[float, float]],
+                     probe: Callable[[], dict]
+                     ) -> list[tuple[tuple[float, float], dict]]:
     """Each phase ``(rate, seconds)`` in turn (the first is a warm-up): complaints opened in an
-    open loop, then the wait for the registry to have applied them."""
+    open loop, then the wait for the registry to have applied them; ``probe``: the CPU time of
+    the loop's processes (see :func:`_cpu_probe`), taken before and after each phase. Each
+    phase also keeps how long its events waited at two stages (``stages_ms``): from the
+    opening's commit to the relay marking them sent, and from there to the registry's
+    consumer beginning to apply them (times of the two databases' rows)."""
     rng = random.Random(5)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     severities = ["low", "medium", "medium", "high", "critical"]
@@ -147,6 +243,7 @@ def _open_complaints(url: str, token: str, clients: list[str], registry_url: str
     results = []
     try:
         for rate, seconds in phases:
+            cpu_before, machine_before = probe(), _machine_cpu_s()
             run, answers = load.open_loop(url, make, rate=rate, seconds=seconds)
             refs = {}
             for answer in answers:
@@ -155,6 +252,8 @@ def _open_complaints(url: str, token: str, clients: list[str], registry_url: str
             last_due = max((answer.due for answer in answers), default=time.monotonic())
             while time.monotonic() < last_due + WAIT_S and not set(refs) <= set(applied.at):
                 time.sleep(0.1)
+            cpu_s = _cpu_spent(cpu_before, probe())
+            machine_s = _machine_cpu_s() - machine_before
             loop_ms = [(applied.at[ref] - answer.due) * 1000 for ref, answer in refs.items()
                        if ref in applied.at]
             api_ms = [answer.latency_ms for answer in refs.values()]
@@ -163,9 +262,31 @@ def _open_complaints(url: str, token: str, clients: list[str], registry_url: str
                     "SELECT count(*) FROM satisfaction_entry WHERE event_type = 'complaint.opened' "
                     "AND event_id IN (SELECT event_id FROM client_event WHERE ref = ANY(%s))",
                     (list(refs),)).fetchone()[0]
+                received = dict(db.execute(
+                    "SELECT event_id, received_at FROM client_event WHERE ref = ANY(%s)",
+                    (list(refs),)).fetchall())
+            with psycopg.connect(complaints_url) as db:
+                outbox = db.execute(
+                    "SELECT event_id, created_at, sent_at FROM outbox "
+                    "WHERE event_type = 'complaint.opened' AND body::json->'data'->>'ref' = ANY(%s)",
+                    (list(refs),)).fetchall()
+            stages = {
+                # the opening's transaction (the outbox row's time) → the relay marked it sent
+                "relay_ms": [(sent - created).total_seconds() * 1000
+                             for _id, created, sent in outbox if sent is not None],
+                # marked sent → the registry's consumer began applying it
+                "bus_and_consumer_ms": [(received[event_id] - sent).total_seconds() * 1000
+                                        for event_id, _created, sent in outbox
+                                        if sent is not None and event_id in received]}
             results.append(((rate, seconds), {
+                "stages_ms": {name: {"p50": round(percentile(values, .5), 1),
+                                     "p99": round(percentile(values, .99), 1)}
+                              for name, values in stages.items()},
                 "opened": run.requests, "answered_201": len(refs), "applied": len(loop_ms),
-                "in_ledger": in_ledger, "loop_ms": loop_ms, "api_ms": api_ms,
+                "in_ledger": in_ledger, "loop_ms": loop_ms, "api_ms": api_ms, "cpu_s": cpu_s,
+                "cpu_ms_per_complaint": {name: round(spent * 1000 / max(1, len(refs)), 2)
+                                         for name, spent in cpu_s.items()},
+                "machine_cpu_ms_per_complaint": round(machine_s * 1000 / max(1, len(refs)), 2),
                 "open_loop": run.as_json()}))
     finally:
         applied.close()

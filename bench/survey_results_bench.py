@@ -9,7 +9,8 @@ For each size a scratch database on 127.0.0.1 (``clientloop_bench_<id>_survey``,
 end unless ``--keep``) is migrated and filled with ``COPY``: 10,000 clients in the survey
 service's directory (every kind and tier), the demo's satisfaction survey, ``N`` responses to it
 over 25 months (answers drawn per client mood; score and first NPS, CSAT and CES answers by the
-survey's own code) and 1.6 × ``N`` invitations, then ``VACUUM ANALYZE``. Each request then goes
+survey's own code) and 1.6 × ``N`` invitations (the database's triggers count each ``COPY`` into
+the daily tallies results read), then ``VACUUM ANALYZE``. Each request then goes
 through the app with a staff token (token check, SQL, serialisation; no network), in
 interleaved rounds after a warm-up; the table gives p50 and p95 (nearest rank) and the growth
 from the first size to the last. ``GET /healthz`` is the baseline of the same rounds. The CSV

@@ -179,6 +179,7 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._on_dispose: list = []
 
     @property
     def dialect(self) -> str:
@@ -191,5 +192,11 @@ class Database:
             with session.begin():
                 yield session
 
+    def on_dispose(self, callback) -> None:
+        """Call ``callback`` when this database is disposed (another pool on the same URL)."""
+        self._on_dispose.append(callback)
+
     def dispose(self) -> None:
         self.engine.dispose()
+        for callback in self._on_dispose:
+            callback()

@@ -2,7 +2,9 @@
 
 The service never calls the registry; it learns which clients exist, their tier and whether
 they were archived or erased from ``client.registered``, ``client.updated``,
-``client.value.changed``, ``client.archived`` and ``client.erased``.
+``client.value.changed``, ``client.archived`` and ``client.erased``. ``client.value.changed``
+comes with every complaint the registry applies, so its handler also takes several at once
+(``apply_many``: the runner's batches of what the broker already delivered).
 
 Every handler is idempotent (the runner's inbox also skips a redelivered event id) and correct
 whatever the delivery order: each attribute group keeps the time of the event it came from and
@@ -57,8 +59,12 @@ def _is_newer(moment: datetime, known: datetime | None) -> bool:
     return known is None or moment >= as_utc(known)
 
 
-def _entry(session: Session, client_id: str, at: datetime) -> KnownClientRecord:
-    client = session.get(KnownClientRecord, client_id, with_for_update=True)
+def _entry(session: Session, client_id: str, at: datetime, *,
+           locked: bool = False) -> KnownClientRecord:
+    """The client's directory entry, row-locked (``locked``: the caller locked it already
+    in this transaction, :func:`_lock_entries`), created if this service does not know it."""
+    client = session.get(KnownClientRecord, client_id,
+                         with_for_update=None if locked else True)
     if client is None:
         client = KnownClientRecord(id=client_id, name=None, tier=None, status=ACTIVE,
                                    registered=False, last_event_at=at)
@@ -107,8 +113,37 @@ def on_client_profile(now: Callable[[], datetime]):
 
 def on_value_changed(session: Session, event: Event) -> None:
     """``client.value.changed``: the client's tier (other value fields are not needed here)."""
-    client = _entry(session, _client_id(event.data.get("client_id", event.subject)), event.time)
+    _value_changed(session, event, locked=False)
+
+
+def _value_changed(session: Session, event: Event, *, locked: bool) -> None:
+    client = _entry(session, _client_id(event.data.get("client_id", event.subject)), event.time,
+                    locked=locked)
     _set_tier(client, event.data.get("tier"), event.time)
+
+
+def _apply_value_changes(session: Session, events: list[Event]) -> None:
+    """Several ``client.value.changed`` in one transaction (the runner's batches: every
+    complaint the registry applies is followed by one): the entries locked in client id
+    order with one statement — two consumers never deadlock — then each event as alone."""
+    held = _lock_entries(session, [_client_id(event.data.get("client_id", event.subject))
+                                   for event in events])
+    for event in events:
+        _value_changed(session, event, locked=True)
+    del held
+
+
+on_value_changed.apply_many = _apply_value_changes
+
+
+def _lock_entries(session: Session, client_ids: list[str]) -> list[KnownClientRecord]:
+    """Row-lock the directory entries of ``client_ids`` that exist, in id order, and load
+    them (fresh) into the session for :func:`_entry` with ``locked``; the caller holds on to
+    the list while it uses them (the session keeps only weak references)."""
+    entries = KnownClientRecord
+    return session.execute(select(entries).where(entries.id.in_(sorted(set(client_ids))))
+                           .order_by(entries.id).with_for_update()
+                           .execution_options(populate_existing=True)).scalars().all()
 
 
 def on_archived(now: Callable[[], datetime]):

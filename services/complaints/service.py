@@ -13,7 +13,7 @@ fresh row without ``If-Match`` and refused with 412 with ``If-Match``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Mapping
 from uuid import UUID
@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
 
 from services.complaints.adapters import repository
-from services.complaints.adapters.orm import KnownClientRecord, platform
+from services.complaints.adapters.orm import platform
 from services.complaints.adapters.repository import COMPLAINTS
 from services.complaints.domain.complaint import Complaint, TimelineEntry, open_complaint
 from services.complaints.domain.events import EVENT_BY_ACTION, DomainEvent
@@ -50,6 +50,10 @@ class Changed:
     complaint: Complaint
     entries: list[TimelineEntry]
     events: list[DomainEvent]
+    entry_ids: list[int] = field(default_factory=list)
+    """The ids of ``entries`` where the use case learnt them (opening)."""
+    client_name: str | None = None
+    """The client's name in the directory where the use case read it (opening)."""
 
 
 def publish(session: Session, complaint: Complaint, events: list[DomainEvent]) -> None:
@@ -79,7 +83,7 @@ def overdue_clause(now: datetime):
 
 # -- opening ----------------------------------------------------------------------------------
 
-def client_for_new_complaint(session: Session, client_id: str) -> KnownClientRecord:
+def client_for_new_complaint(session: Session, client_id: str) -> repository.DirectoryEntry:
     """The directory entry of a client a new complaint may name.
 
     Unknown (or known only from a ``client.value.changed`` so far) → ``UnknownClient``
@@ -89,7 +93,11 @@ def client_for_new_complaint(session: Session, client_id: str) -> KnownClientRec
     applied at the same moment either comes first (and this is refused) or waits for this
     complaint and then anonymises it too.
     """
-    client = session.get(KnownClientRecord, client_id, with_for_update={"read": True})
+    return _may_complain(repository.directory_entry(session, client_id), client_id)
+
+
+def _may_complain(client: repository.DirectoryEntry | None,
+                  client_id: str) -> repository.DirectoryEntry:
     if client is not None and client.status == "erased":
         raise ValidationFailed({"client_id": ["The client was erased; no new complaint can "
                                               "name them."]})
@@ -114,6 +122,10 @@ def opening_errors(session: Session, fields: Mapping[str, Any],
 
 def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, now: datetime,
                        rules: ComplaintRules) -> Changed:
+    """Open a complaint: its client's directory entry (share-locked), then the complaint, its
+    timeline and its ``complaint.opened`` event with the next number — on PostgreSQL in one
+    statement that takes the number, so the counter every opening queues for is locked only
+    from there to the commit."""
     problems = errors_of(validate_opening, **{name: fields.get(name) for name in _OPENING_FIELDS},
                          limits=rules.text_limits)
     client_id = str(fields["client_id"])
@@ -125,16 +137,26 @@ def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, 
         problems.update(failed.errors)
     if problems:
         raise ValidationFailed(problems)
-    ref = format_ref(repository.next_ref_number(session))
+    at_write = repository.numbers_at_write(session)
+    number = repository.PROVISIONAL_NUMBER if at_write else repository.next_ref_number(session)
     complaint, events = open_complaint(
-        complaint_id=uuid.uuid4(), ref=ref, client_id=UUID(client_id), client_tier=client.tier,
-        channel=fields.get("channel"), category=fields.get("category"),
+        complaint_id=uuid.uuid4(), ref=format_ref(number), client_id=UUID(client_id),
+        client_tier=client.tier, channel=fields.get("channel"), category=fields.get("category"),
         severity=fields.get("severity"), title=fields.get("title"),
         description=fields.get("description"), remedy_sought=fields.get("remedy_sought"),
         assignee=fields.get("assignee"), by=by, now=now, rules=rules)
-    repository.insert_complaint(session, complaint, created_by=by)
-    publish(session, complaint, events)
-    return Changed(complaint, list(complaint.timeline), events)
+    if not at_write:
+        entry_ids = repository.insert_complaint(session, complaint, created_by=by)
+        publish(session, complaint, events)
+        return Changed(complaint, list(complaint.timeline), events, entry_ids, client.name)
+    [event] = events
+    numbered = repository.insert_numbered(
+        session, complaint, created_by=by, service=SERVICE, event_type=event.type,
+        subject=str(event.subject), data=event.json_data(), time=event.occurred_at)
+    complaint.ref = format_ref(numbered.number)
+    event = replace(event, data={**event.data, "ref": complaint.ref})
+    return Changed(complaint, list(complaint.timeline), [event], [numbered.entry_id],
+                   client.name)
 
 
 # -- changing ---------------------------------------------------------------------------------

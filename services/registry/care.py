@@ -59,6 +59,18 @@ def last_interaction_at(session: Session, client_id: str) -> datetime | None:
     return as_utc(latest) if latest is not None else None
 
 
+def last_interactions_at(session: Session, client_ids: list[str]) -> dict[str, datetime]:
+    """The last interaction of each of ``client_ids`` that has one, in one grouped query
+    (``ix_interaction_client_time``)."""
+    if not client_ids:
+        return {}
+    latest = func.max(InteractionRecord.occurred_at)
+    rows = session.execute(select(InteractionRecord.client_id, latest)
+                           .where(InteractionRecord.client_id.in_(client_ids))
+                           .group_by(InteractionRecord.client_id)).all()
+    return {client_id: as_utc(at) for client_id, at in rows if at is not None}
+
+
 def _next_due(plan: CommunicationPlanRecord | CommunicationPlan, last: datetime | None,
               rules: RegistryRules) -> date:
     domain_plan = plan if isinstance(plan, CommunicationPlan) else CommunicationPlan(
@@ -177,11 +189,12 @@ def followups_due(session: Session, on: date, page: int, per_page: int) -> dict[
     rows = session.execute(statement.order_by(CommunicationPlanRecord.next_due_on,
                                               ClientRecord.name, ClientRecord.id)
                            .limit(per_page).offset((page - 1) * per_page)).all()
+    last = last_interactions_at(session, [client.id for _plan, client in rows])
     items = [{"client_id": client.id, "client_name": client.name, "kind": client.kind,
               "tier": client.tier, "health_band": client.health_band, "due_on": plan.next_due_on,
               "overdue_days": (on - plan.next_due_on).days, "owner": plan.owner,
               "channel": plan.channel, "goal": plan.goal, "frequency_days": plan.frequency_days,
-              "last_interaction_at": last_interaction_at(session, client.id)}
+              "last_interaction_at": last.get(client.id)}
              for plan, client in rows]
     return page_of(items, page, per_page, total)
 

@@ -39,6 +39,8 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from sqlalchemy import bindparam, delete, insert, or_, select, union_all
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -278,15 +280,21 @@ def _statement(kind: str, count: int):
                           count, lambda client, bound, _k: (history.client_id == client)
                           & (history.position >= bound))).order_by(history.client_id,
                                                                    history.position)
+    # The deletes leave the session's identity map alone (``synchronize_session``): a
+    # transaction that folds never holds ledger, history or checkpoint rows as ORM objects
+    # (they are read as plain rows here; only the pages read them as objects), and keeping
+    # the map in step would evaluate every client's condition in Python on each delete.
     if kind in ("delete ledger", "delete history"):
         table = entry if kind == "delete ledger" else history
         return delete(table).where(_each(count, lambda client, bound, _k: (
-            table.client_id == client) & (table.position >= bound)))
+            table.client_id == client) & (table.position >= bound))).execution_options(
+                synchronize_session=False)
     if kind == "delete checkpoints":  # after the start, and the other non-periodic states
         table = RecordsCheckpointRecord
         return delete(table).where(_each(count, lambda client, bound, kept: (
             table.client_id == client) & ((table.points > bound) | (
-                (table.points % CHECKPOINT_EVERY != 0) & (table.points != kept)))))
+                (table.points % CHECKPOINT_EVERY != 0) & (table.points != kept))))
+        ).execution_options(synchronize_session=False)
     raise ValueError(kind)
 
 
@@ -395,25 +403,19 @@ def apply_events(session: Session, events: Sequence[Event], *, now: datetime,
     if not parsed:
         return []
     ids = sorted({client_id for _event, _applied, client_id in parsed})
-    clients = {client.id: client for client in session.execute(
-        select(ClientRecord).where(ClientRecord.id.in_(ids)).order_by(ClientRecord.id)
-        .with_for_update().execution_options(populate_existing=True)).scalars()}
+    clients = {client.id: client
+               for client in session.execute(_LOCK_CLIENTS, {"ids": ids}).scalars()}
     for event, _applied, client_id in parsed:
         if client_id not in clients:
             raise UnknownClientEvent(f"Event {event.id} ({event.type}) names client {client_id}, "
                                      "which the registry does not hold.")
-    event_ids = sorted({applied.event_id for _event, applied, _client_id in parsed})
-    stored = {(row.client_id, row.event_id) for row in session.execute(
-        select(ClientEventRecord.client_id, ClientEventRecord.event_id).where(
-            ClientEventRecord.client_id.in_(ids), ClientEventRecord.event_id.in_(event_ids)))}
-    results, rows, works = [], [], {}
+    # Each event stored once for its client: what the client already holds (or an earlier
+    # copy in this batch holds) is left out by the insert itself, which says what it stored.
+    rows, seen = [], set()
     for event, applied, client_id in parsed:
-        if (client_id, applied.event_id) in stored:
-            results.append(False)
+        if (client_id, applied.event_id) in seen:
             continue
-        stored.add((client_id, applied.event_id))
-        results.append(True)
-        client = clients[client_id]
+        seen.add((client_id, applied.event_id))
         rows.append({
             "client_id": client_id, "event_id": applied.event_id,
             "event_type": applied.event_type, "occurred_at": applied.occurred_at,
@@ -421,17 +423,43 @@ def apply_events(session: Session, events: Sequence[Event], *, now: datetime,
             "severity": applied.severity, "previous_severity": applied.previous_severity,
             "within_sla": applied.within_sla, "ref": applied.ref,
             "complaint_id": applied.complaint_id, "resolve_by": applied.resolve_by,
-            "comment": _comment(event, applied, client), "received_at": now})
+            "comment": _comment(event, applied, clients[client_id]), "received_at": now})
+    fresh = {(row.client_id, row.event_id)
+             for row in session.execute(_store_events(session), rows)}
+    results, works = [], {}
+    for event, applied, client_id in parsed:
+        if (client_id, applied.event_id) not in fresh:
+            results.append(False)
+            continue
+        fresh.discard((client_id, applied.event_id))
+        results.append(True)
         if applied.moves_records:
             if client_id not in works:
-                works[client_id] = _Work(client, [], shown_state(client))
+                works[client_id] = _Work(clients[client_id], [], shown_state(clients[client_id]))
             works[client_id].steps.append(_Step(applied.order_key, applied.cause,
                                                 applied.event_id))
-    if rows:
-        session.execute(insert(ClientEventRecord.__table__), rows)
     if works:
         _refold(session, [works[client_id] for client_id in sorted(works)], now=now, rules=rules)
     return results
+
+
+_LOCK_CLIENTS = (select(ClientRecord).where(ClientRecord.id.in_(bindparam("ids", expanding=True)))
+                 .order_by(ClientRecord.id).with_for_update()
+                 .execution_options(populate_existing=True))
+
+
+@lru_cache(maxsize=None)
+def _store_events_statement(dialect: str):
+    table = ClientEventRecord.__table__
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    return factory(table).on_conflict_do_nothing(
+        index_elements=[table.c.client_id, table.c.event_id]).returning(
+            table.c.client_id, table.c.event_id)
+
+
+def _store_events(session: Session):
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING`` the client and event ids it stored."""
+    return _store_events_statement(session.get_bind().dialect.name)
 
 
 def _comment(event: Event, applied: SatisfactionEvent, client: ClientRecord) -> str | None:

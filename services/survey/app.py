@@ -54,7 +54,20 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
     register_page_errors(app, limiter)
     from services.survey.web.console import init_survey_console
     init_survey_console(app)  # the staff pages: /survey/console/ (services/survey/web)
+    _answer_plain_submits_directly(app)
     return app
+
+
+def _answer_plain_submits_directly(app: Flask) -> None:
+    """The ordinary public submit answered without the framework (``api.fast_submit``), inside
+    the proxy headers' fix when there is one, so it sees the client's own address."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from services.survey.api.fast_submit import FastSubmit
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = FastSubmit(app, app.wsgi_app.app)
+    else:
+        app.wsgi_app = FastSubmit(app, app.wsgi_app)
 
 
 def _rate_limits(app: Flask, ctx: ServiceContext, blueprints) -> "Limiter":
@@ -64,9 +77,11 @@ def _rate_limits(app: Flask, ctx: ServiceContext, blueprints) -> "Limiter":
     store is unreachable, each process counts on its own until it is back (never a 500)."""
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
+
+    from shared.web.ratelimit import MEMORY_URI
     settings = ctx.settings
     limiter = Limiter(get_remote_address, app=app, default_limits=[],
-                      storage_uri=settings.ratelimit_storage_url or "memory://",
+                      storage_uri=settings.ratelimit_storage_url or MEMORY_URI,
                       strategy="fixed-window", key_prefix="clientloop-survey",
                       headers_enabled=False, in_memory_fallback_enabled=True,
                       swallow_errors=True)

@@ -6,15 +6,25 @@
   rising while late answers arrive, and never exceeds 100).
 * Groups by ``kind`` and ``tier`` use the client's kind and tier as the service knows them
   now (from the registry's events), ``"unknown"`` when not known.
-* The database counts, one statement for the responses and one for the invitations (after a
-  look at the first and last moment when by month): responses, scores, NPS promoters,
-  passives and detractors, CSAT and CES answers from the columns in which each response keeps
-  its answers to the survey's first NPS, CSAT and CES questions (filled in when it is stored,
-  by the code that fills the feedback event); invitations and how many were answered. An
-  index per table that starts ``(survey_id, time)`` and holds every column counted serves the
-  period (one range scan a month by month) without reading the table. One row per group comes
-  back, whatever the number of responses, and the domain turns them into figures
-  (``aggregates.metrics``).
+* Overall and by month, the database adds up tallies: ``response_tally`` and
+  ``invitation_tally`` hold per survey and UTC day what results count (responses, scores and
+  their sum, the first NPS and CSAT answers by value, the first CES answers and their sum;
+  invitations and how many were answered), kept by triggers on the rows whatever writes them
+  (see the migration that made them). The UTC days wholly inside a period come from the
+  tallies (one range scan of each, by month grouped by the day's UTC month, which is the
+  local month of every whole UTC day inside it); what is left at its edges, when a period or
+  a month does not start or end at a UTC midnight (a time zone other than UTC), is counted
+  from the rows of those hours. So the work grows with the days asked for, not with the
+  responses.
+* By kind or tier (the client's as known now, which the tallies cannot know), and when the NPS
+  or CSAT bands reach beyond their scales, the rows themselves are counted: responses, scores,
+  NPS promoters, passives and detractors, CSAT and CES answers from the columns in which each
+  response keeps its answers to the survey's first NPS, CSAT and CES questions; invitations
+  and how many were answered. An index per table that starts ``(survey_id, time)`` and holds
+  every column counted serves a period without reading the table.
+* Either way one row per group comes back, and the domain turns them into figures
+  (``aggregates.metrics``); ``results(…, from_rows=True)`` counts the rows only (what the
+  tallies must always equal).
 * CSV: UTF-8 with a byte-order mark (so Excel opens Chinese text), one row per response, one
   column per question (choices of a ``multi_choice`` joined with ``;``). A cell that a
   spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR)
@@ -32,13 +42,14 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Select, String, and_, case, column, func, literal_column, or_, select,
-                        values)
+from sqlalchemy import (Select, String, and_, case, func, literal, literal_column, or_, select,
+                        union_all)
 from sqlalchemy.orm import Session
 
 from services.survey import service
-from services.survey.adapters.orm import (ClientEntry, InvitationRecord, ResponseRecord,
-                                          SurveyRecord)
+from services.survey.adapters.orm import (CSAT_VALUES, NPS_VALUES, ClientEntry,
+                                          InvitationRecord, ResponseRecord, SurveyRecord,
+                                          invitation_tally, response_tally)
 from services.survey.domain.aggregates import UNKNOWN_GROUP, GroupBy, Tally, metrics
 from services.survey.domain.definition import SurveyDefinition
 from services.survey.domain.scoring import FeedbackRules
@@ -76,27 +87,42 @@ def _within(statement: Select, column, lower: datetime | None, upper: datetime |
 
 def results(session: Session, survey: SurveyRecord, *, start: date | None, end: date | None,
             group_by: str | None, timezone: str,
-            rules: service.SurveyRules = service.DEFAULT_RULES) -> dict[str, Any]:
+            rules: service.SurveyRules = service.DEFAULT_RULES,
+            from_rows: bool = False) -> dict[str, Any]:
     """``M`` overall and per group. The database counts (a ``Tally`` per group: responses by
     their answers to the first NPS, CSAT and CES questions, invitations by whether they were
     answered), so what Python holds does not grow with the responses; the figures are the
-    domain's (``aggregates.metrics``)."""
+    domain's (``aggregates.metrics``). Overall and by month from the daily tallies (and the
+    rows of a period's partial UTC days), else — or with ``from_rows`` — from the rows."""
     lower, upper = period(start, end, timezone)
     zone = ZoneInfo(timezone)
+    feedback = rules.feedback
+    tallied = not from_rows and group_by in (None, GroupBy.MONTH)
+    count_responses = _tallied_responses if tallied and _bands_fit(feedback) \
+        else _response_tallies
+    count_invitations = _tallied_invitations if tallied else _invitation_tallies
     tallies: dict[str, Tally] = {}
-    for counted in (_response_tallies(session, survey.id, group_by, lower, upper, zone,
-                                      rules.feedback),
-                    _invitation_tallies(session, survey.id, group_by, lower, upper, zone)):
+    for counted in (count_responses(session, survey.id, group_by, lower, upper, zone, feedback),
+                    count_invitations(session, survey.id, group_by, lower, upper, zone)):
         for key, tally in counted.items():
             tallies[key] = tallies.get(key, Tally()) + tally
     overall = sum(tallies.values(), Tally())
     groups = []
     if group_by:
-        groups = [{"key": key, **metrics(tallies[key], rules.feedback)}
+        groups = [{"key": key, **metrics(tallies[key], feedback)}
                   for key in sorted(tallies)]
     return {"survey_id": survey.id, "from": start.isoformat() if start else None,
             "to": end.isoformat() if end else None, "group_by": group_by,
-            "overall": metrics(overall, rules.feedback), "groups": groups}
+            "overall": metrics(overall, feedback), "groups": groups}
+
+
+def _bands_fit(rules: FeedbackRules) -> bool:
+    """Whether the NPS and CSAT bands split the tallies' values as they split any answer: an
+    answer beyond a scale is tallied at its end, which is in the same band while the bands'
+    edges lie within the scale."""
+    return (NPS_VALUES[0] < rules.promoter_min <= NPS_VALUES[-1]
+            and rules.detractor_max >= NPS_VALUES[0]
+            and CSAT_VALUES[0] < rules.csat_satisfied_min <= CSAT_VALUES[-1])
 
 
 def months_between(first: datetime | None, last: datetime | None,
@@ -165,33 +191,198 @@ def _counted(session: Session, columns: list, table, survey_column, time_column,
     if not periods:
         return
     if group_by == GroupBy.MONTH:
-        months = values(column("key", String), column("begins", UTCDateTime()),
-                        column("ends", UTCDateTime()), name="months").data(periods).cte()
-        key = months.c.key
-        statement = select(key.label(GROUP_KEY), *columns).select_from(months).join(
-            table, and_(survey_column == survey_id, time_column >= months.c.begins,
-                        time_column < months.c.ends)).group_by(key)
-    else:
-        statement = _within(select(*columns).select_from(table)
-                            .where(survey_column == survey_id), time_column, lower, upper)
-        if client_group is not None:
-            statement = statement.add_columns(client_group.label(GROUP_KEY)) \
-                .outerjoin(ClientEntry, ClientEntry.id == client_column) \
-                .group_by(literal_column(GROUP_KEY))
+        yield from _counted_in(session, columns, table, survey_column, time_column, survey_id,
+                               periods)
+        return
+    statement = _within(select(*columns).select_from(table)
+                        .where(survey_column == survey_id), time_column, lower, upper)
+    if client_group is not None:
+        statement = statement.add_columns(client_group.label(GROUP_KEY)) \
+            .outerjoin(ClientEntry, ClientEntry.id == client_column) \
+            .group_by(literal_column(GROUP_KEY))
     for row in session.execute(statement).mappings():
         yield (row[GROUP_KEY] if group_by else ""), row
 
 
-def _response_tallies(session: Session, survey_id: str, group_by: str | None, lower, upper,
-                      zone: ZoneInfo, rules: FeedbackRules) -> dict[str, Tally]:
-    """Responses counted by group from the columns that hold each response's answers to the
-    survey's first NPS, CSAT and CES questions: one row per group comes back. An NPS answer
-    is a promoter's from ``rules.promoter_min``, else a detractor's up to
-    ``rules.detractor_max``, else a passive's (``scoring.nps_category``)."""
+def _counted_in(session: Session, columns: list, table, survey_column, time_column,
+                survey_id: str, ranges: list[tuple[str, datetime, datetime]]
+                ) -> Iterator[tuple[str, Any]]:
+    """``(key, row of columns)`` for the survey's rows in each key's time ranges (bounded),
+    from one statement: the ranges are a list joined to the rows, each range one range scan
+    of the table's results index."""
+    if not ranges:
+        return
+    listed = _listed("ranges", ranges, (("key", String()), ("begins", UTCDateTime()),
+                                        ("ends", UTCDateTime())))
+    statement = select(listed.c.key.label(GROUP_KEY), *columns).select_from(listed).join(
+        table, and_(survey_column == survey_id, time_column >= listed.c.begins,
+                    time_column < listed.c.ends)).group_by(listed.c.key)
+    for row in session.execute(statement).mappings():
+        yield row[GROUP_KEY], row
+
+
+def _listed(name: str, rows: list[tuple], columns: tuple[tuple[str, Any], ...]):
+    """The rows as a common table expression: ``SELECT :a, :b UNION ALL SELECT …`` rather than
+    ``VALUES``, so that SQLAlchemy compiles the statement once for each number of rows and
+    caches it (a ``VALUES`` list is compiled again at every call)."""
+    selects = [select(*(literal(value, type_).label(column_name)
+                        for value, (column_name, type_) in zip(row, columns)))
+               for row in rows]
+    return (selects[0] if len(selects) == 1 else union_all(*selects)).cte(name)
+
+
+#: Days before and after any a tally can hold: a period unbounded on one side.
+FIRST_DAY, LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
+
+
+def _split(periods: list[tuple[str, datetime | None, datetime | None]]
+           ) -> tuple[list[tuple[str, date, date]], list[tuple[str, datetime, datetime]]]:
+    """Each period ``[begins, ends)`` as the UTC days wholly inside it (``[first, end)`` days,
+    read from a tally) and the hours left at its edges (read from the rows): none when it
+    starts and ends at a UTC midnight, else the hours before the first such midnight and
+    after the last one (or the whole period, when it has no UTC day of its own)."""
+    days, edges = [], []
+    for key, begins, ends in periods:
+        begins, ends = as_utc(begins), as_utc(ends)
+        if begins is not None and ends is not None and begins >= ends:
+            continue
+        first, last = FIRST_DAY, LAST_DAY
+        head = tail = None
+        if begins is not None:
+            first = begins.date() if _is_midnight(begins) else begins.date() + timedelta(days=1)
+            if not _is_midnight(begins):
+                head = (key, begins, _midnight(first))
+        if ends is not None:
+            last = ends.date()
+            if not _is_midnight(ends):
+                tail = (key, _midnight(last), ends)
+        if first > last:  # within one UTC day
+            edges.append((key, begins, ends))
+            continue
+        if first < last:
+            days.append((key, first, last))
+        edges.extend(edge for edge in (head, tail) if edge is not None)
+    return days, edges
+
+
+def _is_midnight(moment: datetime) -> bool:
+    return moment.time() == time(0)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), dt_timezone.utc)
+
+
+def _summed_days(session: Session, tally, sums: list, survey_id: str, by_month: bool,
+                 days: list[tuple[str, date, date]]) -> Iterator[tuple[str, Any]]:
+    """``(key, row of sums)`` of the survey's tally rows on each key's days, from one range
+    scan of the tally's primary key: from the first day to the last, less the days between the
+    keys' ranges (the UTC days a month boundary cuts, counted from the rows), grouped by the
+    UTC month of the day when ``by_month`` (a whole UTC day inside a local month is in that
+    month by the UTC calendar too, for any zone within ±24 hours; ``_tallied`` checks each)."""
+    if not days:
+        return
+    days = sorted(days, key=lambda item: item[1])
+    between = [day for (_key, _first, last), (_next, first, _end) in zip(days, days[1:])
+               for day in _days(last, first)]
+    if by_month:
+        month = func.to_char(tally.c.day, literal_column("'YYYY-MM'")) \
+            if session.get_bind().dialect.name == "postgresql" \
+            else func.substr(tally.c.day, 1, 7)
+    else:
+        month = literal_column("''")
+    statement = select(month.label(GROUP_KEY), *sums).where(
+        tally.c.survey_id == survey_id, tally.c.day >= days[0][1], tally.c.day < days[-1][2])
+    if between:
+        statement = statement.where(tally.c.day.not_in(between))
+    statement = statement.group_by(literal_column(GROUP_KEY))
+    for row in session.execute(statement).mappings():
+        yield row[GROUP_KEY], row
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=number) for number in range((last - first).days)]
+
+
+def _in_its_month(key: str, first: date, last: date) -> bool:
+    """Whether the days ``[first, last)`` are all in the month ``key`` by the UTC calendar."""
+    return first.strftime("%Y-%m") == key == (last - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _tallied(session: Session, survey_id: str, group_by: str | None, lower, upper,
+             zone: ZoneInfo, *, table, survey_column, time_column, tally, sums: list,
+             columns: list, from_sums, from_columns) -> dict[str, Tally]:
+    """Tallies by group (``""`` overall, else the month): the whole UTC days from ``tally``
+    (``sums`` of its columns, made a ``Tally`` by ``from_sums``), the edges from the rows
+    (``columns``, made a ``Tally`` by ``from_columns``)."""
+    periods = _periods(session, time_column, survey_column, survey_id, group_by, lower, upper,
+                       zone)
+    days, edges = _split(periods)
+    by_month = group_by == GroupBy.MONTH
+    if by_month:  # never seen: a zone's month whose whole UTC days are in another UTC month
+        odd = [item for item in days if not _in_its_month(*item)]
+        days = [item for item in days if _in_its_month(*item)]
+        edges += [(key, _midnight(first), _midnight(last)) for key, first, last in odd]
+    tallies: dict[str, Tally] = {}
+    for counted, make in ((_summed_days(session, tally, sums, survey_id, by_month, days),
+                           from_sums),
+                          (_counted_in(session, columns, table, survey_column, time_column,
+                                       survey_id, edges), from_columns)):
+        for key, row in counted:
+            tallies[key] = tallies.get(key, Tally()) + make(row)
+    return {key: tally for key, tally in tallies.items()
+            if tally.responses or tally.invitations}
+
+
+def _tallied_responses(session: Session, survey_id: str, group_by: str | None, lower, upper,
+                       zone: ZoneInfo, rules: FeedbackRules) -> dict[str, Tally]:
+    """``_response_tallies`` from the daily tally: NPS answers by value into the bands."""
+    names = ["responses", "scored", "score_cents", *(f"nps_{value}" for value in NPS_VALUES),
+             *(f"csat_{value}" for value in CSAT_VALUES), "ces_answered", "ces_sum"]
+    sums = [func.coalesce(func.sum(response_tally.c[name]), 0).label(name) for name in names]
+
+    def from_sums(row) -> Tally:
+        nps = {value: int(row[f"nps_{value}"]) for value in NPS_VALUES}
+        promoters = sum(n for value, n in nps.items() if value >= rules.promoter_min)
+        detractors = sum(n for value, n in nps.items()
+                         if value < rules.promoter_min and value <= rules.detractor_max)
+        return Tally(
+            responses=int(row["responses"]), scored=int(row["scored"]),
+            score_sum=Decimal(int(row["score_cents"])) / 100,
+            nps_promoters=promoters, nps_detractors=detractors,
+            nps_passives=sum(nps.values()) - promoters - detractors,
+            csat_answered=sum(int(row[f"csat_{value}"]) for value in CSAT_VALUES),
+            csat_satisfied=sum(int(row[f"csat_{value}"]) for value in CSAT_VALUES
+                               if value >= rules.csat_satisfied_min),
+            ces_answered=int(row["ces_answered"]), ces_sum=int(row["ces_sum"]))
+
+    return _tallied(session, survey_id, group_by, lower, upper, zone, table=ResponseRecord,
+                    survey_column=ResponseRecord.survey_id,
+                    time_column=ResponseRecord.submitted_at, tally=response_tally, sums=sums,
+                    columns=_response_columns(rules), from_sums=from_sums,
+                    from_columns=_response_tally)
+
+
+def _tallied_invitations(session: Session, survey_id: str, group_by: str | None, lower, upper,
+                         zone: ZoneInfo) -> dict[str, Tally]:
+    """``_invitation_tallies`` from the daily tally."""
+    sums = [func.coalesce(func.sum(invitation_tally.c[name]), 0).label(name)
+            for name in ("invitations", "answered")]
+    return _tallied(session, survey_id, group_by, lower, upper, zone, table=InvitationRecord,
+                    survey_column=InvitationRecord.survey_id,
+                    time_column=InvitationRecord.created_at, tally=invitation_tally, sums=sums,
+                    columns=_invitation_columns(), from_sums=_invitation_tally,
+                    from_columns=_invitation_tally)
+
+
+def _response_columns(rules: FeedbackRules) -> list:
+    """What is counted of responses: an NPS answer is a promoter's from ``rules.promoter_min``,
+    else a detractor's up to ``rules.detractor_max``, else a passive's
+    (``scoring.nps_category``)."""
     response = ResponseRecord
     promoter = response.nps >= rules.promoter_min
     detractor = and_(response.nps < rules.promoter_min, response.nps <= rules.detractor_max)
-    columns = [
+    return [
         func.count().label("responses"),
         func.count(response.score).label("scored"),
         # in hundredths, so that SQLite (which keeps a score as a float) sums exactly
@@ -204,35 +395,51 @@ def _response_tallies(session: Session, survey_id: str, group_by: str | None, lo
         func.count(response.ces).label("ces_answered"),
         func.sum(response.ces).label("ces_sum"),
     ]
+
+
+def _response_tally(row) -> Tally:
+    promoters, detractors = row["promoters"], row["detractors"]
+    return Tally(
+        responses=row["responses"], scored=row["scored"],
+        score_sum=Decimal(int(row["score_cents"] or 0)) / 100,
+        nps_promoters=promoters, nps_detractors=detractors,
+        nps_passives=row["nps_answered"] - promoters - detractors,
+        csat_answered=row["csat_answered"], csat_satisfied=row["satisfied"],
+        ces_answered=row["ces_answered"], ces_sum=int(row["ces_sum"] or 0))
+
+
+def _response_tallies(session: Session, survey_id: str, group_by: str | None, lower, upper,
+                      zone: ZoneInfo, rules: FeedbackRules) -> dict[str, Tally]:
+    """Responses counted by group from the columns that hold each response's answers to the
+    survey's first NPS, CSAT and CES questions: one row per group comes back."""
     tallies: dict[str, Tally] = {}
-    for group, row in _counted(session, columns, response, response.survey_id,
-                               response.submitted_at, response.client_id, survey_id, group_by,
-                               lower, upper, zone):
-        if not row["responses"]:
-            continue
-        promoters, detractors = row["promoters"], row["detractors"]
-        tallies[group] = Tally(
-            responses=row["responses"], scored=row["scored"],
-            score_sum=Decimal(int(row["score_cents"] or 0)) / 100,
-            nps_promoters=promoters, nps_detractors=detractors,
-            nps_passives=row["nps_answered"] - promoters - detractors,
-            csat_answered=row["csat_answered"], csat_satisfied=row["satisfied"],
-            ces_answered=row["ces_answered"], ces_sum=int(row["ces_sum"] or 0))
+    for group, row in _counted(session, _response_columns(rules), ResponseRecord,
+                               ResponseRecord.survey_id, ResponseRecord.submitted_at,
+                               ResponseRecord.client_id, survey_id, group_by, lower, upper,
+                               zone):
+        if row["responses"]:
+            tallies[group] = _response_tally(row)
     return tallies
+
+
+def _invitation_columns() -> list:
+    return [func.count().label("invitations"),
+            func.count(InvitationRecord.answered_at).label("answered")]
+
+
+def _invitation_tally(row) -> Tally:
+    return Tally(invitations=int(row["invitations"]), invitations_answered=int(row["answered"]))
 
 
 def _invitation_tallies(session: Session, survey_id: str, group_by: str | None, lower, upper,
                         zone: ZoneInfo) -> dict[str, Tally]:
     invitation = InvitationRecord
-    columns = [func.count().label("invitations"),
-               func.count(invitation.answered_at).label("answered")]
     tallies: dict[str, Tally] = {}
-    for group, row in _counted(session, columns, invitation, invitation.survey_id,
+    for group, row in _counted(session, _invitation_columns(), invitation, invitation.survey_id,
                                invitation.created_at, invitation.client_id, survey_id, group_by,
                                lower, upper, zone):
         if row["invitations"]:
-            tallies[group] = Tally(invitations=row["invitations"],
-                                   invitations_answered=row["answered"])
+            tallies[group] = _invitation_tally(row)
     return tallies
 
 

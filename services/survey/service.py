@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.survey.adapters.orm import (ClientEntry, InvitationLinkRecord, InvitationRecord,
-                                          ResponseRecord, SurveyRecord, platform)
+                                          SurveyRecord, platform)
+from services.survey import submission
 from services.survey.domain import lifecycle
 from services.survey.domain.answers import DEFAULT_ANSWER_RULES, AnswerRules, validate_answers
 from services.survey.domain.definition import (DEFAULT_DEFINITION_RULES, DefinitionRules,
@@ -31,6 +33,7 @@ from services.survey.domain.invitations import (DEFAULT_INVITATION_RULES, Invita
 from services.survey.domain.scoring import (DEFAULT_FEEDBACK_RULES, SCORING_VERSION,
                                             FeedbackRules, feedback_fields, first_answers,
                                             score_response)
+from services.survey.submission import StoredResponse
 from shared.bus.outbox import record_event
 from shared.clock import as_utc, isoformat_z
 from shared.db import get_or_not_found
@@ -396,39 +399,54 @@ def open_link(session: Session, token: str, *, for_update: bool = False,
 
 
 def submit_response(session: Session, token: str, answers: Any, *, now: datetime,
-                    rules: SurveyRules = DEFAULT_RULES) -> ResponseRecord:
-    """Answer the invitation behind ``token``, once.
+                    rules: SurveyRules = DEFAULT_RULES) -> StoredResponse:
+    """Answer the invitation behind ``token``, once, in the session's transaction
+    (:func:`submit_on` its connection)."""
+    stored = submit_on(session.connection(), token, answers, now=now, rules=rules)
+    session.info["outbox_written"] = SERVICE
+    return stored
 
-    The invitation row is locked first (PostgreSQL), so simultaneous submits queue and the
-    later ones find it answered; the ``UNIQUE (invitation_id)`` of responses is the last guard.
-    Raises ``LinkNotFound`` (404), ``LinkUnavailable`` (410) or ``ValidationFailed`` (422).
+
+def submit_on(connection: Connection, token: str, answers: Any, *, now: datetime,
+              rules: SurveyRules = DEFAULT_RULES) -> StoredResponse:
+    """Answer the invitation behind ``token``, once, on ``connection`` — in its transaction, or
+    outside any (the write is one atomic statement on PostgreSQL).
+
+    The response is written only if the invitation is still open when it is written
+    (``services.survey.submission``): of simultaneous submits of one link one wins and the
+    others find it answered. Raises ``LinkNotFound`` (404), ``LinkUnavailable`` (410) or
+    ``ValidationFailed`` (422).
     """
-    link = open_link(session, token, for_update=True, rules=rules)
-    invitation, survey, definition = link.invitation, link.survey, link.definition
-    ensure_answerable(dates_of(invitation), survey.status, now)
-    cleaned = validate_answers(definition, answers, rules.answers)
-    score = score_response(definition, cleaned, rules.feedback.places)
-    # Kept in columns as the feedback event below reads them (``feedback_fields`` calls it too).
-    first = first_answers(definition, cleaned)
-    response = ResponseRecord(id=str(uuid.uuid4()), survey_id=survey.id,
-                              invitation_id=invitation.id, client_id=invitation.client_id,
-                              language=invitation.language, answers=cleaned, score=score,
-                              scoring_version=SCORING_VERSION, submitted_at=now,
-                              **first.as_dict())
-    try:
-        with session.begin_nested():
-            session.add(response)
-            session.flush()
-    except IntegrityError as exc:
-        raise LinkUnavailable(LinkState.ANSWERED) from exc
-    invitation.answered_at = now
-    invitation.version += 1
-    if invitation.delivery_status in ("pending", "sending"):
-        invitation.delivery_status = "cancelled"
-    _publish(session, "survey.response.submitted", invitation.client_id, {
-        "response_id": response.id, "survey_id": survey.id, "invitation_id": invitation.id,
-        "client_id": invitation.client_id, "submitted_at": isoformat_z(now),
-        "score": None if score is None else float(score), "scoring_version": SCORING_VERSION,
-        **feedback_fields(definition, cleaned, rules.feedback),
-    }, now)
-    return response
+    if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        raise LinkNotFound()
+    token_hash = hash_token(token)
+    for _attempt in range(3):
+        invitation = submission.linked_invitation(connection, token_hash)
+        if invitation is None:
+            raise LinkNotFound()
+        ensure_answerable(dates_of(invitation), invitation.survey_status, now)
+        definition = submission.definition_for(connection, invitation.survey_id,
+                                               invitation.survey_version, rules.definition)
+        cleaned = validate_answers(definition, answers, rules.answers)
+        score = score_response(definition, cleaned, rules.feedback.places)
+        response_id = str(uuid.uuid4())
+        try:
+            stored = submission.save_response(
+                connection, invitation, response_id=response_id, answers=cleaned, score=score,
+                scoring_version=SCORING_VERSION, first=first_answers(definition, cleaned).as_dict(),
+                event_data={
+                    "response_id": response_id, "survey_id": invitation.survey_id,
+                    "invitation_id": invitation.id, "client_id": invitation.client_id,
+                    "submitted_at": isoformat_z(now),
+                    "score": None if score is None else float(score),
+                    "scoring_version": SCORING_VERSION,
+                    **feedback_fields(definition, cleaned, rules.feedback),
+                },
+                now=now, service=SERVICE, event_type="survey.response.submitted")
+        except IntegrityError as exc:   # a response row without the invitation marked answered
+            raise LinkUnavailable(LinkState.ANSWERED) from exc
+        if stored is not None:
+            return stored
+        # Not open any more, or its survey changed version meanwhile: look again.
+    raise LinkUnavailable(LinkState.CLOSED)
+

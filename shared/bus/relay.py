@@ -17,7 +17,6 @@ doubling up to 30 s the subject is tried again from its oldest unsent row.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -96,8 +95,7 @@ class Relay:
             # From the oldest unsent row each time (a row committed late may have a lower id
             # than rows already published); every row read is either marked sent or its
             # subject joins ``waiting``, so the pass ends.
-            with self.database.transaction() as session:
-                rows = outbox.pending(session, self.tables, self.batch_size, skip_subjects=waiting)
+            rows = self._pending(waiting)
             if not rows:
                 return total
             published: list[int] = []
@@ -113,6 +111,11 @@ class Relay:
                 if published:
                     self._mark_sent(published)
             total += len(published)
+            if len(rows) < self.batch_size:
+                # Every row committed before this batch was read is in it: one committed since
+                # wakes the relay again (NOTIFY, or the in-process signal), so reading once
+                # more now would only find nothing, at the cost of a transaction per wake.
+                return total
 
     def _publish(self, row) -> bool:
         """True once the broker confirmed ``row``; False if it refused it (the subject is now
@@ -145,7 +148,9 @@ class Relay:
     def _publish_once(self, row) -> None:
         producer = self._ensure_producer()
         self._wait_for_next_millisecond()
-        producer.publish(json.loads(row.body), routing_key=row.event_type, delivery_mode=2,
+        # The stored body is the envelope's JSON already: published as it is (the serializer
+        # passes text through), not parsed and serialised again.
+        producer.publish(row.body, routing_key=row.event_type, delivery_mode=2,
                          message_id=row.event_id, declare=[], retry=False)
 
     def _held(self, subject: str) -> bool:
@@ -179,13 +184,35 @@ class Relay:
         while _monotonic_ms() <= self._last_publish_ms:
             time.sleep(0.0005)
 
+    def _pending(self, waiting: set[str]):
+        if self._listener is not None:
+            from psycopg.rows import namedtuple_row
+            skip = " AND subject <> ALL(%s)" if waiting else ""
+            with self._listener.cursor(row_factory=namedtuple_row) as cursor:
+                return cursor.execute(
+                    f"SELECT id, event_id, event_type, subject, body FROM "
+                    f"{self.tables.outbox.name} WHERE sent_at IS NULL{skip} ORDER BY id LIMIT %s",
+                    (*([sorted(waiting)] if waiting else []), self.batch_size)).fetchall()
+        with self.database.transaction() as session:
+            return outbox.pending(session, self.tables, self.batch_size, skip_subjects=waiting)
+
     def _mark_sent(self, ids: list[int]) -> None:
+        if self._listener is not None:
+            self._listener.execute(f"UPDATE {self.tables.outbox.name} SET sent_at = %s "
+                                   "WHERE id = ANY(%s)", (self.clock(), ids))
+            return
         with self.database.transaction() as session:
             outbox.mark_sent(session, self.tables, ids, self.clock())
 
     # -- leadership and waiting ----------------------------------------------------------
     def _postgres(self) -> bool:
         return self.database.dialect == "postgresql"
+
+    # On PostgreSQL the active relay reads and marks the outbox on its own connection, the one
+    # that holds the leadership lock and LISTENs (autocommit: each statement its own
+    # transaction), not through the pool: a pass is then two statements, with no checkout,
+    # ping, BEGIN or COMMIT. Notifications that arrive meanwhile wait in psycopg's backlog for
+    # the next wait. Should the connection fail, the pass fails and the relay starts afresh.
 
     def _acquire_leadership(self) -> bool:
         if not self._postgres():

@@ -20,6 +20,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REGISTRY = "clientloop_metrics"
 _BEFORE_SCRAPE = "clientloop_metrics_before_scrape"
+_OBSERVE = "clientloop_metrics_observe"
 
 
 def init_metrics(app: Flask, service: str) -> None:
@@ -30,6 +31,12 @@ def init_metrics(app: Flask, service: str) -> None:
                              ["service", "method", "endpoint", "status"], registry=registry)
     latency = Histogram("clientloop_http_request_duration_seconds", "Time to answer a request",
                         ["service", "method", "endpoint"], registry=registry)
+
+    def observe(method: str, endpoint: str, status: str, seconds: float) -> None:
+        requests_total.labels(service, method, endpoint, status).inc()
+        latency.labels(service, method, endpoint).observe(seconds)
+
+    app.extensions[_OBSERVE] = observe
 
     @app.before_request
     def _start_timer():
@@ -56,6 +63,12 @@ def init_metrics(app: Flask, service: str) -> None:
         else:
             payload = generate_latest(registry)
         return Response(payload, content_type=CONTENT_TYPE_LATEST)
+
+
+def observer(app: Flask) -> Callable[[str, str, str, float], None]:
+    """``observe(method, endpoint, status, seconds)``: count a request answered outside Flask's
+    dispatch (``endpoint`` the route's pattern) as the app's own requests are counted."""
+    return app.extensions[_OBSERVE]
 
 
 def gauge(app: Flask, name: str, documentation: str, labels: list[str]) -> Gauge:

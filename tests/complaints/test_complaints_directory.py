@@ -5,10 +5,13 @@ import json
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from services.complaints.adapters.orm import KnownClientRecord, TimelineEntryRecord
-from services.complaints.app import run_jobs
+from services.complaints.adapters.orm import KnownClientRecord, TimelineEntryRecord, platform
+from services.complaints.app import event_handlers, run_jobs
+from shared.bus.consumer import apply_batch
+from shared.bus.envelope import Event
 from tests.complaints.complaints_helpers import (START, client_data, client_event,
                                                  outbox_events, register_client)
 
@@ -154,3 +157,26 @@ def test_erasure_scrubs_stored_replies_and_events_about_the_client_and_keeps_the
                       description="Personal story")
     assert replay.status_code == 201 and replay.get_json()["id"] == complaint_id
     assert replay.get_json()["description"] == "(erased)"
+
+
+def test_value_changes_applied_as_one_batch_give_what_one_by_one_gives(complaints_ctx):
+    """The consumer's batches of ``client.value.changed``: one transaction, one statement
+    reading (and locking) every known client, the same directory as one at a time."""
+    first, second = register_client(complaints_ctx, tier="C"), register_client(complaints_ctx)
+    unknown = str(uuid.uuid4())
+    changes = [(first, "B", LATER), (second, "A", LATEST), (first, "A", LATEST),
+               (first, "C", LATER), (unknown, "B", LATER), (unknown, "A", LATEST)]
+    events = [Event(id=str(uuid.uuid4()), type="client.value.changed",
+                    source="clientloop/registry", subject=client_id, time=at, sequence=None,
+                    data={"client_id": client_id, "tier": tier})
+              for client_id, tier, at in changes]
+    statements: list[str] = []
+    sa_event.listen(complaints_ctx.database.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    assert apply_batch(complaints_ctx.database, platform, event_handlers(complaints_ctx), events,
+                       now=LATEST) == [True] * len(events)
+    reads = [statement for statement in statements
+             if statement.lstrip().startswith("SELECT") and "FROM known_client" in statement]
+    assert len(reads) == 3, reads  # all at once, then the unknown client once per event
+    assert [(known(complaints_ctx, client_id).tier, known(complaints_ctx, client_id).registered)
+            for client_id in (first, second, unknown)] == [("A", True), ("A", True), ("A", False)]

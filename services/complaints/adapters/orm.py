@@ -6,7 +6,8 @@
   happen so the report aggregates them in plain, portable SQL. ``resolved_at`` is indexed for
   the report's backlog (the complaints resolved after a past moment, beside those open now).
 * ``complaint_timeline``: one row per opening, action, internal note and triage correction,
-  in order (``id`` increases with time within a complaint).
+  in order (``id`` increases with time within a complaint); ``at`` is indexed for the report's
+  backlog (the entries after a past moment).
 * ``complaint_ref_counter``: one row; ``UPDATE … SET last_number = last_number + 1 RETURNING``
   hands out ``CMP-000123`` numbers inside the creating transaction (gapless, sequential).
 * ``known_client``: the local client directory, fed only by registry events.
@@ -88,7 +89,9 @@ class TimelineEntryRecord(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_complaint_timeline_complaint_id_id", "complaint_id", "id"),)
+    __table_args__ = (Index("ix_complaint_timeline_complaint_id_id", "complaint_id", "id"),
+                      # the report's backlog reads the entries after a moment
+                      Index("ix_complaint_timeline_at", "at"))
 
 
 class RefCounterRecord(Base):
@@ -127,3 +130,4 @@ class ServiceStateRecord(Base):
 
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+

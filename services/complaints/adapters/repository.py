@@ -7,25 +7,38 @@ and every write is ``UPDATE complaint SET … WHERE id = :id AND version = :load
 should the row have changed anyway (a read without the lock, another code path), no row
 matches and the caller learns it lost the race. On SQLite writers are serialised by
 ``BEGIN IMMEDIATE``.
+
+Opening a complaint is the busiest write, and every opening queues for the one counter row
+its number comes from, so on PostgreSQL the number is taken in the statement that writes the
+complaint, its timeline entry and its event (:func:`insert_numbered`), the last before the
+commit. SQLite, which has no data-modifying ``WITH`` and serialises writers anyway, takes
+the number first (:func:`next_ref_number`), then writes (:func:`insert_complaint`).
 """
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from services.complaints.adapters.orm import (ComplaintRecord, RefCounterRecord,
-                                              TimelineEntryRecord)
+from services.complaints.adapters.orm import (ComplaintRecord, KnownClientRecord,
+                                              RefCounterRecord, TimelineEntryRecord, platform)
 from services.complaints.domain.complaint import Complaint, TimelineEntry
 from services.complaints.domain.events import format_instant
+from services.complaints.domain.refs import MIN_DIGITS, PREFIX, format_ref
+from shared.bus import outbox
 from shared.clock import as_utc
+from shared.db import UTCDateTime
 
 COMPLAINTS = ComplaintRecord.__table__
 TIMELINE = TimelineEntryRecord.__table__
 REF_COUNTER = RefCounterRecord.__table__
+CLIENTS = KnownClientRecord.__table__
 
 _TIMES = ("opened_at", "respond_by", "resolve_by", "acknowledged_at", "resolved_at",
           "closed_at", "waiting_since", "updated_at")
@@ -47,15 +60,36 @@ def next_ref_number(session: Session) -> int:
     for it and a rolled-back opening gives its number back: numbers are unique, sequential
     and without gaps.
     """
-    statement = (update(REF_COUNTER).where(REF_COUNTER.c.id == 1)
-                 .values(last_number=REF_COUNTER.c.last_number + 1)
-                 .returning(REF_COUNTER.c.last_number))
-    number = session.execute(statement).scalar_one_or_none()
+    number = session.execute(_NEXT_NUMBER).scalar_one_or_none()
     if number is None:  # the migration seeds the row; be forgiving if someone removed it
         session.execute(insert(REF_COUNTER).values(id=1, last_number=1))
         return 1
     return int(number)
 
+
+_NEXT_NUMBER = (update(REF_COUNTER).where(REF_COUNTER.c.id == 1)
+                .values(last_number=REF_COUNTER.c.last_number + 1)
+                .returning(REF_COUNTER.c.last_number))
+
+
+class DirectoryEntry(NamedTuple):
+    """What opening a complaint needs of the client's ``known_client`` row."""
+
+    name: str | None
+    tier: str | None
+    status: str
+    registered: bool
+
+
+def directory_entry(session: Session, client_id: str) -> DirectoryEntry | None:
+    """The client's directory entry, share-locked until the transaction ends (an erasure
+    being applied meanwhile waits for this transaction, or comes first), or ``None``."""
+    row = session.execute(_ENTRY, {"client_id": client_id}).first()
+    return None if row is None else DirectoryEntry(*row)
+
+
+_ENTRY = (select(CLIENTS.c.name, CLIENTS.c.tier, CLIENTS.c.status, CLIENTS.c.registered)
+          .where(CLIENTS.c.id == bindparam("client_id")).with_for_update(read=True))
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -78,13 +112,113 @@ def _values(complaint: Complaint, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(complaint, name) for name in names}
 
 
-def insert_complaint(session: Session, complaint: Complaint, *, created_by: str) -> None:
+_INSERTED_COLUMNS: tuple[str, ...] = (
+    "id", "ref", "client_id", "client_tier", "opened_at", "created_by", "client_erased",
+    "time_to_acknowledge_s", "time_to_resolve_s", *MUTABLE_COLUMNS)
+_TIMELINE_COLUMNS = ("complaint_id", "at", "by", "action", "from_status", "to_status", "note",
+                     "details")
+
+
+def _complaint_values(complaint: Complaint, created_by: str) -> dict[str, Any]:
     values = _values(complaint, MUTABLE_COLUMNS)
     values.update(id=str(complaint.id), ref=complaint.ref, client_id=str(complaint.client_id),
                   client_tier=complaint.client_tier, opened_at=complaint.opened_at,
                   created_by=created_by, client_erased=False, **_derived(complaint))
-    session.execute(insert(COMPLAINTS).values(**values))
-    insert_timeline(session, complaint.id, complaint.timeline)
+    return values
+
+
+def insert_complaint(session: Session, complaint: Complaint, *, created_by: str) -> list[int]:
+    """Insert a new complaint and its timeline; the ids of its timeline entries, in order."""
+    session.execute(insert(COMPLAINTS), _complaint_values(complaint, created_by))
+    return insert_timeline(session, complaint.id, complaint.timeline)
+
+
+def numbers_at_write(session: Session) -> bool:
+    """Whether :func:`insert_numbered` can number, write and publish an opening in one
+    statement here (PostgreSQL); else the caller takes :func:`next_ref_number` first."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+#: The number the domain's complaint carries until :func:`insert_numbered` has taken its own.
+PROVISIONAL_NUMBER = 1
+_PROVISIONAL_REF = f'"ref":"{format_ref(PROVISIONAL_NUMBER)}"'
+
+
+class Numbered(NamedTuple):
+    """What :func:`insert_numbered` took and wrote: the complaint's number, the id of its
+    timeline entry and the event's envelope (its sequence set)."""
+
+    number: int
+    entry_id: int
+    envelope: dict[str, Any]
+
+
+def insert_numbered(session: Session, complaint: Complaint, *, created_by: str, service: str,
+                    event_type: str, subject: str, data: Mapping[str, Any],
+                    time: datetime) -> Numbered:
+    """PostgreSQL: take the next complaint number, insert the complaint (its ``ref`` made of
+    that number, whatever ``complaint.ref`` says) with its one timeline entry, and record its
+    event (``data`` holding ``complaint.ref``, replaced there too) with ``NOTIFY`` — one
+    statement, the last before the commit, so the counter row stays locked for as short a
+    time as can be: every opening queues for it."""
+    if len(complaint.timeline) != 1:
+        raise ValueError("a new complaint has exactly one timeline entry")
+    envelope, params = outbox.event_parameters(service=service, event_type=event_type,
+                                               subject=subject, data=data, time=time)
+    at = params["body_tail"].index(_PROVISIONAL_REF) + len('"ref":"')
+    params.update(body_mid=params["body_tail"][:at],
+                  body_tail=params["body_tail"][at + len(complaint.ref):])
+    params.update({f"c_{name}": value  # ``c_``: the complaint has a ``channel`` too
+                   for name, value in _complaint_values(complaint, created_by).items()})
+    entry = complaint.timeline[0]
+    params.update(t_at=entry.at, t_by=entry.by, t_action=entry.action,
+                  t_from_status=entry.from_status, t_to_status=entry.to_status,
+                  t_note=entry.note, t_details=json.dumps(_json_safe(dict(entry.details))))
+    row = session.execute(_open_statement(), params).one()
+    return Numbered(int(row.last_number), int(row.entry_id),
+                    outbox.event_recorded(session, envelope, row.sequence))
+
+
+def _typed(table, name: str, parameter: str | None = None) -> str:
+    """``:parameter`` cast to the column's PostgreSQL type, less any length (a cast would cut
+    a value too long, where the insert refuses it): in ``INSERT … SELECT`` a NULL parameter
+    is not typed by its target column."""
+    from sqlalchemy.dialects import postgresql
+    type_name = re.sub(r"\(\d+\)", "", table.c[name].type.compile(dialect=postgresql.dialect()))
+    return f"CAST(:{parameter or name} AS {type_name})"
+
+
+@lru_cache(maxsize=None)
+def _open_statement():
+    """:func:`insert_numbered`'s statement. The counter is upserted (the migration seeds its
+    row; should someone have removed it, numbering starts again at 1 as it always did)."""
+    complaint_values = ", ".join(
+        "ref.ref" if name == "ref" else _typed(COMPLAINTS, name, f"c_{name}")
+        for name in _INSERTED_COLUMNS)
+    entry_values = ", ".join(_typed(TIMELINE, name, f"t_{name}")
+                             for name in _TIMELINE_COLUMNS if name != "complaint_id")
+    return text(f"""
+WITH number AS (
+    INSERT INTO complaint_ref_counter (id, last_number) VALUES (1, 1)
+    ON CONFLICT (id) DO UPDATE SET last_number = complaint_ref_counter.last_number + 1
+    RETURNING last_number
+), ref AS (
+    SELECT '{PREFIX}' || lpad(last_number::text, greatest({MIN_DIGITS}, length(last_number::text)),
+                         '0') AS ref
+      FROM number
+), opened AS (
+    INSERT INTO complaint ({", ".join(_INSERTED_COLUMNS)})
+    SELECT {complaint_values} FROM ref
+    RETURNING id
+), entry AS (
+    INSERT INTO complaint_timeline ({", ".join(_TIMELINE_COLUMNS)})
+    SELECT opened.id, {entry_values} FROM opened
+    RETURNING id
+), {outbox.event_ctes(platform, after="ref", body_tail=":body_mid || ref.ref || :body_tail")}
+SELECT number.last_number, entry.id AS entry_id, numbered.last_value AS sequence,
+       pg_notify(:channel, '')
+  FROM number, entry, numbered, event
+""").bindparams(bindparam("created_at", type_=UTCDateTime()))
 
 
 def save_complaint(session: Session, complaint: Complaint, *, loaded_version: int,
@@ -104,14 +238,27 @@ def save_complaint(session: Session, complaint: Complaint, *, loaded_version: in
 
 
 def insert_timeline(session: Session, complaint_id: UUID | str,
-                    entries: Sequence[TimelineEntry]) -> None:
+                    entries: Sequence[TimelineEntry]) -> list[int]:
+    """Append ``entries`` to the complaint's timeline; their ids, in order."""
     if not entries:
-        return
-    session.execute(insert(TIMELINE), [{
-        "complaint_id": str(complaint_id), "at": entry.at, "by": entry.by,
-        "action": entry.action, "from_status": entry.from_status, "to_status": entry.to_status,
-        "note": entry.note, "details": _json_safe(dict(entry.details)),
-    } for entry in entries])
+        return []
+    return list(session.execute(
+        insert(TIMELINE).returning(TIMELINE.c.id, sort_by_parameter_order=True), [{
+            "complaint_id": str(complaint_id), "at": entry.at, "by": entry.by,
+            "action": entry.action, "from_status": entry.from_status,
+            "to_status": entry.to_status, "note": entry.note,
+            "details": _json_safe(dict(entry.details)),
+        } for entry in entries]).scalars())
+
+
+def timeline_view(complaint_id: UUID | str, entries: Sequence[TimelineEntry],
+                  ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The timeline entries just written, as :func:`load_timeline` would read them back."""
+    return [{"id": entry_id, "complaint_id": str(complaint_id), "at": as_utc(entry.at),
+             "by": entry.by, "action": entry.action, "from_status": entry.from_status,
+             "to_status": entry.to_status, "note": entry.note,
+             "details": _json_safe(dict(entry.details))}
+            for entry, entry_id in zip(entries, ids)]
 
 
 def complaint_from_row(row: Any) -> Complaint:

@@ -48,16 +48,31 @@ def complaint_view(row, now, names: Mapping[str, str | None],
                    timeline: Iterable[Any] | None = None) -> dict[str, Any]:
     """The documented complaint shape (and a few more fields) from a ``complaint`` row;
     ``names``: the client names of :func:`queue.client_names`."""
-    complaint: Complaint = repository.complaint_from_row(row)
+    return _view(repository.complaint_from_row(row), now,
+                 None if row.client_erased else names.get(row.client_id),
+                 bool(row.client_erased), row.created_by, timeline)
+
+
+def _view(complaint: Complaint, now, client_name: str | None, client_erased: bool,
+          created_by: str, timeline: Iterable[Any] | None) -> dict[str, Any]:
     view = {name: getattr(complaint, name) for name in _COMPLAINT_FIELDS}
     view.update(id=str(complaint.id), client_id=str(complaint.client_id),
-                client_name=None if row.client_erased else names.get(row.client_id),
-                overdue=complaint.overdue(now),
+                client_name=client_name, overdue=complaint.overdue(now),
                 allowed_actions=[str(a) for a in complaint.allowed_actions(now, rules())],
-                client_erased=bool(row.client_erased), created_by=row.created_by)
+                client_erased=client_erased, created_by=created_by)
     if timeline is not None:
         view["timeline"] = list(timeline)
     return view
+
+
+_COMPLAINT_SCHEMA = ComplaintSchema()
+
+
+def _answer(view: dict[str, Any], version: int, status: int = 200):
+    response = current_app.make_response((_COMPLAINT_SCHEMA.dump(view), status))
+    if status == 201:
+        response.headers["Location"] = f"{request.script_root}/api/v1/complaints/{view['id']}"
+    return with_etag(response, version)
 
 
 def respond_with(session, complaint_id, status: int = 200):
@@ -65,10 +80,17 @@ def respond_with(session, complaint_id, status: int = 200):
     row = repository.load_row(session, complaint_id)
     view = complaint_view(row, ctx().clock(), queue.client_names(session, [row.client_id]),
                           repository.load_timeline(session, complaint_id))
-    response = current_app.make_response((ComplaintSchema().dump(view), status))
-    if status == 201:
-        response.headers["Location"] = f"{request.script_root}/api/v1/complaints/{row.id}"
-    return with_etag(response, row.version)
+    return _answer(view, row.version, status)
+
+
+def respond_opened(changed: service.Changed, created_by: str):
+    """The complaint just opened, as :func:`respond_with` would read it back, from what the
+    opening wrote (the rows hold exactly these values; nobody else can have changed them
+    before the answer leaves, and the directory entry was share-locked while it was read)."""
+    complaint = changed.complaint
+    timeline = repository.timeline_view(complaint.id, changed.entries, changed.entry_ids)
+    view = _view(complaint, ctx().clock(), changed.client_name, False, created_by, timeline)
+    return _answer(view, complaint.version, 201)
 
 
 @blp.route("")
@@ -105,10 +127,11 @@ class Complaints(MethodView):
     def post(self, fields):
         """Open a complaint (status ``new``, SLA deadlines set); publishes
         ``complaint.opened``. Accepts ``Idempotency-Key``."""
+        created_by = by()
         with ctx().database.transaction() as session:
-            changed = service.open_new_complaint(session, fields, by=by(), now=ctx().clock(),
-                                                 rules=rules())
-            return respond_with(session, changed.complaint.id, 201)
+            changed = service.open_new_complaint(session, fields, by=created_by,
+                                                 now=ctx().clock(), rules=rules())
+        return respond_opened(changed, created_by)
 
 
 @blp.route("/<uuid:complaint_id>")

@@ -7,14 +7,16 @@
   tokens, by SHA-256 hash only (several after a resend).
 * ``survey_response``: at most one per invitation — ``UNIQUE (invitation_id)`` is what makes a
   second submit impossible, however many arrive at the same instant.
+* ``response_tally`` and ``invitation_tally``: what results count, per survey, UTC day and slot,
+  kept by database triggers (migration ``adc002871886``), not by this code.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, Numeric,
-                        SmallInteger, String, Text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer,
+                        Numeric, SmallInteger, String, Table, Text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, define_platform_tables, new_metadata
@@ -140,3 +142,41 @@ class ResponseRecord(Base):
         Index("ix_survey_response_results", "survey_id", "submitted_at", "score", "nps", "csat",
               "ces"),
     )
+
+
+#: The NPS and CSAT answers a tally counts one by one; an answer beyond the scale (only plain
+#: SQL can store one) counts at the scale's end.
+NPS_VALUES = range(0, 11)
+CSAT_VALUES = range(1, 6)
+
+
+def _tally_key() -> list[Column]:
+    # ``slot``: PostgreSQL writes a row per backend (``pg_backend_pid() % 64``) so that writers
+    # of one survey and day seldom wait on each other; SQLite writes slot 0. Only the sum of a
+    # key's slots means anything (one slot may be negative).
+    return [Column("survey_id", String(36), primary_key=True),
+            Column("day", Date, primary_key=True),
+            Column("slot", SmallInteger, primary_key=True)]
+
+
+#: Responses per survey and UTC day of ``submitted_at``: how many, scores (count and sum in
+#: hundredths), the first NPS and CSAT answers by value, the first CES answers (count and sum).
+#: Written only by the triggers on ``survey_response``.
+response_tally = Table(
+    "response_tally", metadata, *_tally_key(),
+    Column("responses", Integer, nullable=False),
+    Column("scored", Integer, nullable=False),
+    Column("score_cents", BigInteger, nullable=False),
+    *(Column(f"nps_{value}", Integer, nullable=False) for value in NPS_VALUES),
+    *(Column(f"csat_{value}", Integer, nullable=False) for value in CSAT_VALUES),
+    Column("ces_answered", Integer, nullable=False),
+    Column("ces_sum", BigInteger, nullable=False),
+)
+
+#: Invitations per survey and UTC day of ``created_at``: how many, how many answered. Written
+#: only by the triggers on ``invitation``.
+invitation_tally = Table(
+    "invitation_tally", metadata, *_tally_key(),
+    Column("invitations", Integer, nullable=False),
+    Column("answered", Integer, nullable=False),
+)

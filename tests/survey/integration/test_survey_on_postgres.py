@@ -27,6 +27,12 @@ from tests.survey.integration.test_survey_events_in import (  # noqa: F401
     test_a_resolved_complaint_invites_its_client_to_the_follow_up_survey_once,
     test_erasure_scrubs_the_directory_and_free_text_but_keeps_scores,
     test_late_events_never_overwrite_newer_ones)
+from tests.survey.integration.test_survey_fast_submit import (  # noqa: F401
+    test_a_survey_changed_since_the_read_writes_nothing,
+    test_an_ordinary_submit_never_reaches_the_view,
+    test_of_two_writes_read_before_either_only_the_first_stores_anything,
+    test_the_definition_is_parsed_once_per_survey_version,
+    test_the_direct_answer_is_the_views_answer, test_unusual_bodies_get_the_views_answer)
 from tests.survey.integration.test_survey_form_pages import (  # noqa: F401
     opened, test_a_good_submit_redirects_to_thanks_and_the_link_then_says_answered,
     test_a_missing_required_answer_is_shown_inline_and_the_other_answers_are_kept)

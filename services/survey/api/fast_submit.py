@@ -1,0 +1,188 @@
+"""The public submit's answer without the framework, when nothing about the request is unusual.
+
+``POST /api/v1/public/responses`` carries the suite's heaviest load: every client answering a
+link. Most of those requests are ordinary — a JSON body with a token and answers, an open link,
+valid answers — and for those the full Flask stack (routing, hooks, webargs and marshmallow,
+the ORM session) costs several times the work itself. :class:`FastSubmit` wraps the survey
+app's WSGI callable and answers such a request directly, through the same domain code and the
+same statements as the view (``services.survey.service.submit_on``), with the same access line,
+metrics, request id, rate limit and answer body.
+
+Anything else goes to the Flask view unchanged, which answers it as it always has: a query
+string, an ``Idempotency-Key``, a body that is not plain JSON of ``{"token", "answers"}``, a
+link that is unknown, used, revoked, expired or closed, invalid answers, a rate limit reached,
+a database that fails. Those paths write nothing before handing over (the transaction is rolled
+back), and a request handed over is not counted twice by the rate limit.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from typing import Any, Callable, Iterable
+
+from flask import Flask
+
+from shared.bus.outbox import outbox_written, wake_relay
+from shared.clock import isoformat_z
+from shared.web import metrics
+
+PATH = "/api/v1/public/responses"
+#: Set on a request handed to the Flask view after the rate limit already counted it here.
+COUNTED = "clientloop.survey.ratelimit_counted"
+access_log = logging.getLogger("clientloop.access")
+
+
+class _HandOver(Exception):
+    """Not an ordinary submit: let the Flask view answer it."""
+
+
+class FastSubmit:
+    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+        from services.survey import service
+        self.wsgi_app = wsgi_app
+        self._flask = app
+        self._service = service
+        self._ctx = app.extensions["clientloop"]
+        self._limiter = app.extensions["survey_limiter"]
+        self._limits = _parse_limits(self._ctx.settings.ratelimit_public)
+        self._observe = metrics.observer(app)
+        self._engine = None
+
+        @self._limiter.request_filter
+        def _already_counted() -> bool:
+            from flask import request
+            return bool(request.environ.get(COUNTED))
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if (environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != PATH
+                or environ.get("QUERY_STRING") or "HTTP_IDEMPOTENCY_KEY" in environ):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        request_id = _request_id(environ)
+        raw = _read_body(environ, self._ctx.settings.max_body_bytes)
+        if raw is None:
+            return self.wsgi_app(environ, start_response)
+        try:
+            body = self._submit(environ, raw)
+        except _HandOver:
+            environ["wsgi.input"] = io.BytesIO(raw)
+            environ["CONTENT_LENGTH"] = str(len(raw))
+            return self.wsgi_app(environ, start_response)
+        start_response("201 CREATED", [("Content-Type", "application/json"),
+                                       ("Content-Length", str(len(body))),
+                                       ("X-Request-ID", request_id)])
+        duration = time.perf_counter() - started
+        self._observe("POST", PATH, "201", duration)
+        access_log.info("request", extra={
+            "method": "POST", "path": PATH, "status": 201, "duration_ms": round(duration * 1000, 2),
+            "by": None, "request_id": request_id})
+        return [body]
+
+    def _submit(self, environ: dict, raw: bytes) -> bytes:
+        fields = _plain_submit(environ, raw)
+        address = environ.get("REMOTE_ADDR") or "127.0.0.1"
+        if not self._count(address):
+            raise _HandOver()          # over the limit: the view answers 429 (counted there)
+        environ[COUNTED] = True
+        ctx = self._ctx
+        rules = ctx.extras["rules"]
+        try:
+            with self._transaction() as connection:
+                stored = self._service.submit_on(connection, fields["token"], fields["answers"],
+                                                 now=ctx.clock(), rules=rules)
+        except Exception as exc:          # noqa: BLE001 - the view answers every refusal
+            raise _HandOver() from exc
+        self._wake()
+        return json.dumps({"id": stored.id, "survey_id": stored.survey_id,
+                           "score": None if stored.score is None else float(stored.score),
+                           "submitted_at": isoformat_z(stored.submitted_at)},
+                          ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+    def _transaction(self):
+        """PostgreSQL: a connection in autocommit from a pool of this path's own (the write is
+        one atomic statement; no ``BEGIN``/``COMMIT`` round trips, and no ping at checkout — a
+        connection the server dropped fails the request over to the view, which gets a fresh
+        one). SQLite: a ``BEGIN IMMEDIATE`` transaction on the service's own engine."""
+        database = self._ctx.database
+        if database.dialect != "postgresql":
+            return database.engine.begin()
+        if self._engine is None:
+            from shared.db import make_engine
+            self._engine = make_engine(database.url, pool_pre_ping=False,
+                                       isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                                       pool_size=2, max_overflow=14)
+            database.on_dispose(self._engine.dispose)
+        return self._engine.connect()
+
+    def _wake(self) -> None:
+        """The relay: the in-process one (embedded) or, on PostgreSQL, the relay process."""
+        outbox_written.set()
+        if self._engine is not None:
+            wake_relay(self._engine, self._service.SERVICE)
+
+    def _count(self, address: str) -> bool:
+        """One hit on each public limit for ``address``, as the Flask limiter counts them
+        (``False``: a limit is reached, or the store could not be asked)."""
+        from services.survey.app import PUBLIC_SCOPE
+        strategy = self._limiter.limiter
+        key = [self._limiter._key_prefix, address, PUBLIC_SCOPE]
+        try:
+            if not all(strategy.test(item, *key) for item in self._limits):
+                return False
+            return all([strategy.hit(item, *key) for item in self._limits])
+        except Exception:  # noqa: BLE001 - the view's limiter falls back to its own store
+            return False
+
+
+def _parse_limits(text: str) -> list:
+    from limits import parse_many
+    return list(parse_many(text))
+
+
+def _read_body(environ: dict, limit: int) -> bytes | None:
+    """The body when it is JSON of a declared length within the limit; ``None`` otherwise
+    (then the view reads the body and answers 400, 411 or 413 as usual)."""
+    content_type = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json" or "HTTP_TRANSFER_ENCODING" in environ:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= limit:
+        return None
+    raw = environ["wsgi.input"].read(length)
+    if len(raw) != length:   # shorter than declared: give back what came, the view refuses it
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        return None
+    return raw
+
+
+def _plain_submit(environ: dict, raw: bytes) -> dict[str, Any]:
+    """``{"token": str, "answers": {…}}`` and nothing else, parsed the way the view's input
+    checks parse it; anything unusual is handed over."""
+    from shared.web.body import _find_unstorable_text, _parse
+    try:
+        body = _parse(raw)
+        if (not isinstance(body, dict) or body.keys() != {"token", "answers"}
+                or not isinstance(body["token"], str) or not isinstance(body["answers"], dict)):
+            raise _HandOver()
+        errors: dict[str, list[str]] = {}
+        _find_unstorable_text(body, errors)
+    except _HandOver:
+        raise
+    except Exception as exc:  # noqa: BLE001 - bad JSON, too deep: the view's 400
+        raise _HandOver() from exc
+    if errors or not 0 < len(body["token"]) <= 200:
+        raise _HandOver()
+    return body
+
+
+def _request_id(environ: dict) -> str:
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else str(uuid.uuid4())
+

@@ -1,0 +1,234 @@
+"""The public submit's storage, in as few statements as its guarantees allow.
+
+``submit_on`` (``services.survey.service``) is the hottest write of the suite: every client
+answering a link. It takes two statements on PostgreSQL:
+
+1. the invitation behind the link with its survey's status and version (a plain read);
+2. after the answers are validated and scored, **one** statement that marks the invitation
+   answered *only if* it is still open — not answered, not revoked, not expired, its survey
+   active and at the version whose definition checked the answers — and, from that row, inserts
+   the response, takes the subject's next event sequence, writes the
+   ``survey.response.submitted`` outbox row and wakes the relay (``NOTIFY``).
+
+The conditional update is the guarantee: of simultaneous submits of one link, PostgreSQL lets
+one update the row and re-checks the others' conditions against the updated row, so they write
+nothing (then the link's state is read again and reported). ``UNIQUE (invitation_id)`` stays the
+last guard. Since the second statement is atomic on its own, it may run outside a transaction
+(``api.fast_submit``: two round trips in all, no ``BEGIN``/``COMMIT``) or inside the caller's.
+SQLite has no data-modifying ``WITH``: the same steps are four statements in the caller's
+``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips). The survey's
+definition is parsed once per survey version and kept (``definition_for``).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from services.survey.adapters.orm import (InvitationLinkRecord, InvitationRecord, ResponseRecord,
+                                          SurveyRecord, platform)
+from services.survey.domain.definition import (DefinitionRules, SurveyDefinition,
+                                               validate_survey_definition)
+from shared.bus.envelope import build_envelope
+from shared.bus.outbox import split_at_sequence
+from shared.db import UTCDateTime
+
+_invitation = InvitationRecord.__table__
+_link = InvitationLinkRecord.__table__
+_survey = SurveyRecord.__table__
+_response = ResponseRecord.__table__
+
+#: The link's invitation and its survey's state, in one statement.
+LINKED = (
+    select(_invitation.c.id, _invitation.c.survey_id, _invitation.c.client_id,
+           _invitation.c.language, _invitation.c.expires_at, _invitation.c.answered_at,
+           _invitation.c.revoked_at, _survey.c.status, _survey.c.version)
+    .select_from(_link.join(_invitation, _invitation.c.id == _link.c.invitation_id)
+                 .join(_survey, _survey.c.id == _invitation.c.survey_id))
+    .where(_link.c.token_hash == bindparam("token_hash"))
+)
+
+DEFINITION = select(_survey.c.definition, _survey.c.version).where(_survey.c.id == bindparam("id"))
+
+#: The marker the outbox body carries where the subject's sequence goes (PostgreSQL fills it in
+#: the statement that takes the number).
+_SEQUENCE_MARK = 0
+
+#: Still open, at the version whose definition checked the answers (both dialects).
+_STILL_OPEN = """
+       id = :invitation_id AND answered_at IS NULL AND revoked_at IS NULL AND expires_at > :now
+       AND EXISTS (SELECT 1 FROM survey
+                    WHERE survey.id = :survey_id AND survey.status = 'active'
+                      AND survey.version = :survey_version)"""
+_ANSWER = """
+UPDATE invitation
+   SET answered_at = :now, version = version + 1,
+       delivery_status = CASE WHEN delivery_status IN ('pending', 'sending')
+                              THEN 'cancelled' ELSE delivery_status END
+ WHERE""" + _STILL_OPEN
+
+#: PostgreSQL: the invitation answered if still open and, from its row, response, sequence and
+#: outbox — one statement, atomic on its own. A row comes back only when written. The relay is
+#: woken after the commit (``shared.bus.wake``), not by a NOTIFY in it.
+SAVE_PG = text(f"""
+WITH answered AS ({_ANSWER}
+    RETURNING id
+), response AS (
+    INSERT INTO survey_response (id, survey_id, invitation_id, client_id, language, answers,
+                                 score, scoring_version, submitted_at, nps, csat, ces)
+    SELECT :id, :survey_id, answered.id, :client_id, :language, CAST(:answers AS JSON),
+           :score, :scoring_version, :now, :nps, :csat, :ces
+      FROM answered
+    RETURNING invitation_id
+), numbered AS (
+    INSERT INTO event_sequence (subject, last_value)
+    SELECT :subject, 1 FROM response
+    ON CONFLICT (subject) DO UPDATE SET last_value = event_sequence.last_value + 1
+    RETURNING last_value
+), event AS (
+    INSERT INTO outbox (event_id, event_type, subject, body, created_at, attempts)
+    SELECT :event_id, :event_type, :subject,
+           :body_head || lpad(last_value::text, 20, '0') || :body_tail, :now, 0
+      FROM numbered
+    RETURNING id
+)
+SELECT id FROM event
+""").bindparams(bindparam("now", type_=UTCDateTime()), bindparam("score", type_=ResponseRecord.score.type))
+
+#: SQLite: the first of its four statements.
+ANSWER_SQLITE = text(_ANSWER).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+@dataclass(frozen=True)
+class LinkedInvitation:
+    """The invitation a link leads to, with its survey's status and version (row locked)."""
+
+    id: str
+    survey_id: str
+    client_id: str
+    language: str
+    expires_at: datetime
+    answered_at: datetime | None
+    revoked_at: datetime | None
+    survey_status: str
+    survey_version: int
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """What the submit stored, as the API answers it."""
+
+    id: str
+    survey_id: str
+    score: Decimal | None
+    submitted_at: datetime
+
+
+def linked_invitation(connection: Connection, token_hash: str) -> LinkedInvitation | None:
+    row = connection.execute(LINKED, {"token_hash": token_hash}).first()
+    return None if row is None else LinkedInvitation(*row)
+
+
+class _DefinitionCache:
+    """Parsed survey definitions by survey id and version (a version never changes its
+    definition); bounded, shared by the threads of a process."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._items: dict[tuple, SurveyDefinition] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, load: Callable[[], SurveyDefinition]) -> SurveyDefinition:
+        found = self._items.get(key)
+        if found is not None:
+            return found
+        definition = load()
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = definition
+        return definition
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+definitions = _DefinitionCache()
+
+
+def definition_for(connection: Connection, survey_id: str, version: int,
+                   rules: DefinitionRules) -> SurveyDefinition:
+    """The survey's parsed definition at ``version`` (read and parsed on first use only)."""
+
+    def load() -> SurveyDefinition:
+        stored, stored_version = connection.execute(DEFINITION, {"id": survey_id}).one()
+        if stored_version != version:   # changed meanwhile: parse it, but do not keep it
+            raise _Changed(validate_survey_definition(stored, rules))
+        return validate_survey_definition(stored, rules)
+
+    try:
+        return definitions.get((connection.engine.url, survey_id, version, rules), load)
+    except _Changed as changed:
+        return changed.definition
+
+
+class _Changed(Exception):
+    def __init__(self, definition: SurveyDefinition) -> None:
+        self.definition = definition
+
+
+def save_response(connection: Connection, invitation: LinkedInvitation, *, response_id: str,
+                  answers: Mapping[str, Any], score: Decimal | None, scoring_version: str,
+                  first: Mapping[str, int | None], event_data: Mapping[str, Any], now: datetime,
+                  service: str, event_type: str) -> StoredResponse | None:
+    """Store the response and its event if the invitation is still open (as ``invitation``
+    was read); ``None`` when it is not (then nothing is written)."""
+    still_open = {"invitation_id": invitation.id, "survey_id": invitation.survey_id,
+                  "survey_version": invitation.survey_version, "now": now}
+    values = {"id": response_id, "client_id": invitation.client_id,
+              "language": invitation.language, "score": score,
+              "scoring_version": scoring_version, **first}
+    if connection.dialect.name == "postgresql":
+        envelope = build_envelope(service=service, event_type=event_type,
+                                  subject=invitation.client_id, data=event_data, time=now,
+                                  sequence=_SEQUENCE_MARK)
+        head, tail = split_at_sequence(envelope)
+        row = connection.execute(SAVE_PG, {
+            **still_open, **values,
+            "answers": json.dumps(answers, ensure_ascii=False, separators=(",", ":")),
+            "subject": invitation.client_id, "event_id": envelope["id"],
+            "event_type": event_type, "body_head": head, "body_tail": tail}).first()
+        return None if row is None else StoredResponse(response_id, invitation.survey_id, score, now)
+    if connection.execute(ANSWER_SQLITE, still_open).rowcount != 1:
+        return None
+    connection.execute(_INSERT_RESPONSE, {**values, "survey_id": invitation.survey_id,
+                                          "invitation_id": invitation.id, "answers": answers,
+                                          "submitted_at": now})
+    sequence = connection.execute(_NEXT_SEQUENCE_SQLITE, {"subject": invitation.client_id}).scalar_one()
+    envelope = build_envelope(service=service, event_type=event_type, subject=invitation.client_id,
+                              data=event_data, time=now, sequence=sequence)
+    connection.execute(_INSERT_OUTBOX, {
+        "event_id": envelope["id"], "event_type": event_type, "subject": invitation.client_id,
+        "body": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+        "created_at": now, "attempts": 0})
+    return StoredResponse(response_id, invitation.survey_id, score, now)
+
+
+_outbox = platform.outbox
+_sequence = platform.event_sequence
+# Statements built once (their values bound per call), so each call is a compiled-cache hit.
+_INSERT_RESPONSE = insert(_response)
+_INSERT_OUTBOX = insert(_outbox)
+_NEXT_SEQUENCE_SQLITE = (
+    sqlite_insert(_sequence).values(subject=bindparam("subject"), last_value=1)
+    .on_conflict_do_update(index_elements=[_sequence.c.subject],
+                           set_={"last_value": _sequence.c.last_value + 1})
+    .returning(_sequence.c.last_value))

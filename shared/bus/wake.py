@@ -1,0 +1,101 @@
+"""Waking the relay of a PostgreSQL service after commits that wrote outbox rows.
+
+The relay waits on ``LISTEN clientloop_outbox_<service>`` (and polls as a fallback). A
+``NOTIFY`` inside the writing transaction would wake it at commit, but PostgreSQL serialises
+every committing transaction that notified — each holds the notification queue's lock through
+its WAL flush — so under load requests would commit one at a time. Instead, a request that
+committed outbox rows *pokes* its process's :class:`Waker`, and a thread of the waker sends one
+``NOTIFY`` on a connection of its own (autocommit, ``synchronous_commit`` off: nothing durable
+rides on it) for however many commits poked it meanwhile. The relay reads committed rows only,
+so a wake-up that comes after the commit is always in time; a wake-up lost (the waker's
+connection failing) delays the rows until the relay's next poll, never loses them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Callable
+
+log = logging.getLogger("clientloop.bus.wake")
+
+_wakers: dict[tuple[int, str, str], "Waker"] = {}
+_lock = threading.Lock()
+
+
+def psycopg_dsn(url) -> str:
+    """A libpq connection string for a SQLAlchemy URL (``postgresql+psycopg://…``)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Waker:
+    """Sends ``NOTIFY channel`` soon after :meth:`poke`, once for any number of pokes. Its
+    thread and connection close after ``idle_s`` without a poke, and come back with the next."""
+
+    def __init__(self, dsn: str, channel: str, *, connect: Callable | None = None,
+                 idle_s: float = 30.0) -> None:
+        self.idle_s = idle_s
+        self.dsn = dsn
+        self.channel = channel
+        self._connect = connect or _connect
+        self._poked = threading.Event()
+        self._connection = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.sent = 0   # NOTIFYs sent (for tests and metrics)
+
+    def poke(self) -> None:
+        with self._start_lock:
+            self._poked.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"outbox-wake-{self.channel}")
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            if not self._poked.wait(self.idle_s):
+                with self._start_lock:   # idle: let the thread and its connection go
+                    if not self._poked.is_set():
+                        self._close()
+                        self._thread = None
+                        return
+                continue
+            self._poked.clear()
+            try:
+                if self._connection is None:
+                    self._connection = self._connect(self.dsn)
+                self._connection.execute("SELECT pg_notify(%s, '')", (self.channel,))
+                self.sent += 1
+            except Exception as exc:  # noqa: BLE001 - the relay's poll picks the rows up
+                log.warning("could not wake the relay; it will find the rows at its next poll",
+                            extra={"error": str(exc)})
+                self._close()
+                threading.Event().wait(1.0)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._connection = None
+
+
+def _connect(dsn: str):
+    import psycopg
+    from shared.db import CONNECT_TIMEOUT_S
+    connection = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    connection.execute("SET synchronous_commit TO off")
+    return connection
+
+
+def waker(url, channel: str) -> Waker:
+    """This process's waker for ``channel`` on the database at ``url`` (a SQLAlchemy URL)."""
+    dsn = psycopg_dsn(url)
+    key = (os.getpid(), dsn, channel)   # a forked child makes its own thread and connection
+    found = _wakers.get(key)
+    if found is None:
+        with _lock:
+            found = _wakers.setdefault(key, Waker(dsn, channel))
+    return found

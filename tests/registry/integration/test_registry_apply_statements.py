@@ -1,0 +1,56 @@
+"""Applying a ``complaint.opened`` on PostgreSQL, as the consumer runner does: a bounded number
+of statements for one event — the client's event stored (or found already stored) by the
+insert itself, with no read before it, and the change events recorded in one statement — and a
+redelivered event that the inbox no longer knows changes nothing."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+
+from services.registry.adapters.orm import ClientEventRecord, SatisfactionEntryRecord, platform
+from services.registry.app import build_context
+from shared.migrations import upgrade
+from tests.registry.conftest import deliver, register
+
+#: inbox, client lock, client event, checkpoints, events, value changes, ledger, history,
+#: ledger and history rows (a delete where the fold rewrote some), checkpoints delete and
+#: insert, change events, client update.
+MOST_STATEMENTS = 16
+
+
+@pytest.fixture
+def pg_registry(settings, clock, postgres_url):
+    upgrade("registry", postgres_url)
+    ctx = build_context(settings.with_overrides(
+        database_urls={**settings.database_urls, "registry": postgres_url}), clock=clock)
+    yield ctx
+    ctx.database.dispose()
+
+
+def test_one_complaint_opened_takes_a_bounded_number_of_statements(pg_registry, bus, clock):
+    """The usual case: the newest of the client's events (a late one rewrites more)."""
+    client = register(pg_registry, annual_value={"amount": "250000.00", "currency": "CNY"})
+    # warm: the client has records already
+    deliver(pg_registry, bus.opened(client.id, at=clock.now - timedelta(minutes=2)))
+    opened = bus.opened(client.id, at=clock.now - timedelta(minutes=1))
+    statements: list[str] = []
+    sa_event.listen(pg_registry.database.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    assert deliver(pg_registry, opened) == [True]
+    assert len(statements) <= MOST_STATEMENTS, "\n".join(statements)
+    stored_by = [statement for statement in statements
+                 if statement.lstrip().startswith("INSERT INTO client_event")]
+    assert len(stored_by) == 1 and "ON CONFLICT" in stored_by[0], stored_by
+    assert not any("client_event.event_id IN" in statement for statement in statements)
+    assert len([statement for statement in statements if "outbox" in statement]) == 1
+    with pg_registry.database.transaction() as session:
+        session.execute(platform.inbox.delete())  # the inbox forgot it: the client's table knows
+    assert deliver(pg_registry, opened) == [True]  # the runner's inbox took it; nothing changed
+    with pg_registry.database.transaction() as session:
+        stored = session.execute(select(func.count()).select_from(ClientEventRecord)).scalar_one()
+        ledger = session.execute(select(func.count()).select_from(SatisfactionEntryRecord)
+                                 ).scalar_one()
+    assert (stored, ledger) == (2, 2)

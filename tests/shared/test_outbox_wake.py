@@ -1,0 +1,101 @@
+"""``shared.bus.wake``: commits that wrote outbox rows wake the relay with one NOTIFY for many."""
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.bus.wake import Waker, psycopg_dsn, waker
+
+pytestmark = pytest.mark.postgres
+
+
+def _listener(url: str, channel: str):
+    connection = psycopg.connect(url, autocommit=True)
+    connection.execute(f'LISTEN "{channel}"')
+    return connection
+
+
+def _notified(connection, seconds: float = 5.0) -> int:
+    return sum(1 for _ in connection.notifies(timeout=seconds, stop_after=1))
+
+
+def test_a_poke_wakes_a_listener_and_many_pokes_make_few_notifies(postgres_url):
+    listener = _listener(postgres_url, "clientloop_outbox_test")
+    try:
+        wake = Waker(postgres_url, "clientloop_outbox_test")
+        for _ in range(2000):
+            wake.poke()
+        assert _notified(listener) >= 1
+        deadline = time.monotonic() + 5
+        while (wake._poked.is_set() or wake.sent == 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert 1 <= wake.sent < 200
+    finally:
+        listener.close()
+
+
+def test_an_idle_waker_lets_its_connection_go_and_comes_back_on_the_next_poke(postgres_url):
+    listener = _listener(postgres_url, "clientloop_outbox_idle")
+    try:
+        wake = Waker(postgres_url, "clientloop_outbox_idle", idle_s=0.1)
+        wake.poke()
+        assert _notified(listener) >= 1
+        deadline = time.monotonic() + 5
+        while wake._thread is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert wake._thread is None and wake._connection is None
+        wake.poke()
+        assert _notified(listener) >= 1
+    finally:
+        listener.close()
+
+
+def test_a_waker_that_cannot_connect_keeps_going(postgres_url):
+    attempts = []
+
+    def flaky(dsn):
+        attempts.append(dsn)
+        if len(attempts) == 1:
+            raise psycopg.OperationalError("server closed the connection")
+        return psycopg.connect(dsn, autocommit=True)
+
+    listener = _listener(postgres_url, "clientloop_outbox_flaky")
+    try:
+        wake = Waker(postgres_url, "clientloop_outbox_flaky", connect=flaky)
+        wake.poke()                      # lost: the relay's poll finds those rows
+        deadline = time.monotonic() + 5
+        while len(attempts) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(1.2)                  # the waker backs off a second after a failure
+        wake.poke()
+        assert _notified(listener) >= 1 and len(attempts) == 2
+    finally:
+        listener.close()
+
+
+def test_one_waker_per_process_database_and_channel(postgres_url):
+    url = make_url(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    assert waker(url, "a") is waker(url, "a")
+    assert waker(url, "a") is not waker(url, "b")
+    assert psycopg_dsn(url).startswith("postgresql://")
+
+
+def test_a_commit_that_wrote_rows_without_a_notify_wakes_the_relay_after_it(postgres_url):
+    from shared.bus.outbox import install_commit_hook
+    from shared.db import Database
+    database = Database(postgres_url)
+    install_commit_hook(database.sessions)
+    listener = _listener(postgres_url, "clientloop_outbox_hooked")
+    try:
+        with database.transaction() as session:   # rows whose statement notified itself
+            session.info["outbox_written"] = True
+        assert _notified(listener, 0.5) == 0
+        with database.transaction() as session:   # rows written without a NOTIFY
+            session.info["outbox_written"] = "hooked"
+        assert _notified(listener) >= 1
+    finally:
+        listener.close()
+        database.dispose()

@@ -1,0 +1,152 @@
+"""The ordinary public submit answered without the framework (``api.fast_submit``), and the
+two-statement write under it (``submission``): same answer as the view, same guarantees."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from sqlalchemy import func, select
+
+from services.survey import service, submission
+from services.survey.adapters.orm import ResponseRecord, platform
+from services.survey.app import build_context, create_app
+from services.survey.domain import definition as definition_module
+from services.survey.domain.invitations import hash_token
+from tests.survey.integration.test_survey_public_responses import link, responses, submit  # noqa: F401
+from tests.survey.survey_support import FULL_ANSWERS, active_survey, invite, learn_client, outbox, token_of
+
+
+def test_an_ordinary_submit_never_reaches_the_view(http, link, monkeypatch):
+    def view_path(*_args, **_kwargs):
+        raise AssertionError("the view answered an ordinary submit")
+
+    monkeypatch.setattr(service, "submit_response", view_path)
+    response = submit(http, link["token"], FULL_ANSWERS)
+    assert response.status_code == 201
+
+
+def test_the_direct_answer_is_the_views_answer(http, staff, link, survey_ctx):
+    direct = submit(http, link["token"], FULL_ANSWERS, **{"X-Request-ID": "req-direct-1"})
+    # An Idempotency-Key sends the same request through the view.
+    other = invite(http, staff, link["survey"]["id"], learn_client(survey_ctx))
+    viewed = submit(http, token_of(other["url"]), FULL_ANSWERS,
+                    **{"X-Request-ID": "req-view-1", "Idempotency-Key": "k-1"})
+    assert direct.status_code == viewed.status_code == 201
+    assert direct.mimetype == viewed.mimetype == "application/json"
+    assert direct.headers["X-Request-ID"] == "req-direct-1"
+    first, second = direct.get_json(), viewed.get_json()
+    assert list(first) == list(second)
+    assert first["score"] == second["score"] == 85.56
+    assert first["submitted_at"].endswith("Z") and len(first["submitted_at"]) == len(second["submitted_at"])
+    assert direct.get_data().endswith(b"\n") and viewed.get_data().endswith(b"\n")
+    assert responses(survey_ctx) == 2
+    events = outbox(survey_ctx, "survey.response.submitted")
+    assert {event["data"]["response_id"] for event in events} == {first["id"], second["id"]}
+
+
+def test_the_direct_answer_is_logged_and_counted(http, link, survey_app, caplog):
+    with caplog.at_level(logging.INFO, logger="clientloop.access"):
+        response = submit(http, link["token"], FULL_ANSWERS, **{"X-Request-ID": "req-logged"})
+    assert response.status_code == 201
+    [line] = [record for record in caplog.records if getattr(record, "request_id", None) == "req-logged"]
+    assert (line.method, line.path, line.status) == ("POST", "/api/v1/public/responses", 201)
+    assert line.duration_ms >= 0
+    assert link["token"] not in json.dumps(vars(line), default=str)
+    metrics = http.get("/metrics").get_data(as_text=True)
+    assert ('clientloop_http_requests_total{endpoint="/api/v1/public/responses",method="POST",'
+            'service="survey",status="201"} 1.0') in metrics
+
+
+def test_requests_the_view_answers_count_once_against_the_rate_limit(settings, clock, staff):
+    limited = settings.with_overrides(ratelimit_public="3 per minute")
+    from shared.migrations import upgrade
+    upgrade("survey", limited.database_url("survey"))
+    ctx = build_context(limited, clock=clock)
+    http = create_app(context=ctx).test_client()
+    me = {"REMOTE_ADDR": "203.0.113.9"}
+    try:
+        survey = active_survey(http, staff)
+        token = token_of(invite(http, staff, survey["id"], learn_client(ctx))["url"])
+        bad = [http.post("/api/v1/public/responses", environ_base=me,
+                         json={"token": token, "answers": {"recommend": 99}}).status_code
+               for _ in range(2)]
+        good = http.post("/api/v1/public/responses", environ_base=me,
+                         json={"token": token, "answers": FULL_ANSWERS})
+        assert bad == [422, 422] and good.status_code == 201
+        over = http.post("/api/v1/public/responses", environ_base=me,
+                         json={"token": token, "answers": FULL_ANSWERS})
+        assert over.status_code == 429 and over.mimetype == "application/problem+json"
+    finally:
+        ctx.extras["delivery_worker"].stop()
+        ctx.database.dispose()
+
+
+def _read(ctx, token):
+    with ctx.database.engine.connect() as connection:
+        return submission.linked_invitation(connection, hash_token(token))
+
+
+def _save(ctx, invitation, response_id):
+    with ctx.database.engine.begin() as connection:
+        return submission.save_response(
+            connection, invitation, response_id=response_id, answers={"recommend": 9}, score=None,
+            scoring_version="test", first={"nps": 9, "csat": None, "ces": None},
+            event_data={"response_id": response_id}, now=ctx.clock(), service="survey",
+            event_type="survey.response.submitted")
+
+
+def test_of_two_writes_read_before_either_only_the_first_stores_anything(http, link, survey_ctx):
+    first, second = _read(survey_ctx, link["token"]), _read(survey_ctx, link["token"])
+    assert first.answered_at is None and second.answered_at is None
+    assert _save(survey_ctx, first, "00000000-0000-4000-8000-000000000001") is not None
+    assert _save(survey_ctx, second, "00000000-0000-4000-8000-000000000002") is None
+    assert responses(survey_ctx) == 1
+    [event] = outbox(survey_ctx, "survey.response.submitted")
+    table = platform.event_sequence
+    with survey_ctx.database.transaction() as session:
+        taken = session.execute(select(table.c.last_value)
+                                .where(table.c.subject == link["client_id"])).scalar_one()
+    # The loser took no number: the subject's counter stops at the winner's event.
+    assert int(event["sequence"]) == taken
+    assert [int(e["sequence"]) for e in outbox(survey_ctx) if e["subject"] == link["client_id"]] \
+        == list(range(1, taken + 1))
+    assert submit(http, link["token"], FULL_ANSWERS).get_json()["reason"] == "answered"
+
+
+def test_a_survey_changed_since_the_read_writes_nothing(http, staff, link, survey_ctx):
+    stale = _read(survey_ctx, link["token"])
+    assert http.post(f"/api/v1/surveys/{link['survey']['id']}/close", headers=staff).status_code == 200
+    assert _save(survey_ctx, stale, "00000000-0000-4000-8000-000000000003") is None
+    assert responses(survey_ctx) == 0 and outbox(survey_ctx, "survey.response.submitted") == []
+    assert submit(http, link["token"], FULL_ANSWERS).get_json()["reason"] == "closed"
+
+
+def test_the_definition_is_parsed_once_per_survey_version(http, staff, link, survey_ctx, monkeypatch):
+    submission.definitions.clear()
+    parsed = []
+    real = definition_module.validate_survey_definition
+
+    def counting(*args, **kwargs):
+        parsed.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(submission, "validate_survey_definition", counting)
+    tokens = [link["token"]] + [
+        token_of(invite(http, staff, link["survey"]["id"], learn_client(survey_ctx))["url"])
+        for _ in range(3)]
+    for token in tokens:
+        assert submit(http, token, FULL_ANSWERS).status_code == 201
+    assert len(parsed) == 1
+    with survey_ctx.database.transaction() as session:
+        assert session.execute(select(func.count()).select_from(ResponseRecord)).scalar_one() == 4
+
+
+@pytest.mark.parametrize("body", [
+    b'{"token": "x", "answers": {}, "extra": 1}', b'{"token": ["x"], "answers": {}}',
+    b'{"token": "AAAAAAAAAAAAAAAAAAAAAA", "answers": []}', b'{"token": NaN}', b'{"a": "\\u0000"}',
+    b'[1, 2]', b'not json'])
+def test_unusual_bodies_get_the_views_answer(http, body):
+    response = http.post("/api/v1/public/responses", data=body, content_type="application/json")
+    assert 400 <= response.status_code < 500
+    assert response.mimetype == "application/problem+json"
