@@ -129,6 +129,36 @@ CLIENT_FOLLOWUP_DUE = _declare("client.followup.due", "registry", """
     date), `owner` and `channel`; calendars and task tools can turn it into a reminder.
     """)
 
+REQUIREMENT_CREATED = _declare("requirement.created", "registry", """
+    Published by registry when staff record a client's requirement (status `proposed`).
+    Carries `requirement_id`, `client_id`, `title`, `priority`, `status` and `by`.
+    """)
+
+REQUIREMENT_STATUS_CHANGED = _declare("requirement.status_changed", "registry", """
+    Published by registry when a workflow action moves a requirement (analyse, approve, start,
+    deliver, accept, refuse, reject, withdraw). Carries `requirement_id`, `client_id`, `title`,
+    `priority`, `status`, `from_status`, `action`, `by`, and the action's `reason` or `note`.
+    """)
+
+REQUIREMENT_CHANGED = _declare("requirement.changed", "registry", """
+    Published by registry when a requirement's fields change: a direct edit before the
+    baseline (`change_request_id` null) or an approved change request (`change_request_id`
+    names it). Carries `requirement_id`, `client_id`, `title`, `priority`, `status`,
+    `changes` (field to new value) and `change_request_id`.
+    """)
+
+CHANGE_REQUEST_SUBMITTED = _declare("change_request.submitted", "registry", """
+    Published by registry when staff submit a change request against a baselined requirement.
+    Carries `change_request_id`, `requirement_id`, `client_id`, `impact` (`schedule_days`,
+    `cost`, `risk`), `status` (`submitted`) and `by`.
+    """)
+
+CHANGE_REQUEST_DECIDED = _declare("change_request.decided", "registry", """
+    Published by registry when a change request is approved, rejected or withdrawn. Carries
+    `change_request_id`, `requirement_id`, `client_id`, `impact`, `status` (the outcome) and
+    `by` (who decided; never the submitter for an approval or a rejection).
+    """)
+
 # --- survey ---------------------------------------------------------------------------------
 
 SURVEY_PUBLISHED = _declare("survey.published", "survey", """
@@ -237,6 +267,20 @@ COMPLAINT_REOPENED = _declare("complaint.reopened", "complaints", """
     Published by complaints when a resolved or closed complaint is reopened (within 30 days
     of its resolution). Carries `complaint_id`, `ref`, `client_id`, `severity` and the
     `reason`. The registry applies the severity's penalty again and counts it as open.
+    """)
+
+
+IMPROVEMENT_CREATED = _declare("improvement.created", "complaints", """
+    Published by complaints when staff plan an improvement action (a corrective action
+    addressing one root cause of complaints). Carries `improvement_id`, `title`, `root_cause`,
+    `status` (`planned`), `from_status` (null) and `by`. The subject is the improvement id.
+    """)
+
+IMPROVEMENT_STATUS_CHANGED = _declare("improvement.status_changed", "complaints", """
+    Published by complaints when an improvement action moves in its workflow (start, complete,
+    judged effective or ineffective, cancel). Carries `improvement_id`, `title`, `root_cause`,
+    `status` (the new one), `from_status` and `by`, with the `action` and an optional `note`.
+    The subject is the improvement id.
     """)
 
 

@@ -1,6 +1,7 @@
 """The complaints service's composition root; nothing is built at import.
 
-* ``build_context`` / ``create_app``: the web app (``/api/v1/complaints``, the report);
+* ``build_context`` / ``create_app``: the web app (``/api/v1/complaints``, the reports,
+  ``/api/v1/improvements``);
 * ``event_handlers``: the local client directory, fed by registry events;
 * ``run_jobs``: SLA breach detection and the automatic close (and a pending demo load);
 * ``load_demo``: a few complaints for the demo clients.
@@ -41,6 +42,8 @@ def build_context(settings: Settings, database: Database | None = None,
 def create_app(settings: Settings | None = None, *,
                context: ServiceContext | None = None) -> Flask:
     from services.complaints.api.complaints import blp as complaints_blp
+    from services.complaints.api.improvements import blp as improvements_blp
+    from services.complaints.api.improvements import reports_blp as root_causes_blp
     from services.complaints.api.reports import blp as reports_blp
     from services.complaints.web.console import console
     from shared.web.console import init_console
@@ -49,7 +52,7 @@ def create_app(settings: Settings | None = None, *,
         ctx, title="ClientLoop complaints",
         description="Complaints received by support staff, handled through the ISO 10002 "
                     "workflow with service-level deadlines, and analysed.",
-        blueprints=[complaints_blp, reports_blp])
+        blueprints=[complaints_blp, reports_blp, improvements_blp, root_causes_blp])
     init_console(app, console)  # the staff pages: /complaints/console/ (services/complaints/web)
     return app
 

@@ -5,6 +5,11 @@ still on their way when the demo is loaded. So: if clients are known, the demo c
 created at once; otherwise the request is remembered (``service_state``) and the periodic jobs
 create them as soon as registry events have brought clients in. Nothing is created when the
 database already holds complaints.
+
+Besides the four current complaints, a history of late deliveries and the improvement action
+that addressed them (:data:`IMPROVEMENT`): six complaints with its root cause in the 90 days
+before it started, one in the 45 days since it was done — its effect shows the fall (2 → 0.67
+per 30 days, −66.67 %).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from services.complaints import service
+from services.complaints import improvements, service
 from services.complaints.adapters.orm import ComplaintRecord, KnownClientRecord, ServiceStateRecord
 
 PENDING_KEY = "demo_pending"
@@ -51,6 +56,42 @@ _SCRIPTS: tuple[dict[str, Any], ...] = (
 )
 
 
+IMPROVEMENT: dict[str, Any] = {
+    "title": "承运商服务协议 Renegotiate the carrier agreement",
+    "root_cause": "Carrier delay", "category": "delivery", "owner": "Zhang Min",
+    "description": "Penalties for late deliveries and a second carrier for urgent orders.",
+    "started": timedelta(days=60), "done": timedelta(days=45)}
+_HISTORY_DAYS_AGO = (140, 125, 110, 95, 80, 65, 20)
+"""When the complaints with the improvement's root cause were opened (days before now)."""
+
+
+def _history(session, clients: list[KnownClientRecord], now: datetime, rules) -> int:
+    """The late deliveries (resolved with ``Carrier delay``) and the improvement action."""
+    for index, days in enumerate(_HISTORY_DAYS_AGO):
+        opened = now - timedelta(days=days)
+        changed = service.open_new_complaint(session, {
+            "client_id": clients[index % len(clients)].id, "channel": "phone",
+            "category": "delivery", "severity": "medium",
+            "title": "Delivery arrived late", "description": "The order arrived days late.",
+            "remedy_sought": None}, by=BY, now=opened, rules=rules)
+        for action, fields, after in (
+                ("acknowledge", {}, timedelta(hours=2)),
+                ("resolve", {"resolution_code": "goodwill",
+                             "root_cause": ("carrier delay", "Carrier delay")[index % 3 > 0],
+                             "summary": "The carrier was late; apologised."},
+                 timedelta(days=1))):
+            service.act(session, changed.complaint.id, action, fields, by=BY,
+                        now=opened + after, rules=rules)
+    improvement = improvements.create_improvement(
+        session, {name: IMPROVEMENT[name] for name in (
+            "title", "root_cause", "category", "owner", "description")},
+        by=BY, now=now - timedelta(days=61))
+    for action, ago in (("start", IMPROVEMENT["started"]), ("complete", IMPROVEMENT["done"])):
+        improvements.act_on_improvement(session, improvement.id, action, None, by=BY,
+                                        now=now - ago)
+    return len(_HISTORY_DAYS_AGO)
+
+
 def _known_clients(session) -> list[KnownClientRecord]:
     return list(session.execute(
         select(KnownClientRecord).where(KnownClientRecord.registered.is_(True),
@@ -72,7 +113,7 @@ def _create(session, clients: list[KnownClientRecord], now: datetime, rules) -> 
             service.act(session, changed.complaint.id, action, fields, by=BY,
                         now=opened + after, rules=rules)
         created += 1
-    return created
+    return created + _history(session, clients, now, rules)
 
 
 def load(ctx, now: datetime) -> int:

@@ -32,12 +32,14 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
     from services.registry.api.clients import blp as clients_blp
     from services.registry.api.records import blp as records_blp
     from services.registry.api.reports import blp as reports_blp
+    from services.registry.api.requirements import blp as requirements_blp
     from services.registry.web.console import console
     from shared.web.console import init_console
     ctx = context or build_context(settings or Settings.from_env())
     app = create_service_app(ctx, title="ClientLoop registry",
                              description="Clients, their value and satisfaction records, and their care.",
-                             blueprints=[clients_blp, records_blp, care_blp, reports_blp])
+                             blueprints=[clients_blp, records_blp, care_blp, reports_blp,
+                                         requirements_blp])
     init_console(app, console)  # the staff pages: /registry/console/ (services/registry/web)
     return app
 

@@ -6,6 +6,11 @@ a communication plan and a few logged interactions (three are due for follow-up 
 only while the registry has no client, through the same use cases as the API, so every client
 is announced on the bus like any other. Satisfaction and value move when the survey and
 complaints services publish feedback and complaints.
+
+Three clients also have requirements in several states (proposed, analysed, approved, in
+progress, delivered, accepted, rejected, one overdue), and one approved requirement has two
+change requests: one approved (applied to it) and one rejected, decided by a second staff name
+(four eyes).
 """
 from __future__ import annotations
 
@@ -13,10 +18,30 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from services.registry import care, service
+from services.registry import care, requirements, service
 from services.registry.adapters.orm import ClientRecord
 
 DEMO_BY = "demo"
+DEMO_DECIDER = "demo-pmo"  # decides the demo's change requests (never their submitter)
+
+# (client index, fields, the actions that bring it to its state)
+_REQUIREMENTS = [
+    (0, {"title": "每月用量导出（CSV）", "priority": "must", "source": "workshop",
+         "acceptance_criteria": ["每个站点每天一行", "可在 Excel 中打开"], "due_after_days": 45},
+     ("analyse", "approve", "start")),
+    (0, {"title": "单点登录（企业微信）", "priority": "should", "source": "interview",
+         "due_after_days": -5}, ("analyse",)),
+    (0, {"title": "Quarterly service review pack", "priority": "could", "source": "meeting"}, ()),
+    (1, {"title": "Delivery status notifications by SMS", "priority": "must",
+         "source": "complaint", "source_ref": "CMP-000001", "due_after_days": 20},
+     ("analyse", "approve", "start", "deliver", "accept")),
+    (1, {"title": "On-site training for new staff", "priority": "should", "source": "survey",
+         "due_after_days": 10}, ("analyse", "approve", "start", "deliver")),
+    (2, {"title": "Paper invoices by post", "priority": "wont", "source": "document"},
+     ("reject",)),
+]
+_ACTION_FIELDS = {"deliver": {"note": "Released to the client's test environment."},
+                  "reject": {"reason": "Electronic invoices only, by policy."}}
 
 
 def _money(amount: str, currency: str) -> dict[str, str]:
@@ -120,4 +145,39 @@ def load_demo(ctx) -> int:
                                      {"channel": channel, "summary": summary, "staff": staff,
                                       "occurred_at": now - timedelta(days=days_ago)},
                                      now=now, by=DEMO_BY, rules=rules)
+        _load_requirements(session, clients, now=now, rules=rules)
     return len(clients)
+
+
+def _load_requirements(session, clients, *, now, rules) -> None:
+    today = care.today(now, rules)
+    baselined = None
+    for index, fields, actions in _REQUIREMENTS:
+        fields = dict(fields)
+        due = fields.pop("due_after_days", None)
+        if due is not None:
+            fields["due_on"] = today + timedelta(days=due)
+        record = requirements.create_requirement(session, clients[index].id, fields, now=now,
+                                                 by=DEMO_BY)
+        for action in actions:
+            requirements.act(session, record.id, action, _ACTION_FIELDS.get(action, {}),
+                             expected_version=None, now=now, by=DEMO_BY)
+        if baselined is None and record.status == "in_progress":
+            baselined = record
+    impact = {"schedule_days": 14, "risk": "medium",
+              "cost": {"amount": "18000.00", "currency": rules.clients.currency}}
+    approved = requirements.submit_change_request(
+        session, baselined.id, {"summary": "客户要求增加按部门汇总", "impact": impact,
+                                "proposed": {"acceptance_criteria": [
+                                    "每个站点每天一行", "可在 Excel 中打开", "按部门汇总"],
+                                    "due_on": baselined.due_on + timedelta(days=14)}},
+        now=now, by=DEMO_BY, rules=rules)
+    requirements.decide(session, approved.id, "approve", "已与客户确认交付日期。",
+                        expected_version=None, now=now, by=DEMO_DECIDER, rules=rules)
+    rejected = requirements.submit_change_request(
+        session, baselined.id, {"summary": "Deliver earlier for the year-end audit",
+                                "impact": {"schedule_days": 0, "risk": "low", "cost": None},
+                                "proposed": {"due_on": today + timedelta(days=20)}},
+        now=now, by=DEMO_BY, rules=rules)
+    requirements.decide(session, rejected.id, "reject", "The team cannot deliver earlier; the date stays.",
+                        expected_version=None, now=now, by=DEMO_DECIDER, rules=rules)

@@ -232,11 +232,16 @@ def erase_client(session: Session, client_id: str, *, expected_version: int | No
     session.execute(update(ClientEventRecord).where(ClientEventRecord.client_id == client.id,
                                                     ClientEventRecord.comment.is_not(None))
                     .values(comment=None))
+    # Requirements and change requests lose their free texts, keep status, dates and impact.
+    from services.registry.requirements import PERSONAL_DATA as REQUIREMENT_TEXTS
+    from services.registry.requirements import erase_client_requirements
+    erase_client_requirements(session, client.id)
     client.status = "erased"
     client.erased_at = now
     client.version += 1
     client.updated_at = now
     _sync_tags(session, client)
-    forget_client(session, platform, client.id, personal_fields=PERSONAL_DATA)
+    forget_client(session, platform, client.id,
+                  personal_fields=(*PERSONAL_DATA, *REQUIREMENT_TEXTS))
     _publish(session, "client.erased", client, {"client_id": client.id}, now)
     return client

@@ -70,8 +70,8 @@ def test_the_demo_waits_for_clients_then_creates_complaints_once(complaints_ctx,
     run_jobs(complaints_ctx, clock.now)
     load_demo(complaints_ctx)
 
-    assert created == 4
-    assert _complaints(complaints_ctx) == 4
+    assert created == 11  # 4 current complaints, 7 of the improvement's history
+    assert _complaints(complaints_ctx) == 11
     events = outbox_events(complaints_ctx)
     assert {e["event_type"] for e in events} >= {"complaint.opened", "complaint.resolved",
                                                  "complaint.waiting"}
@@ -84,4 +84,17 @@ def test_the_demo_loads_at_once_when_clients_are_known(complaints_ctx):
 
     load_demo(complaints_ctx)
 
-    assert _complaints(complaints_ctx) == 4
+    assert _complaints(complaints_ctx) == 11
+
+
+def test_the_demo_improvement_shows_a_fall_in_complaints(complaints_ctx, api):
+    register_client(complaints_ctx)
+    load_demo(complaints_ctx)
+
+    [improvement] = api.client.get("/api/v1/improvements",
+                                   headers=api.headers()).get_json()["items"]
+    assert (improvement["status"], improvement["root_cause"]) == ("done", "Carrier delay")
+    effect = improvement["effect"]
+    assert effect["before"]["complaints"] == 6 and effect["after"]["complaints"] == 1
+    assert effect["after"]["per_30_days"] < effect["before"]["per_30_days"]
+    assert effect["change_percent"] == -66.67

@@ -44,10 +44,14 @@ ENDPOINTS = {
     "console: analysis": f"/console/analysis?{MONTH}",
     "console: analysis, past backlog": f"/console/analysis?{PAST}",
     "console: new complaint, client search": "/console/new?client_q=client",
+    "improvements": "/api/v1/improvements?per_page=200",
+    "improvements in progress": "/api/v1/improvements?status=in_progress",
+    "improvement and its timeline": "/api/v1/improvements/{improvement}",
+    "root-cause report": f"/api/v1/reports/root-causes?{MONTH}",
 }
 ON_POSTGRES = ("complaints by text", "complaints report", "complaints report, past backlog",
                "console: queue, any status by text", "console: analysis",
-               "console: analysis, past backlog")
+               "console: analysis, past backlog", "improvements", "root-cause report")
 
 
 class Complaints:
@@ -60,6 +64,7 @@ class Complaints:
         self.api = api
         self.opened: list[dict] = []
         self.subject_notes = 0
+        self.improvements: list[dict] = []
 
     def grow(self, size: int) -> None:
         while len(self.opened) < size:
@@ -81,6 +86,28 @@ class Complaints:
         if complaint["status"] != "closed":  # a closed complaint takes no notes
             self._note(complaint["id"], number)
         self.opened.append(complaint)
+        self._improvement(number)
+
+    def _improvement(self, number: int) -> None:
+        """An improvement action per complaint, on the root cause the resolved ones have,
+        left ``planned`` or brought to ``in_progress`` or ``done`` in turn; the first
+        (``improvements[0]``) corrected once more each time."""
+        api = self.api
+        answer = api.client.post("/api/v1/improvements", headers=api.headers(), json={
+            "title": f"Improvement {number}", "root_cause": "duplicate  billing run"})
+        assert answer.status_code == 201, answer.get_json()
+        improvement = answer.get_json()
+        for action in ("start", "complete")[:number % 3]:
+            acted = api.client.post(f"/api/v1/improvements/{improvement['id']}/actions",
+                                    json={"action": action}, headers=api.headers())
+            assert acted.status_code == 200, acted.get_json()
+        self.improvements.append(improvement)
+        if number:
+            subject = self.improvements[0]["id"]
+            corrected = api.client.patch(f"/api/v1/improvements/{subject}",
+                                         json={"owner": f"Owner {number}"},
+                                         headers=api.headers())
+            assert corrected.status_code == 200, corrected.get_json()
 
     def _note(self, complaint_id: str, number: int) -> None:
         self.api.clock.advance(minutes=5)
@@ -119,7 +146,8 @@ def test_a_list_or_report_runs_as_many_statements_for_30_complaints_as_for_3(
     def count() -> tuple[int, list]:
         subject = complaints.opened[0]
         path = ENDPOINTS[endpoint].format(complaint=subject["id"], ref=subject["ref"],
-                                          client=subject["client_id"])
+                                          client=subject["client_id"],
+                                          improvement=complaints.improvements[0]["id"])
         with statements(engine) as seen:
             answer = client.get(path, headers=headers)
             body = answer.get_data(as_text=True)
@@ -156,6 +184,10 @@ def test_the_lists_and_the_report_hold_every_complaint(complaints, api):
     assert sum(report["backlog_by_age"].values()) == sum(
         complaint["status"] not in ("resolved", "closed") for complaint in complaints.opened)
     assert sum(get("complaints report, past backlog")["backlog_by_age"].values()) > 0
+    assert get("improvements")["total"] == LARGE
+    pareto = get("root-cause report")
+    assert pareto["total"] > 0
+    assert len(pareto["items"][0]["actions"]) == LARGE
 
 
 @pytest.mark.postgres

@@ -384,6 +384,8 @@ def test_every_collection_read_is_paginated(service):
     schemas = service.document.get("components", {}).get("schemas", {})
 
     def check(op):
+        if op.path.startswith("/api/v1/reports/"):
+            return None  # a report's rows (the root-cause Pareto's items) are all of it
         content = op.spec.get("responses", {}).get("200", {}).get("content", {})
         schema = content.get("application/json", {}).get("schema", {})
         if "$ref" in schema:

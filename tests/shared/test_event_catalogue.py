@@ -31,6 +31,9 @@ CONTRACT_EVENT_TYPES = {
     "client.archived": "registry", "client.erased": "registry",
     "client.satisfaction.changed": "registry", "client.value.changed": "registry",
     "client.followup.due": "registry",
+    "requirement.created": "registry", "requirement.status_changed": "registry",
+    "requirement.changed": "registry", "change_request.submitted": "registry",
+    "change_request.decided": "registry",
     "survey.published": "survey", "survey.closed": "survey",
     "survey.invitation.created": "survey", "survey.response.submitted": "survey",
     "complaint.opened": "complaints", "complaint.acknowledged": "complaints",
@@ -39,11 +42,15 @@ CONTRACT_EVENT_TYPES = {
     "complaint.resumed": "complaints", "complaint.closed": "complaints",
     "complaint.reclassified": "complaints", "complaint.sla_breached": "complaints",
     "complaint.resolved": "complaints", "complaint.reopened": "complaints",
+    "improvement.created": "complaints", "improvement.status_changed": "complaints",
 }
 
 # The `data (at least)` column of that table, with the action fields of the workflow events.
 _COMPLAINT = ("complaint_id", "ref", "client_id", "severity")
 _ACTION = (*_COMPLAINT, "by", "resolve_by")
+_REQUIREMENT = ("requirement_id", "client_id", "title", "priority", "status")
+_CHANGE_REQUEST = ("change_request_id", "requirement_id", "client_id", "impact", "status", "by")
+_IMPROVEMENT = ("improvement_id", "title", "root_cause", "status", "from_status", "by")
 CONTRACT_REQUIRED = {
     "client.registered": ("client",), "client.updated": ("client",),
     "client.archived": ("client_id",), "client.erased": ("client_id",),
@@ -51,6 +58,10 @@ CONTRACT_REQUIRED = {
     "client.value.changed": ("client_id", "tier", "annual_value", "health_score", "health_band",
                              "previous_band", "value_at_risk", "cause"),
     "client.followup.due": ("client_id", "due_on", "owner", "channel"),
+    "requirement.created": _REQUIREMENT,
+    "requirement.status_changed": (*_REQUIREMENT, "from_status"),
+    "requirement.changed": (*_REQUIREMENT, "changes", "change_request_id"),
+    "change_request.submitted": _CHANGE_REQUEST, "change_request.decided": _CHANGE_REQUEST,
     "survey.published": ("survey_id", "title"), "survey.closed": ("survey_id", "title"),
     "survey.invitation.created": ("invitation_id", "survey_id", "client_id", "language",
                                   "expires_at", "delivery"),
@@ -68,14 +79,18 @@ CONTRACT_REQUIRED = {
     "complaint.resolved": (*_COMPLAINT, "resolution_code", "root_cause", "within_sla",
                            "time_to_resolve_s", "waiting_s"),
     "complaint.reopened": (*_COMPLAINT, "reason"),
+    "improvement.created": _IMPROVEMENT, "improvement.status_changed": _IMPROVEMENT,
 }
 CLIENT_FIELDS = ("id", "name", "kind", "category", "tier", "tags", "owner", "preferred_language",
                  "contacts")
 
 CLIENT_ID = "4a1d9c3e-8b2f-4e6a-b1c7-93f0e2d4a5b6"
 COMPLAINT_ID = "c2f5e8a1-7d4b-4c3e-9f10-6a2b8d7e5c41"
+IMPROVEMENT_ID = "5d3c2b1a-0f9e-4d8c-8b7a-6e5f4d3c2b1a"
 SURVEY_ID = "7e6d5c4b-3a29-4817-8f6e-5d4c3b2a1908"
 EVENT_ID = "0b7e3f0c-5d2a-4f61-9a7e-2f4c8d1e6b90"
+REQUIREMENT_ID = "5b8c1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
+CHANGE_ID = "6c9d2e3f-4a5b-4c6d-9e7f-8091a2b3c4d5"
 AT = "2025-03-04T08:15:30.120000Z"
 
 
@@ -98,6 +113,18 @@ def _client() -> dict[str, Any]:
             "version": 3}
 
 
+def _requirement(**fields: Any) -> dict[str, Any]:
+    return {"requirement_id": REQUIREMENT_ID, "client_id": CLIENT_ID,
+            "title": "Monthly usage export", "priority": "should", "status": "approved", **fields}
+
+
+def _change_request(**fields: Any) -> dict[str, Any]:
+    return {"change_request_id": CHANGE_ID, "requirement_id": REQUIREMENT_ID,
+            "client_id": CLIENT_ID, "impact": {"schedule_days": 10, "risk": "medium",
+                                               "cost": {"amount": "12000.00", "currency": "CNY"}},
+            **fields}
+
+
 EXAMPLES: dict[str, Any] = {
     "client.registered": lambda: {"client": _client()},
     "client.updated": lambda: {"client": _client()},
@@ -115,6 +142,15 @@ EXAMPLES: dict[str, Any] = {
         "cause": {"event_id": EVENT_ID, "event_type": "complaint.opened"}},
     "client.followup.due": lambda: {
         "client_id": CLIENT_ID, "due_on": "2025-03-10", "owner": "Zhang Min", "channel": "phone"},
+    "requirement.created": lambda: _requirement(status="proposed", by="li.wei"),
+    "requirement.status_changed": lambda: _requirement(
+        status="in_progress", from_status="delivered", action="refuse", by="li.wei",
+        reason="The export misses the VAT column."),
+    "requirement.changed": lambda: _requirement(
+        changes={"due_on": "2025-05-01", "priority": "must"}, change_request_id=CHANGE_ID),
+    "change_request.submitted": lambda: _change_request(status="submitted", by="li.wei"),
+    "change_request.decided": lambda: _change_request(status="approved", by="wang.fang",
+                                                      decision="approve", note=None),
     "survey.published": lambda: {
         "survey_id": SURVEY_ID, "title": {"zh-CN": "季度满意度调查", "en": "Quarterly satisfaction"}},
     "survey.closed": lambda: {"survey_id": SURVEY_ID, "title": {"en": "Quarterly satisfaction"}},
@@ -145,6 +181,13 @@ EXAMPLES: dict[str, Any] = {
         resolution_code="redelivered", root_cause="carrier", within_sla=True,
         time_to_resolve_s=86400.5, waiting_s=3600),
     "complaint.reopened": lambda: _complaint(reason="The replacement was damaged too."),
+    "improvement.created": lambda: {
+        "improvement_id": IMPROVEMENT_ID, "title": "Renegotiate the carrier SLA",
+        "root_cause": "Late delivery", "status": "planned", "from_status": None, "by": "li.wei"},
+    "improvement.status_changed": lambda: {
+        "improvement_id": IMPROVEMENT_ID, "title": "Renegotiate the carrier SLA",
+        "root_cause": "Late delivery", "status": "in_progress", "from_status": "planned",
+        "by": "li.wei", "action": "start", "note": None},
 }
 
 # Per event type, a field and a value it must refuse: outside its enumeration where the type
@@ -154,6 +197,11 @@ WRONG_VALUE = {
     "client.updated": (("client", "tier"), "D"),
     "client.value.changed": (("health_band",), "fine"),
     "client.followup.due": (("channel",), "letter"),
+    "requirement.created": (("priority",), "urgent"),
+    "requirement.status_changed": (("from_status",), "done"),
+    "requirement.changed": (("status",), "done"),
+    "change_request.submitted": (("status",), "pending"),
+    "change_request.decided": (("impact", "risk"), "extreme"),
     "survey.invitation.created": (("delivery",), "sms"),
     "survey.response.submitted": (("nps_category",), "neutral"),
     "complaint.opened": (("category",), "weather"),
@@ -161,6 +209,8 @@ WRONG_VALUE = {
     "complaint.sla_breached": (("kind",), "acknowledgement"),
     "survey.published": (("title",), {"klingon!": "Quarterly satisfaction"}),  # not a language
     "survey.closed": (("survey_id",), "not-a-uuid"),  # no enumeration: a wrong format
+    "improvement.created": (("status",), "done"),
+    "improvement.status_changed": (("from_status",), "started"),
 }
 for _name in CONTRACT_EVENT_TYPES:
     if _name.startswith("complaint.") and _name not in WRONG_VALUE:

@@ -4,8 +4,10 @@ For a range of calendar dates ``[from, to]`` in the installation's time zone, i.
 instants ``[start, end)``:
 
 * the **cohort** is the complaints *opened* in the range; ``total``, the counts ``by_category``,
-  ``by_severity``, ``by_channel`` and ``by_root_cause``, the times, the breach rate and the
-  reopen rate describe the cohort as it stands at the time of the report;
+  ``by_severity``, ``by_channel`` and ``by_root_cause`` (root causes grouped by
+  ``domain.improvement.normalise_root_cause``, each shown in its most frequent spelling), the
+  times, the breach rate and the reopen rate describe the cohort as it stands at the time of
+  the report;
 * ``time_to_acknowledge_s`` / ``time_to_resolve_s``: mean and median over the cohort's
   complaints that were acknowledged / are resolved or closed (the latest resolution), from the
   whole seconds stored when it happened; the mean is exact (SUM and COUNT in SQL, the division
@@ -57,6 +59,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.complaints.adapters.repository import COMPLAINTS, TIMELINE
+from services.complaints.domain.improvement import grouped_root_causes
 from services.complaints.domain.reports import BACKLOG_BUCKETS, rate, report_number
 from services.complaints.domain.vocabulary import CATEGORIES, CHANNELS, SEVERITIES
 from services.complaints.domain.workflow import OPEN_STATUSES, Status
@@ -245,6 +248,8 @@ def complaints_report(session: Session, *, first_day: date, last_day: date, star
         if zone is not None:
             weekly = weekly_volume(session, first_day=first_day, last_day=last_day, zone=zone)
     durations = _durations(session, summary, cohort)
+    # root causes grouped as every report groups them (``normalise_root_cause``)
+    counts["by_root_cause"] = grouped_root_causes(counts["by_root_cause"].items())
     report = {
         "from": first_day.isoformat(),
         "to": last_day.isoformat(),

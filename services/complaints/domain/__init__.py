@@ -8,6 +8,7 @@
 * :mod:`.rules` — every configurable constant (``ComplaintRules``, ``DEFAULT_RULES``)
 * :mod:`.refs` — ``CMP-000123`` references
 * :mod:`.reports` — the arithmetic of the complaint analysis
+* :mod:`.improvement` — improvement actions, their effect, the one root-cause normalisation
 * :mod:`.vocabulary` — channels, categories, severities, resolution codes
 """
 from .complaint import Complaint, TimelineEntry, open_complaint

@@ -7,7 +7,10 @@
   status allows, each its own form, internal notes and triage corrections (previewed with the
   new deadlines before they are saved);
 * ``/new`` — a new complaint, its client picked from a search of the local directory;
-* ``/analysis`` — the complaint analysis for a date range, every chart with its numbers.
+* ``/analysis`` — the complaint analysis for a date range, every chart with its numbers
+  (the root-cause Pareto among them), and the improvement actions with their effect: a form
+  to plan one and, for staff, the workflow buttons each one's status allows
+  (``/improvements``, ``/improvements/<id>/actions``).
 
 A page is one more entry point into the use cases of ``services.complaints.service`` (the ones
 the API calls), never a second path to the data. Forms post, then redirect with a flash
@@ -15,13 +18,14 @@ message; a form with invalid fields is shown again with an error summary and wha
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Mapping
 from uuid import UUID
 
 from flask import abort, current_app, g, render_template, request, url_for
 
-from services.complaints import service
+from services.complaints import improvements, service
+from services.complaints.adapters import improvements as improvement_store
 from services.complaints.adapters import queue, repository
 from services.complaints.domain.complaint import Complaint
 from services.complaints.domain.fields import ACTION_FIELDS
@@ -282,16 +286,52 @@ def open_complaint():
 
 # -- the analysis ------------------------------------------------------------------------------
 
+IMPROVEMENT_STATUS_LABELS = {
+    "planned": N_("Planned"), "in_progress": N_("In progress"), "done": N_("Done"),
+    "effective": N_("Effective"), "ineffective": N_("Ineffective"),
+    "cancelled": N_("Cancelled")}
+IMPROVEMENT_ACTION_LABELS = {
+    "start": N_("Start"), "complete": N_("Complete"), "judge_effective": N_("Judge effective"),
+    "judge_ineffective": N_("Judge ineffective"), "cancel": N_("Cancel action")}
+IMPROVEMENT_MESSAGES = (N_("Not a valid date."),)
+"""What the improvement form's checks may say beyond the complaint forms' messages."""
+IMPROVEMENTS_SHOWN = 50
+"""The newest improvement actions listed on the analysis page."""
+
+
+def _improvements(session) -> list[dict[str, Any]]:
+    """The newest improvement actions with their effect (two statements)."""
+    rows = session.execute(improvement_store.list_statement().limit(IMPROVEMENTS_SHOWN)
+                           ).scalars().all()
+    found = [improvement_store.improvement_from_row(row) for row in rows]
+    effects = improvement_store.effects(session, found, ctx().clock())
+    return [{"improvement": item, "effect": effects[item.id],
+             "allowed": [str(action) for action in item.allowed_actions()]} for item in found]
+
+
 @console.get("/analysis")
 @staff_page()
 def complaint_analysis():
-    period, errors = analysis.read_period(request.args, ctx().clock(), ctx().extras["timezone"])
-    if errors:
+    return analysis_page()
+
+
+def analysis_page(*, status: int = 200, values: Mapping[str, Any] | None = None,
+                  errors: Mapping[str, list[str]] | None = None):
+    """The analysis page; ``values`` and ``errors``: the improvement form shown again."""
+    period, period_errors = analysis.read_period(request.args, ctx().clock(),
+                                                 ctx().extras["timezone"])
+    labels = {"improvement_status_labels": IMPROVEMENT_STATUS_LABELS,
+              "improvement_action_labels": IMPROVEMENT_ACTION_LABELS,
+              "improvement_values": values or {},
+              "improvement_errors": translated_errors(errors or {})}
+    if period_errors:
         return page("analysis.html", 422, period=period, figures=None,
-                    errors=translated_errors(errors))
+                    errors=translated_errors(period_errors), improvements=None, **labels)
     with ctx().database.transaction() as session:
         figures = analysis.figures(session, period, ctx().clock())
-    return page("analysis.html", period=period, figures=figures, errors={},
+        shown = _improvements(session)
+    return page("analysis.html", status, period=period, figures=figures, errors={},
+                improvements=shown, **labels,
                 timezone=ctx().settings.timezone, charts=analysis_charts(figures),
                 rates={name: None if figures[name] is None else figures[name] / 100
                        for name in ("sla_breach_rate", "reopen_rate")},
@@ -345,3 +385,63 @@ def analysis_charts(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
                       BACKLOG_LABELS, note=_("Every complaint still open at the end of the "
                                              "period (or now), whenever it was opened.")),
     ]
+
+
+# -- improvement actions -------------------------------------------------------------------------
+
+def _improvement_fields(form: Mapping[str, str]) -> dict[str, Any]:
+    """The improvement form's fields (blank optional ones: none)."""
+    fields: dict[str, Any] = {name: (form.get(name) or "").strip() or None
+                              for name in ("title", "root_cause", "description", "category",
+                                           "owner")}
+    due_on = (form.get("due_on") or "").strip()
+    fields["due_on"] = None
+    if due_on:
+        try:
+            fields["due_on"] = date.fromisoformat(due_on)
+        except ValueError:
+            fields["due_on"] = due_on  # refused by the domain as not a date
+    return fields
+
+
+def _back_to_analysis() -> str:
+    return url_for(".complaint_analysis") + "#improvements"
+
+
+@console.post("/improvements")
+@staff_page(role="staff")
+def plan_improvement():
+    fields = _improvement_fields(request.form)
+    return handle_write(
+        lambda session: improvements.create_improvement(session, fields, by=me(),
+                                                        now=ctx().clock()),
+        back=_back_to_analysis(),
+        done=lambda improvement: _("Improvement action planned: %(title)s.",
+                                   title=improvement.title),
+        invalid=lambda errors: analysis_page(values=request.form, errors=errors))
+
+
+@console.post("/improvements/<uuid:improvement_id>/actions")
+@staff_page(role="staff")
+def act_on_improvement(improvement_id: UUID):
+    action = request.form.get("action", "")
+    if action not in IMPROVEMENT_ACTION_LABELS:
+        abort(422)
+
+    def not_allowed(refused: ActionNotAllowed) -> str:
+        allowed = ", ".join(_(IMPROVEMENT_ACTION_LABELS[name])
+                            for name in refused.allowed_actions) or _("none")
+        return _("%(action)s is not allowed now. Allowed: %(allowed)s.",
+                 action=_(IMPROVEMENT_ACTION_LABELS[action]), allowed=allowed)
+
+    return handle_write(
+        lambda session: improvements.act_on_improvement(
+            session, improvement_id, action, None, by=me(), now=ctx().clock(),
+            expected_version=read_version(request.form)),
+        back=_back_to_analysis(),
+        done=_("%(action)s: done.", action=_(IMPROVEMENT_ACTION_LABELS[action])),
+        refused={ActionNotAllowed: not_allowed,
+                 StaleVersion: _("The improvement action changed since you opened the page; "
+                                 "check it and try again."),
+                 Conflict: _("Someone else is changing this improvement action right now; "
+                             "try again.")})

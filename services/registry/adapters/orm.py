@@ -12,6 +12,7 @@
 * ``records_checkpoint``: the state of a client's records fold after some of its points, so a
   new event folds on from there instead of from the start (``domain/records_fold.py``).
 * ``communication_plan``, ``interaction``, ``followup_notice``: client care.
+* ``requirement``, ``requirement_history``, ``change_request``: requirements and change requests.
 """
 from __future__ import annotations
 
@@ -230,3 +231,77 @@ class FollowupNoticeRecord(Base):
     due_on: Mapped[date] = mapped_column(Date, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36))
     notified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RequirementRecord(Base):
+    """A client's requirement; ``delivered_count`` / ``refused_count`` count deliveries and
+    refusals (the report's share of deliveries refused at least once), ``accepted_at`` the
+    last acceptance (days from ``created_at``, when it was proposed, to acceptance)."""
+
+    __tablename__ = "requirement"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    priority: Mapped[str] = mapped_column(String(10), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    acceptance_criteria: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    delivered_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refused_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_requirement_client_status", "client_id", "status"),)
+
+
+class RequirementHistoryRecord(Base):
+    """One entry of a requirement's history, in ``id`` order."""
+
+    __tablename__ = "requirement_history"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    requirement_id: Mapped[str] = mapped_column(ForeignKey("requirement.id", ondelete="CASCADE"),
+                                                index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    by: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    changes: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    change_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ChangeRequestRecord(Base):
+    """A proposed change to a baselined requirement. ``base`` holds the proposed fields' values
+    when it was submitted: a field that moved since makes the change request stale."""
+
+    __tablename__ = "change_request"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    requirement_id: Mapped[str] = mapped_column(ForeignKey("requirement.id", ondelete="CASCADE"),
+                                                index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey(_CLIENT_FK, ondelete="CASCADE"), index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    proposed: Mapped[dict] = mapped_column(JSON)
+    base: Mapped[dict] = mapped_column(JSON)
+    schedule_days: Mapped[int] = mapped_column(Integer)
+    cost_amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2), nullable=True)
+    cost_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    risk: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer)

@@ -274,3 +274,203 @@ class PortfolioSchema(PortfolioFiguresSchema):
     by_kind = fields.Dict(keys=fields.String(), values=fields.Nested(PortfolioFiguresSchema))
     by_tier = fields.Dict(keys=fields.String(), values=fields.Nested(PortfolioFiguresSchema))
     by_band = fields.Dict(keys=fields.String(), values=fields.Nested(PortfolioFiguresSchema))
+
+
+# -- requirements and change requests ---------------------------------------------------------
+
+from services.registry.domain import requirements as _req  # noqa: E402
+
+_LIMITS = _req.DEFAULT_LIMITS
+_CRITERIA = fields.List(text_field(min_length=1, max_length=_LIMITS.criterion, blank=False),
+                        validate=validate.Length(max=_LIMITS.criteria),
+                        metadata={"description": "Short texts, each a condition of acceptance."})
+_DUE = fields.Date(allow_none=True, validate=validate.Range(min=_LIMITS.earliest,
+                                                            max=_LIMITS.latest))
+
+
+class RequirementInSchema(BodySchema):
+    title = text_field(required=True, min_length=1, max_length=_LIMITS.title, blank=False)
+    description = text_field(allow_none=True, max_length=_LIMITS.description)
+    priority = fields.String(validate=validate.OneOf(_req.PRIORITIES), metadata={
+        "description": "MoSCoW; default `should`."})
+    source = fields.String(validate=validate.OneOf(_req.SOURCES),
+                           metadata={"description": "Default `other`."})
+    source_ref = text_field(allow_none=True, max_length=_LIMITS.source_ref, metadata={
+        "description": "A complaint `ref`, a response id, a document name."})
+    owner = text_field(allow_none=True, max_length=_LIMITS.owner)
+    due_on = _DUE
+    acceptance_criteria = _CRITERIA
+
+    def rule_errors(self, valid, raw):
+        return errors_of(_req.validate_requirement_fields, valid)
+
+
+class RequirementPatchSchema(RequirementInSchema):
+    class Meta:
+        partial = True
+
+    title = text_field(min_length=1, max_length=_LIMITS.title, blank=False, metadata={
+        "description": "Baselined from `approved` on: change it through a change request."})
+
+
+class HistoryEntrySchema(ma.Schema):
+    at = Timestamp()
+    by = fields.String()
+    action = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(allow_none=True)
+    changes = fields.Dict(allow_none=True)
+    change_request_id = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class RequirementSchema(ma.Schema):
+    id = fields.String()
+    client_id = fields.String()
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    priority = fields.String(metadata=one_of(_req.PRIORITIES))
+    source = fields.String(metadata=one_of(_req.SOURCES))
+    source_ref = fields.String(allow_none=True)
+    owner = fields.String(allow_none=True)
+    due_on = fields.Date(allow_none=True)
+    acceptance_criteria = fields.List(fields.String())
+    status = fields.String(metadata=one_of(_req.STATUSES))
+    overdue = fields.Boolean(metadata={"description": "`due_on` passed and not delivered, "
+                                       "accepted, rejected or withdrawn."})
+    baselined = fields.Boolean()
+    allowed_actions = fields.List(fields.String(metadata=one_of(_req.ACTIONS)))
+    delivered_count = fields.Integer()
+    refused_count = fields.Integer()
+    accepted_at = Timestamp(allow_none=True)
+    version = fields.Integer()
+    created_at = Timestamp()
+    created_by = fields.String()
+    updated_at = Timestamp()
+    history = fields.List(fields.Nested(HistoryEntrySchema),
+                          metadata={"description": "On the single read only."})
+
+
+class RequirementListArgs(PageArgs):
+    client_id = fields.UUID()
+    status = fields.String(validate=validate.OneOf(_req.STATUSES))
+    priority = fields.String(validate=validate.OneOf(_req.PRIORITIES))
+    overdue = fields.Boolean(metadata={"description": "true: only overdue requirements; "
+                                                      "false: the others."})
+
+
+class ClientRequirementListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(_req.STATUSES))
+    priority = fields.String(validate=validate.OneOf(_req.PRIORITIES))
+    overdue = fields.Boolean()
+
+
+class RequirementActionSchema(BodySchema):
+    action = fields.String(required=True, validate=validate.OneOf(_req.ACTIONS), metadata={
+        "description": "`refuse`, `reject` and `withdraw` need a `reason`; `deliver` a `note`; "
+                       "every action takes an optional `note`."})
+    reason = text_field(max_length=_LIMITS.note, blank=False)
+    note = text_field(max_length=_LIMITS.note, blank=False)
+
+    def rule_errors(self, valid, raw):
+        if valid.get("action") not in _req.ACTIONS:
+            return {}
+        return errors_of(_req.validate_action_fields, valid["action"], valid)
+
+
+class ImpactInSchema(ma.Schema):
+    schedule_days = fields.Integer(required=True, strict=True, validate=validate.Range(
+        -_LIMITS.max_schedule_days, _LIMITS.max_schedule_days), metadata={
+        "description": "Days the change moves the delivery (negative: earlier)."})
+    cost = fields.Nested(MoneySchema, allow_none=True, load_default=None)
+    risk = fields.String(required=True, validate=validate.OneOf(_req.RISKS))
+
+
+class ProposedSchema(ma.Schema):
+    title = text_field(min_length=1, max_length=_LIMITS.title, blank=False)
+    description = text_field(allow_none=True, max_length=_LIMITS.description)
+    priority = fields.String(validate=validate.OneOf(_req.PRIORITIES))
+    due_on = _DUE
+    acceptance_criteria = _CRITERIA
+
+
+class ChangeRequestInSchema(BodySchema):
+    summary = text_field(required=True, min_length=1, max_length=_LIMITS.summary, blank=False)
+    proposed = fields.Nested(ProposedSchema, required=True, metadata={
+        "description": "New values of baselined fields (at least one)."})
+    impact = fields.Nested(ImpactInSchema, required=True)
+
+    def rule_errors(self, valid, raw):
+        found = {}
+        if "proposed" in valid:
+            found.update(errors_of(_req.validate_proposed, valid["proposed"]))
+        return found
+
+
+class ImpactSchema(ma.Schema):
+    schedule_days = fields.Integer()
+    cost = fields.Nested(MoneySchema, allow_none=True)
+    risk = fields.String(metadata=one_of(_req.RISKS))
+
+
+class ChangeRequestSchema(ma.Schema):
+    id = fields.String()
+    requirement_id = fields.String()
+    client_id = fields.String()
+    summary = fields.String()
+    proposed = fields.Dict()
+    impact = fields.Nested(ImpactSchema)
+    status = fields.String(metadata=one_of(_req.CR_STATUSES))
+    allowed_actions = fields.List(fields.String(metadata=one_of(_req.CR_ACTIONS)))
+    submitted_by = fields.String()
+    submitted_at = Timestamp()
+    decided_by = fields.String(allow_none=True)
+    decided_at = Timestamp(allow_none=True)
+    decision_note = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class ChangeRequestListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(_req.CR_STATUSES))
+    client_id = fields.UUID()
+
+
+class RequirementChangeRequestListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(_req.CR_STATUSES))
+
+
+class DecisionInSchema(BodySchema):
+    decision = fields.String(required=True, validate=validate.OneOf(_req.DECISIONS))
+    note = text_field(allow_none=True, max_length=_LIMITS.note)
+
+
+class WithdrawInSchema(BodySchema):
+    note = text_field(allow_none=True, max_length=_LIMITS.note)
+
+
+class RequirementReportArgs(ma.Schema):
+    client_id = fields.UUID()
+
+
+class ChangeRequestCountsSchema(ma.Schema):
+    submitted = fields.Integer(metadata={"description": "All change requests ever submitted."})
+    pending = fields.Integer(metadata={"description": "Still waiting for a decision."})
+    approved = fields.Integer()
+    rejected = fields.Integer()
+    withdrawn = fields.Integer()
+
+
+class RequirementReportSchema(ma.Schema):
+    client_id = fields.String(allow_none=True)
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(metadata=one_of(_req.STATUSES)), values=fields.Integer())
+    by_priority = fields.Dict(keys=fields.String(metadata=one_of(_req.PRIORITIES)),
+                              values=fields.Integer())
+    overdue = fields.Integer()
+    change_requests = fields.Nested(ChangeRequestCountsSchema)
+    approved_schedule_impact_days = fields.Integer()
+    median_days_proposed_to_accepted = fields.Float(allow_none=True)
+    accepted = fields.Integer()
+    deliveries = fields.Integer(metadata={"description": "Requirements delivered at least once."})
+    refused_deliveries_rate = fields.Float(allow_none=True, metadata={
+        "description": "Percentage (0-100) of those whose delivery was refused at least once."})

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
-from services.registry import care, queries, service
+from services.registry import care, queries, requirements, service
 from services.registry.adapters.orm import ClientRecord
 from services.registry.domain.open_complaints import OpenComplaint
 from services.registry.rules import RegistryRules
@@ -51,6 +51,7 @@ class ClientPage:
     today: date
     grid: dict[str, Any] = field(default_factory=dict)
     now: datetime | None = None  # what the complaints' deadlines count down from
+    requirements: list[dict[str, Any]] = field(default_factory=list)  # newest first
     comment_shown: ClassVar[int] = COMMENT_SHOWN
 
     @property
@@ -72,7 +73,8 @@ def client_page(session: Session, client_id: str, *, now, rules: RegistryRules) 
         feedback=queries.feedback_received(session, client.id, latest=FEEDBACK_SHOWN),
         plan=plan, follow_up=follow_up, interactions=interactions["items"],
         interactions_total=interactions["total"], today=today,
-        grid=grid(client.power, client.interest, rules), now=now)
+        grid=grid(client.power, client.interest, rules), now=now,
+        requirements=requirements.open_requirements_of(session, client.id, on=today))
 
 
 def _plan(session: Session, client: ClientRecord, today: date):

@@ -8,7 +8,10 @@
   over time with each change's reason, health and value, open complaints and survey responses
   as the registry learnt them from events, the communication plan, follow-up and interactions
   (staff log an interaction or set the plan there);
-* ``/portfolio`` — the portfolio report with its charts.
+* ``/portfolio`` — the portfolio report with its charts;
+* ``/requirements`` — requirements of every client (filters: status, priority, overdue);
+* ``/change-requests`` — change requests (submitted ones first) with Approve / Reject (staff;
+  never the submitter: four eyes).
 
 Every page calls the use cases the API calls (``service``, ``care``, ``reports``, ``queries``);
 forms post, then redirect with a flash message; a form with invalid fields comes back with an
@@ -16,12 +19,14 @@ error summary and what was typed (422).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from flask import abort, current_app, g, render_template, request, url_for
 
-from services.registry import care, queries, reports, service
+from services.registry import care, queries, reports, requirements, service
 from services.registry.adapters.orm import ClientRecord
+from services.registry.domain import requirements as requirements_domain
 from services.registry.web import care_form, client_form, client_page as page_data
 from services.registry.web.console_messages import MESSAGES
 from services.registry.web.labels import label, labels
@@ -29,7 +34,7 @@ from shared.errors import Conflict, NotFound, StaleVersion
 from shared.web.console import (_, bar_chart, current_language, flash, handle_write, line_chart,
                                 make_console_blueprint, redirect_back, staff_page)
 from shared.web.console.formatting import format_date, format_money, format_number
-from shared.web.console.paging import paginate
+from shared.web.console.paging import page_number, paginate
 
 console = make_console_blueprint("registry", __name__, template_folder="templates",
                                  messages=MESSAGES)
@@ -321,3 +326,80 @@ def portfolio_sections(report: dict) -> list[dict]:
 
 def _amount(figure):
     return figure["amount"] if isinstance(figure, dict) else figure
+
+
+# -- requirements and change requests ----------------------------------------------------------
+
+REQUIREMENT_FILTERS = ("status", "priority", "overdue")
+
+
+def _requirement_filters(args) -> dict:
+    """The list's filters from the query string; unknown values are ignored (a page, not an
+    API: a stale bookmark still shows the list)."""
+    filters = {}
+    if args.get("status") in requirements_domain.STATUSES:
+        filters["status"] = args["status"]
+    if args.get("priority") in requirements_domain.PRIORITIES:
+        filters["priority"] = args["priority"]
+    if args.get("overdue") in ("true", "false"):
+        filters["overdue"] = args["overdue"]
+    return filters
+
+
+@console.get("/requirements")
+@staff_page()
+def requirement_list():
+    filters = _requirement_filters(request.args)
+    query = dict(filters)
+    if "overdue" in query:
+        query["overdue"] = query["overdue"] == "true"
+    on = requirements.today(ctx().clock(), rules())
+    with ctx().database.transaction() as session:
+        page = paginate(session, requirements.requirements_statement(query, on=on),
+                        page=page_number(), per_page=PER_PAGE, args=filters)
+        names = requirements.client_names(session, {row.client_id for row in page.items})
+        page = replace(page, items=[requirements.requirement_view(row, on) for row in page.items])
+    return render_template(TEMPLATES + "requirements.html", page=page, filters=filters,
+                           names=names)
+
+
+@console.get("/change-requests")
+@staff_page()
+def change_request_list():
+    status = request.args.get("status", "submitted")
+    if status not in requirements_domain.CR_STATUSES:
+        status = "submitted"
+    with ctx().database.transaction() as session:
+        page = paginate(session, requirements.change_requests_statement({"status": status}),
+                        page=page_number(), per_page=PER_PAGE,
+                        args={"status": status})
+        titles = requirements.requirement_titles(session, {row.requirement_id for row in page.items})
+        names = requirements.client_names(session, {row.client_id for row in page.items})
+        page = replace(page, items=[requirements.change_request_view(row, rules())
+                                    for row in page.items])
+    return render_template(TEMPLATES + "change_requests.html", page=page, status=status,
+                           titles=titles, names=names, me=me())
+
+
+@console.post("/change-requests/<uuid:change_request_id>/decision")
+@staff_page(role="staff")
+def change_request_decide(change_request_id: UUID):
+    decision = request.form.get("decision")
+    if decision not in requirements_domain.DECISIONS:
+        abort(400)
+    with ctx().database.transaction() as session:
+        requirements.check_four_eyes(session, str(change_request_id), me())  # 403 page
+
+    def decide(session):
+        return requirements.decide(session, str(change_request_id), decision,
+                                   request.form.get("note"),
+                                   expected_version=_version(request.form.get("version")),
+                                   now=ctx().clock(), by=me(), rules=rules())
+
+    return handle_write(
+        decide, back=url_for(".change_request_list"),
+        done=lambda record: (_("Change request approved and applied.")
+                             if record.status == "approved" else _("Change request rejected.")),
+        refused={StaleVersion: _("The change request changed since you opened it; check it and "
+                                 "try again."),
+                 Conflict: lambda refusal: refusal.detail})

@@ -21,3 +21,18 @@ def test_the_demo_covers_every_kind_and_tier_and_loads_only_into_an_empty_regist
     assert due["total"] == 3
     report = http.get("/api/v1/reports/portfolio", headers=auth(tokens["analyst"])).json
     assert report["clients"] == 12 and report["annual_value"]["amount"] == "4706000.00"
+
+
+def test_the_demo_has_requirements_in_several_states_and_two_decided_change_requests(
+        registry_ctx, http, tokens):
+    load_demo(registry_ctx)
+    analyst = auth(tokens["analyst"])
+    items = http.get("/api/v1/requirements?per_page=200", headers=analyst).json["items"]
+    assert {item["status"] for item in items} >= {
+        "proposed", "analysed", "in_progress", "delivered", "accepted", "rejected"}
+    assert any(item["overdue"] for item in items)
+    changes = http.get("/api/v1/change-requests", headers=analyst).json["items"]
+    assert sorted(change["status"] for change in changes) == ["approved", "rejected"]
+    assert all(change["decided_by"] != change["submitted_by"] for change in changes)
+    changed = http.get(f"/api/v1/requirements/{changes[0]['requirement_id']}", headers=analyst).json
+    assert "按部门汇总" in changed["acceptance_criteria"]
