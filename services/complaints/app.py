@@ -42,6 +42,7 @@ def build_context(settings: Settings, database: Database | None = None,
 def create_app(settings: Settings | None = None, *,
                context: ServiceContext | None = None) -> Flask:
     from services.complaints.api.complaints import blp as complaints_blp
+    from services.complaints.api.forecasts import blp as forecasts_blp
     from services.complaints.api.improvements import blp as improvements_blp
     from services.complaints.api.improvements import reports_blp as root_causes_blp
     from services.complaints.api.reports import blp as reports_blp
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None, *,
         ctx, title="ClientLoop complaints",
         description="Complaints received by support staff, handled through the ISO 10002 "
                     "workflow with service-level deadlines, and analysed.",
-        blueprints=[complaints_blp, reports_blp, improvements_blp, root_causes_blp])
+        blueprints=[complaints_blp, reports_blp, improvements_blp, root_causes_blp,
+                    forecasts_blp])
     init_console(app, console)  # the staff pages: /complaints/console/ (services/complaints/web)
     return app
 

@@ -30,6 +30,7 @@ def build_context(settings: Settings, database: Database | None = None, clock=No
 def create_app(settings: Settings | None = None, *, context: ServiceContext | None = None) -> Flask:
     from services.registry.api.care import blp as care_blp
     from services.registry.api.clients import blp as clients_blp
+    from services.registry.api.forecasts import blp as forecasts_blp
     from services.registry.api.records import blp as records_blp
     from services.registry.api.reports import blp as reports_blp
     from services.registry.api.requirements import blp as requirements_blp
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
     app = create_service_app(ctx, title="ClientLoop registry",
                              description="Clients, their value and satisfaction records, and their care.",
                              blueprints=[clients_blp, records_blp, care_blp, reports_blp,
-                                         requirements_blp])
+                                         requirements_blp, forecasts_blp])
     init_console(app, console)  # the staff pages: /registry/console/ (services/registry/web)
     return app
 

@@ -11,15 +11,31 @@ Three clients also have requirements in several states (proposed, analysed, appr
 progress, delivered, accepted, rejected, one overdue), and one approved requirement has two
 change requests: one approved (applied to it) and one rejected, decided by a second staff name
 (four eyes).
+
+So that the forecasts have something to show (``/api/v1/forecasts``, the portfolio page):
+
+* two clients have satisfaction ledgers from survey responses over the last two months, applied
+  the way the registry applies any feedback event (``records.apply_events``, at their own
+  backdated times): the sponsor's (陈军) falls (90 → about 58, some −0.6 a day) so he is listed
+  at risk, his health band projected to turn from healthy to at risk within weeks; the finance
+  department's stays level about 80, so it is not;
+* 18 months of finished requirements before the current month (2 to 6 a month, drawn with a
+  fixed seed; accepted or rejected, about half with a change request decided by a second staff
+  name), so the monthly intake of requirements and change requests has a history the damped
+  trend model (``ets_damped``) fits and backtests.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+import uuid
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from services.registry import care, requirements, service
+from services.registry import care, records, requirements, service
 from services.registry.adapters.orm import ClientRecord
+from shared.bus.envelope import Event, build_envelope
+from shared.clock import isoformat_z
 
 DEMO_BY = "demo"
 DEMO_DECIDER = "demo-pmo"  # decides the demo's change requests (never their submitter)
@@ -42,6 +58,26 @@ _REQUIREMENTS = [
 ]
 _ACTION_FIELDS = {"deliver": {"note": "Released to the client's test environment."},
                   "reject": {"reason": "Electronic invoices only, by policy."}}
+
+#: (client index, survey responses as (days ago, score, comment)): the sponsor's (陈军)
+#: satisfaction falls, the finance department's stays level (S moves 30 % of the way to each
+#: score). Neither is an external client, whom the complaints demo gives complaints.
+_SATISFACTION = [
+    (4, ((58, 90, None), (48, 72, "里程碑 M3 又延期了。"), (38, 66, None),
+         (27, 58, "测试资源仍未到位。"), (17, 48, None), (6, 40, "对项目进度越来越担心。"))),
+    (6, ((55, 80, None), (42, 82, "预算对账及时。"), (28, 78, None), (14, 81, None),
+         (3, 80, None))),
+]
+_NAMESPACE = uuid.UUID("6f1d0c52-3c1e-4a57-9d86-2f4f3c1b7a10")  # the demo's fixed event ids
+
+HISTORY_MONTHS = 18
+HISTORY_SEED = 8  # a draw whose backtest beats the naive forecast (MASE < 1)
+_HISTORY_TITLES = (
+    "门店销售日报", "Delivery tracking page", "发票抬头批量修改", "Role-based access for managers",
+    "库存预警短信", "Bulk upload of price lists", "年度合同续签提醒", "API for order status",
+    "售后工单导出", "Weekly KPI e-mail", "多仓库调拨", "Audit log of price changes",
+)
+_HISTORY_CLIENTS = (0, 1, 2, 3, 8, 10)  # the external and potential clients that ask for things
 
 
 def _money(amount: str, currency: str) -> dict[str, str]:
@@ -146,7 +182,83 @@ def load_demo(ctx) -> int:
                                       "occurred_at": now - timedelta(days=days_ago)},
                                      now=now, by=DEMO_BY, rules=rules)
         _load_requirements(session, clients, now=now, rules=rules)
+        _load_requirement_history(session, clients, now=now, rules=rules)
+        _load_satisfaction(session, clients, now=now, rules=rules)
     return len(clients)
+
+
+def _load_satisfaction(session, clients, *, now, rules) -> None:
+    """Survey responses applied as the registry applies them from the bus, backdated."""
+    events = []
+    for index, responses in _SATISFACTION:
+        client_id = clients[index].id
+        for number, (days_ago, score, comment) in enumerate(responses):
+            at = now - timedelta(days=days_ago, hours=number)
+            key = f"{index}-{number}"
+            data = {"client_id": client_id,
+                    "response_id": str(uuid.uuid5(_NAMESPACE, "response-" + key)),
+                    "survey_id": str(uuid.uuid5(_NAMESPACE, "survey")),
+                    "invitation_id": str(uuid.uuid5(_NAMESPACE, "invitation-" + key)),
+                    "submitted_at": isoformat_z(at), "score": score, "scoring_version": "1",
+                    "nps": None, "nps_category": None, "csat": None, "ces": None,
+                    "comment": comment}
+            events.append(Event.from_envelope(build_envelope(
+                service="survey", event_type="survey.response.submitted", subject=client_id,
+                data=data, time=at, sequence=len(events) + 1,
+                event_id=str(uuid.uuid5(_NAMESPACE, "event-" + key)))))
+    records.apply_events(session, events, now=now, rules=rules)
+
+
+def _month_starts(today: date, count: int) -> list[date]:
+    """The first days of the ``count`` months before ``today``'s, oldest first."""
+    months = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        months.append(date(year, month, 1))
+    return months[::-1]
+
+
+def _load_requirement_history(session, clients, *, now, rules) -> None:
+    """Finished requirements (and their change requests), a few a month for
+    :data:`HISTORY_MONTHS` months, each created and moved on at its own backdated time."""
+    draw = random.Random(HISTORY_SEED)
+    for number, month in enumerate(_month_starts(care.today(now, rules), HISTORY_MONTHS)):
+        for _ in range(2 + number // 6 + draw.randint(0, 2)):  # an intake growing slowly
+            created = datetime.combine(month.replace(day=draw.randint(1, 26)),
+                                       time(draw.randint(9, 17)), tzinfo=rules.zone)
+            _finished_requirement(session, clients[draw.choice(_HISTORY_CLIENTS)].id, draw,
+                                  created=created, now=now, rules=rules)
+
+
+def _finished_requirement(session, client_id, draw: random.Random, *, created: datetime, now,
+                          rules) -> None:
+    span = min(timedelta(days=21), (now - created) * 0.8)  # every step before now
+
+    def at(share: float) -> datetime:
+        return created + span * share
+
+    rejected = draw.random() < 0.2
+    changed = None if rejected else draw.choice((None, "approve", "reject"))
+    record = requirements.create_requirement(session, client_id, {
+        "title": draw.choice(_HISTORY_TITLES), "priority": draw.choice(("must", "should", "could")),
+        "source": draw.choice(("workshop", "interview", "meeting", "survey", "complaint")),
+        "due_on": created.date() + timedelta(days=30)}, now=created, by=DEMO_BY)
+    steps = [("analyse", 0.1), ("reject", 0.3)] if rejected else \
+        [("analyse", 0.1), ("approve", 0.2), ("start", 0.3), ("deliver", 0.7), ("accept", 0.9)]
+    for action, share in steps:
+        if action == "deliver" and changed:
+            change = requirements.submit_change_request(
+                session, record.id, {"summary": "Move the due date by two weeks",
+                                     "impact": {"schedule_days": 14, "risk": "low"},
+                                     "proposed": {"due_on": record.due_on + timedelta(days=14)}},
+                now=at(0.4), by=DEMO_BY, rules=rules)
+            requirements.decide(session, change.id, changed, None, expected_version=None,
+                                now=at(0.5), by=DEMO_DECIDER, rules=rules)
+        fields = {"reason": "Out of scope for this contract."} if action == "reject" else \
+            _ACTION_FIELDS.get(action, {})
+        requirements.act(session, record.id, action, fields, expected_version=None,
+                         now=at(share), by=DEMO_BY)
 
 
 def _load_requirements(session, clients, *, now, rules) -> None:

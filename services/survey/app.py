@@ -29,6 +29,8 @@ def build_context(settings: Settings, database: Database | None = None, clock=No
     ctx = ServiceContext(SERVICE, settings, database, platform, clock or utcnow)
     ctx.extras["rules"] = rules or DEFAULT_RULES
     ctx.extras["delivery"] = Delivery(email_enabled=bool(settings.smtp_url))
+    from services.survey.themes import config_from_env
+    ctx.extras["themes"] = config_from_env(settings.extra)
     worker = DeliveryWorker(ctx)
     install_delivery_hook(database.sessions, worker)
     ctx.extras["delivery_worker"] = worker
@@ -39,13 +41,14 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
     from services.survey.api.invitations import blp as invitations_blp
     from services.survey.api.public import blp as public_blp
     from services.survey.api.surveys import blp as surveys_blp
+    from services.survey.api.themes import blp as themes_blp
     from services.survey.web import form
     from services.survey.web.pages import register_page_errors
     ctx = context or build_context(settings or Settings.from_env())
     app = create_service_app(ctx, title="ClientLoop survey",
                              description="Satisfaction surveys sent to clients as personal links, "
                                          "filled in a browser, scored and analysed.",
-                             blueprints=[surveys_blp, invitations_blp, public_blp])
+                             blueprints=[surveys_blp, invitations_blp, themes_blp, public_blp])
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.register_blueprint(form.bp)
@@ -113,9 +116,15 @@ def background_link_base(settings: Settings) -> str:
 
 
 def run_jobs(ctx: ServiceContext, now: datetime) -> dict[str, int]:
-    """Invitation emails still due (after a failure or a crash while sending)."""
+    """Invitation emails still due (after a failure or a crash while sending); the demo's
+    answers once the demo clients are known (``demo.answer_if_pending``)."""
     from services.survey.delivery.worker import deliver_due
-    return {"emails_sent": deliver_due(ctx, now)}
+    from services.survey.demo import answer_if_pending
+    done = {"emails_sent": deliver_due(ctx, now)}
+    answered = answer_if_pending(ctx, now, background_link_base(ctx.settings))
+    if answered:
+        done["demo_answers"] = answered
+    return done
 
 
 def load_demo(ctx: ServiceContext) -> int:

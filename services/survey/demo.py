@@ -3,13 +3,22 @@
 * "Client satisfaction survey" — active, one question of every type;
 * "After your complaint" — active and marked ``send_after_complaint_resolved``, so resolving a
   demo complaint invites its client.
+
+Demo answers (:data:`ANSWERS`) to the satisfaction survey, with comments in both languages on a
+few recurring themes (logistics, price, support, the invoice), so the results page shows
+feedback themes and detractor drivers. This service learns clients from registry events, which
+are still on their way when the demo is loaded: the answers are added by the periodic jobs
+(``answer_if_pending``) as soon as clients are known, while the demo survey has no invitation
+yet — once, and never on a survey anyone else created.
 """
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from services.survey import service
-from services.survey.adapters.orm import SurveyRecord
+from services.survey.adapters.orm import ClientEntry, InvitationRecord, SurveyRecord
 
 DEMO = "demo"
 
@@ -86,3 +95,78 @@ def load_demo(ctx) -> int:
                                    rules=ctx.extras["rules"])
             created += 1
     return created
+
+
+#: (NPS answer, CSAT answer, comment): recurring themes — 物流 (快递, 发货), 价格, 客服,
+#: delivery, support, invoice — with the logistics comments from detractors.
+ANSWERS: tuple[tuple[int, int, str], ...] = (
+    (3, 2, "物流太慢了，等了一个多星期才收到。"),
+    (4, 2, "快递包装破损，希望改进物流。"),
+    (2, 1, "发货总是延迟，影响我们的项目进度。"),
+    (5, 3, "物流信息不更新，不知道货到哪里了。"),
+    (6, 3, "快递员态度一般，送货时间不固定。"),
+    (8, 4, "价格还算合适，物流还可以再快一些。"),
+    (2, 1, "客服电话很难打通，物流问题也没人跟进。"),
+    (9, 5, "价格透明，客服响应及时。"),
+    (6, 3, "价格偏高，发票开得太慢。"),
+    (10, 5, "客服很专业，问题当天解决。"),
+    (5, 3, "今年的价格贵了不少。"),
+    (9, 4, "客服耐心，价格也公道。"),
+    (4, 2, "Delivery was late twice this quarter and the courier lost a parcel."),
+    (5, 2, "Shipping takes too long; delivery dates keep slipping."),
+    (3, 2, "Late delivery again, and the shipment arrived damaged."),
+    (5, 3, "The courier missed the delivery window twice."),
+    (10, 5, "Support answered within an hour, very helpful."),
+    (9, 5, "Great support team and a fair price."),
+    (7, 4, "The invoice had errors again; support fixed it quickly."),
+    (6, 3, "Price went up without notice and the invoice was unclear."),
+    (8, 4, "Good support, but delivery could be faster."),
+    (10, 5, "Clear invoice, reasonable price, friendly support."),
+)
+
+
+def _demo_survey(session) -> SurveyRecord | None:
+    """The demo satisfaction survey, while it has no invitation (else ``None``)."""
+    survey = session.execute(
+        select(SurveyRecord).where(SurveyRecord.created_by == DEMO,
+                                   SurveyRecord.status == "active",
+                                   SurveyRecord.send_after_complaint_resolved.is_(False))
+        .order_by(SurveyRecord.created_at, SurveyRecord.id).limit(1)).scalar_one_or_none()
+    if survey is None or (survey.definition.get("title") or {}).get("en") != \
+            SATISFACTION["title"]["en"]:
+        return None
+    invited = session.execute(select(func.count()).select_from(InvitationRecord).where(
+        InvitationRecord.survey_id == survey.id)).scalar_one()
+    return None if invited else survey
+
+
+def answer_if_pending(ctx, now: datetime, link_base: str) -> int:
+    """Answer the demo survey once clients are known (see the module's text); returns how many
+    answers were added. No email is sent: the invitations are answered at once."""
+    with ctx.database.transaction() as session:
+        survey = _demo_survey(session)
+        if survey is None:
+            return 0
+        clients = session.execute(
+            select(ClientEntry.id, ClientEntry.preferred_language)
+            .where(ClientEntry.known.is_(True), ClientEntry.status == "active",
+                   ClientEntry.erased_at.is_(None))
+            .order_by(ClientEntry.name, ClientEntry.id)).all()
+        if not clients:
+            return 0
+        rules = ctx.extras["rules"]
+        count = len(ANSWERS)
+        for index, (nps, csat, comment) in enumerate(ANSWERS):
+            client_id, language = clients[index % len(clients)]
+            # spread over the last weeks, oldest first, so the results show months too
+            moment = now - timedelta(days=3 * (count - index), hours=index)
+            issued = service.invite_clients(
+                session, survey.id, [client_id], field_name="client_id",
+                language="en" if comment.isascii() else "zh-CN", expires_in_days=None,
+                by=DEMO, now=moment, link_base=link_base,
+                delivery=service.Delivery(email_enabled=False), allow_duplicate=True,
+                rules=rules)[0]
+            service.submit_response(session, issued.token,
+                                    {"recommend": nps, "satisfied": csat, "comment": comment},
+                                    now=moment + timedelta(minutes=30), rules=rules)
+    return count

@@ -53,6 +53,7 @@ from services.survey.adapters.orm import (CSAT_VALUES, NPS_VALUES, ClientEntry,
 from services.survey.domain.aggregates import UNKNOWN_GROUP, GroupBy, Tally, metrics
 from services.survey.domain.definition import SurveyDefinition
 from services.survey.domain.scoring import FeedbackRules
+from services.survey.domain.trend import nps_trend
 from shared.clock import as_utc, isoformat_z
 from shared.db import Database, UTCDateTime
 from shared.errors import ValidationFailed
@@ -111,9 +112,13 @@ def results(session: Session, survey: SurveyRecord, *, start: date | None, end: 
     if group_by:
         groups = [{"key": key, **metrics(tallies[key], feedback)}
                   for key in sorted(tallies)]
-    return {"survey_id": survey.id, "from": start.isoformat() if start else None,
-            "to": end.isoformat() if end else None, "group_by": group_by,
-            "overall": metrics(overall, feedback), "groups": groups}
+    answer = {"survey_id": survey.id, "from": start.isoformat() if start else None,
+              "to": end.isoformat() if end else None, "group_by": group_by,
+              "overall": metrics(overall, feedback), "groups": groups}
+    if group_by == GroupBy.MONTH:
+        answer["trend"] = nps_trend(((group["key"], group["nps"]) for group in groups),
+                                    feedback.places)
+    return answer
 
 
 def _bands_fit(rules: FeedbackRules) -> bool:

@@ -70,8 +70,9 @@ def test_the_demo_waits_for_clients_then_creates_complaints_once(complaints_ctx,
     run_jobs(complaints_ctx, clock.now)
     load_demo(complaints_ctx)
 
-    assert created == 11  # 4 current complaints, 7 of the improvement's history
-    assert _complaints(complaints_ctx) == 11
+    # 4 current complaints, 7 of the improvement's history, 225 closed ones of the weekly history
+    assert created == 236
+    assert _complaints(complaints_ctx) == 236
     events = outbox_events(complaints_ctx)
     assert {e["event_type"] for e in events} >= {"complaint.opened", "complaint.resolved",
                                                  "complaint.waiting"}
@@ -84,7 +85,7 @@ def test_the_demo_loads_at_once_when_clients_are_known(complaints_ctx):
 
     load_demo(complaints_ctx)
 
-    assert _complaints(complaints_ctx) == 11
+    assert _complaints(complaints_ctx) == 236
 
 
 def test_the_demo_improvement_shows_a_fall_in_complaints(complaints_ctx, api):

@@ -4,7 +4,10 @@
 * the period: ``from``/``to`` calendar dates in ``CLIENTLOOP_TIMEZONE`` (default: the 12 weeks
   up to today), at most :data:`MAX_DAYS` long;
 * the root-cause Pareto: causes biggest first with their share and the cumulative share, the
-  first :data:`PARETO_TOP` shown by name and the rest summed as "other causes".
+  first :data:`PARETO_TOP` shown by name and the rest summed as "other causes";
+* the forecast of the weekly volume: the next :data:`FORECAST_WEEKS` weeks of the answer of
+  ``GET /forecasts/complaints`` (``services.complaints.forecasts``, the same use case and
+  cache), whatever the period.
 """
 from __future__ import annotations
 
@@ -15,12 +18,14 @@ from typing import Any, Mapping
 
 from services.complaints.adapters.reports import complaints_report, day_bounds
 from services.complaints.domain.reports import report_number
+from services.complaints.forecasts import complaints_forecast
 from services.complaints.web.console_forms import read_day
 from shared.web.console import N_
 
 DEFAULT_DAYS = 84
 MAX_DAYS = 731
 PARETO_TOP = 10
+FORECAST_WEEKS = 8
 OTHER_CAUSES = "\x00other"
 """The key of the Pareto's last row (all the causes after the top ones); never a cause."""
 
@@ -75,3 +80,15 @@ def figures(session, period: Period, now: datetime) -> dict[str, Any]:
                                start=start, end=end, now=now, zone=period.zone)  # and "weekly"
     report["pareto"] = pareto(report["by_root_cause"])
     return report
+
+
+def weekly_forecast(session, *, now: datetime, zone, cache) -> dict[str, Any] | None:
+    """The one series of ``GET /forecasts/complaints?by=none&horizon_weeks=8``: ``method``,
+    ``forecast`` (weeks from the current one) and ``backtest``; None without a series."""
+    answer = complaints_forecast(session, by="none", horizon=FORECAST_WEEKS, now=now, zone=zone,
+                                 cache=cache)
+    if not answer["series"]:
+        return None
+    series = answer["series"][0]
+    return {"method": answer["method"], "forecast": series["forecast"],
+            "backtest": series["backtest"]}

@@ -8,8 +8,10 @@
   new deadlines before they are saved);
 * ``/new`` — a new complaint, its client picked from a search of the local directory;
 * ``/analysis`` — the complaint analysis for a date range, every chart with its numbers
-  (the root-cause Pareto among them), and the improvement actions with their effect: a form
-  to plan one and, for staff, the workflow buttons each one's status allows
+  (the root-cause Pareto among them; the weekly volume with the next weeks' forecast band and
+  its table, from the forecast use case the API answers, ``services.complaints.forecasts``),
+  and the improvement actions with their effect: a form to plan one and, for staff, the
+  workflow buttons each one's status allows
   (``/improvements``, ``/improvements/<id>/actions``).
 
 A page is one more entry point into the use cases of ``services.complaints.service`` (the ones
@@ -22,7 +24,10 @@ from datetime import date, timedelta
 from typing import Any, Mapping
 from uuid import UUID
 
+import pygal
+from pygal.style import Style
 from flask import abort, current_app, g, render_template, request, url_for
+from markupsafe import Markup
 
 from services.complaints import improvements, service
 from services.complaints.adapters import improvements as improvement_store
@@ -38,8 +43,10 @@ from services.complaints.web.console_forms import (
     read_version)
 from services.complaints.web.console_messages import MESSAGES
 from shared.errors import ActionNotAllowed, Conflict, NotFound, StaleVersion
-from shared.web.console import (N_, _, bar_chart, current_language, handle_write, line_chart,
+from shared.web.console import (N_, _, bar_chart, current_language, handle_write,
                                 make_console_blueprint, staff_page)
+from shared.forecasting import ForecastCache
+from shared.web.console import charts
 from shared.web.console.formatting import (duration_text, format_date, format_number,
                                            format_percent)
 from shared.web.console.paging import Page
@@ -329,10 +336,13 @@ def analysis_page(*, status: int = 200, values: Mapping[str, Any] | None = None,
                     errors=translated_errors(period_errors), improvements=None, **labels)
     with ctx().database.transaction() as session:
         figures = analysis.figures(session, period, ctx().clock())
+        forecast = analysis.weekly_forecast(
+            session, now=ctx().clock(), zone=ctx().extras["timezone"],
+            cache=ctx().extras.setdefault("forecast_cache", ForecastCache()))
         shown = _improvements(session)
     return page("analysis.html", status, period=period, figures=figures, errors={},
                 improvements=shown, **labels,
-                timezone=ctx().settings.timezone, charts=analysis_charts(figures),
+                timezone=ctx().settings.timezone, charts=analysis_charts(figures, forecast),
                 rates={name: None if figures[name] is None else figures[name] / 100
                        for name in ("sla_breach_rate", "reopen_rate")},
                 durations={name: {kind: _duration(figures[name][kind])
@@ -359,18 +369,112 @@ def _counts_chart(title: str, header: str, counts: Mapping[str, int],
                   [[label, format_number(count)] for label, count in items], note)
 
 
-def analysis_charts(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every chart of the analysis page with the table of its numbers."""
+FORECAST_METHOD_LABELS = {
+    "insufficient_history": N_("Too little history: the mean of the weeks so far, with Poisson "
+                               "intervals"),
+    "ets_damped": N_("Exponential smoothing with a damped trend"),
+    "ets_damped_seasonal": N_("Exponential smoothing with a damped trend and yearly "
+                              "seasonality")}
+BAND_95, BAND_80, MEAN_LINE = "#c9d8f6", "#8eaeea", "#b45309"
+"""The forecast's colours: the 95 % and 80 % intervals (shaded) and the mean (dashed)."""
+
+
+class _BandLine(pygal.Line):
+    """pygal's line whose filled series may start later than the first label: the shaded area
+    starts at a series' first value instead of joining it to the first label's baseline."""
+
+    def _fill(self, values):
+        first = next((i for i, (_x, y) in enumerate(values) if y is not None), 0)
+        return super()._fill(values[first:])
+
+
+def _band_weeks(weekly: list[tuple[date, int]], forecast: Mapping[str, Any] | None
+                ) -> tuple[list[date], dict[date, Mapping[str, Any]]]:
+    """The chart's weeks and the forecast by week: the forecast weeks follow the period's when
+    the period reaches the last complete week (else there is no band; the table still shows
+    the forecast)."""
+    weeks = [monday for monday, _count in weekly]
+    bands = {date.fromisoformat(item["week"]): item
+             for item in (forecast or {}).get("forecast", [])}
+    if not bands or not weeks or weeks[-1] < min(bands) - timedelta(weeks=1):
+        return weeks, {}
+    return sorted(set(weeks) | set(bands)), bands
+
+
+def weekly_chart(title: str, weekly: list[tuple[date, int]],
+                 forecast: Mapping[str, Any] | None) -> Markup:
+    """The weekly volume as ``charts.line_chart`` draws it, with the forecast's 95 % and 80 %
+    intervals shaded and its mean dashed (the same pygal style, an ``<img>`` of the SVG); the
+    ``alt`` text lists the counts, the forecast has its own table."""
+    weeks, bands = _band_weeks(weekly, forecast)
+    counts = dict(weekly)
+    short = WEEK_LABELS[current_language()]
+    many = len(weeks) > 12
+    colours = (BAND_95, BAND_80, BAND_95, "#ffffff") if bands else ()
+    style = Style(**{**charts.STYLE.to_dict(), "opacity": "1",
+                     "colors": (*colours, charts.STYLE.colors[0], MEAN_LINE)})
+    chart = _BandLine(**charts._config(
+        title, style=style, x_label_rotation=30 if many else 0, show_minor_x_labels=not many,
+        x_labels_major_every=max(1, len(weeks) // 8) if many else None,
+        allow_interruptions=True, dots_size=4, stroke_style={"width": 3},
+        show_legend=bool(bands), legend_at_bottom=True))
+    chart.x_labels = [format_date(monday, short) for monday in weeks]
+
+    def band(key: str) -> list[float | None]:
+        return [bands[monday][key] if monday in bands else None for monday in weeks]
+
+    if bands:  # from the top down, each filled to the axis: 95 %, 80 %, 80 %, 95 % (white)
+        flat = {"width": 0}
+        chart.add(_("95 % forecast interval"), band("hi95"), fill=True, show_dots=False,
+                  stroke_style=flat)
+        chart.add(_("80 % forecast interval"), band("hi80"), fill=True, show_dots=False,
+                  stroke_style=flat)
+        chart.add(None, band("lo80"), fill=True, show_dots=False, stroke_style=flat)
+        chart.add(None, band("lo95"), fill=True, show_dots=False, stroke_style=flat)
+    chart.add(_("Complaints opened"), [counts.get(monday) for monday in weeks])
+    if bands:
+        chart.add(_("Forecast mean"), band("mean"), show_dots=False,
+                  stroke_style={"width": 2, "dasharray": "6, 4"})
+    points = [(format_date(monday, short), count) for monday, count in weekly]
+    return charts.as_image(charts._svg(chart), charts._alt(title, points))
+
+
+def _interval(low: float, high: float) -> str:
+    return _("%(low)s–%(high)s", low=format_number(low, 2), high=format_number(high, 2))
+
+
+def forecast_table(forecast: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The forecast as text: a row per week (mean, 80 % and 95 % intervals), the method and the
+    backtest's MAE and MASE."""
+    if forecast is None:
+        return None
+    test = forecast["backtest"]
+    return {
+        "headers": [_("Forecast week of"), _("Mean"), _("80 % forecast interval"),
+                    _("95 % forecast interval")],
+        "rows": [[format_date(date.fromisoformat(item["week"])), format_number(item["mean"], 2),
+                  _interval(item["lo80"], item["hi80"]), _interval(item["lo95"], item["hi95"])]
+                 for item in forecast["forecast"]],
+        "method": _(FORECAST_METHOD_LABELS.get(forecast["method"], forecast["method"])),
+        "backtest": None if test is None else {
+            "points": test["points"], "mae": format_number(test["mae"], 2),
+            "mase": "—" if test["mase"] is None else format_number(test["mase"], 2)}}
+
+
+def analysis_charts(figures: Mapping[str, Any],
+                    forecast: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every chart of the analysis page with the table of its numbers; the weekly volume with
+    ``forecast`` (one series of ``GET /forecasts/complaints``) drawn and tabled beside it."""
     weekly_title = _("Complaints opened per week")
     weeks = [(format_date(monday), count) for monday, count in figures["weekly"]]
-    short = WEEK_LABELS[current_language()]
-    points = [(format_date(monday, short), count) for monday, count in figures["weekly"]]
     pareto_title = _("Root causes (Pareto)")
     pareto = [(_("Other causes") if row["cause"] == analysis.OTHER_CAUSES else row["cause"], row)
               for row in figures["pareto"]]
     return [
-        _chart(weekly_title, line_chart(weekly_title, points), [_("Week of"), _("Complaints")],
-               [[week, format_number(count)] for week, count in weeks]),
+        {**_chart(weekly_title, weekly_chart(weekly_title, figures["weekly"], forecast),
+                  [_("Week of"), _("Complaints")],
+                  [[week, format_number(count)] for week, count in weeks]),
+         "forecast": forecast_table(forecast)},
         _counts_chart(_("By category"), _("Category"), figures["by_category"], CATEGORY_LABELS),
         _counts_chart(_("By severity"), _("Severity"), figures["by_severity"], SEVERITY_LABELS),
         _counts_chart(_("By channel"), _("Channel"), figures["by_channel"], CHANNEL_LABELS),

@@ -8,7 +8,9 @@
   over time with each change's reason, health and value, open complaints and survey responses
   as the registry learnt them from events, the communication plan, follow-up and interactions
   (staff log an interaction or set the plan there);
-* ``/portfolio`` — the portfolio report with its charts;
+* ``/portfolio`` — the portfolio report with its charts, and the clients whose health band is
+  projected to get worse within ``days`` (1–365, default 90; the at-risk forecast the API's
+  ``/forecasts/at-risk`` answers);
 * ``/requirements`` — requirements of every client (filters: status, priority, overdue);
 * ``/change-requests`` — change requests (submitted ones first) with Approve / Reject (staff;
   never the submitter: four eyes).
@@ -24,17 +26,18 @@ from uuid import UUID
 
 from flask import abort, current_app, g, render_template, request, url_for
 
-from services.registry import care, queries, reports, requirements, service
+from services.registry import care, forecasts, queries, reports, requirements, service
 from services.registry.adapters.orm import ClientRecord
 from services.registry.domain import requirements as requirements_domain
 from services.registry.web import care_form, client_form, client_page as page_data
 from services.registry.web.console_messages import MESSAGES
 from services.registry.web.labels import label, labels
 from shared.errors import Conflict, NotFound, StaleVersion
+from shared.forecasting import ForecastCache
 from shared.web.console import (_, bar_chart, current_language, flash, handle_write, line_chart,
-                                make_console_blueprint, redirect_back, staff_page)
+                                make_console_blueprint, ngettext, redirect_back, staff_page)
 from shared.web.console.formatting import format_date, format_money, format_number
-from shared.web.console.paging import page_number, paginate
+from shared.web.console.paging import Page, page_number, paginate
 
 console = make_console_blueprint("registry", __name__, template_folder="templates",
                                  messages=MESSAGES)
@@ -294,13 +297,49 @@ def plan_save(client_id: UUID):
 
 # -- the portfolio -----------------------------------------------------------------------------
 
+AT_RISK_DAYS = 90  # how far ahead the at-risk forecast looks unless the page asks (1–365)
+
+
 @console.get("/portfolio")
 @staff_page()
 def portfolio():
+    days = at_risk_days(request.args)
     with ctx().database.transaction() as session:
         report = reports.portfolio(session, currency())
+        at_risk = forecasts.at_risk(session, days=days, now=ctx().clock(), zone=rules().zone,
+                                    rules=rules().value,
+                                    cache=ctx().extras.setdefault("forecast_cache",
+                                                                  ForecastCache()))
+    items = at_risk["items"]  # soonest first; a page of them is worded and shown
+    number = min(page_number(), max(1, -(-len(items) // PER_PAGE)))
+    shown = [dict(item, reasons=at_risk_reasons(item["why"]))
+             for item in items[(number - 1) * PER_PAGE:number * PER_PAGE]]
     return render_template(TEMPLATES + "portfolio.html", report=report,
-                           sections=portfolio_sections(report))
+                           sections=portfolio_sections(report), days=days,
+                           at_risk=Page(shown, number, PER_PAGE, len(items), {"days": days}))
+
+
+def at_risk_days(args) -> int:
+    """``days`` from the query string: a whole number 1–365, else 90 (a page, not an API: a
+    mistyped value shows the default rather than an error)."""
+    text = (args.get("days") or "").strip()
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= 365:
+        return int(text)
+    return AT_RISK_DAYS
+
+
+def at_risk_reasons(why: dict) -> list[str]:
+    """The reasons the at-risk forecast gives, in the page's language."""
+    reasons = [_("Satisfaction %(value)s, trend %(slope)s a day over the last %(days)s days",
+                 value=format_number(why["satisfaction"], 2), slope=f"{why['slope']:+.2f}",
+                 days=why["trend_days"])]
+    if why["open_complaints"]:
+        reasons.append(ngettext("%(num)s open complaint", "%(num)s open complaints",
+                                why["open_complaints"]))
+    if why["complaints_90d"]:
+        reasons.append(ngettext("%(num)s complaint in the last 90 days",
+                                "%(num)s complaints in the last 90 days", why["complaints_90d"]))
+    return reasons
 
 
 def portfolio_sections(report: dict) -> list[dict]:

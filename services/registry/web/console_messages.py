@@ -276,6 +276,34 @@ MESSAGES: dict[str, dict[str, str]] = {"zh-CN": {
     "Clients by kind": "按类型的客户数",
     "Annual value by tier": "按等级的年度价值",
     "Clients by health band": "按健康区间的客户数",
+    # the at-risk forecast on the portfolio page
+    "Health at risk: forecast": "健康风险预测",
+    "Satisfaction is projected from its trend over the last 90 days (at least 3 changes over 7 "
+    "days or more), the trend fading day by day; health is recomputed with the client's current "
+    "complaints.":
+        "满意度按近 90 天的趋势推算（至少 3 次变化、跨度至少 7 天），趋势逐日减弱；"
+        "健康度用推算的满意度和客户当前的投诉重新计算。",
+    "Forecast period": "预测期",
+    "Days ahead (1–365)": "向后预测天数（1–365）",
+    "Show": "显示",
+    "Clients whose health band is projected to get worse within %(num)s day, soonest first":
+        "预计 %(num)s 天内健康区间变差的客户（最早的在前）",
+    "Clients whose health band is projected to get worse within %(num)s days, soonest first":
+        "预计 %(num)s 天内健康区间变差的客户（最早的在前）",
+    "Health now": "当前健康度",
+    "Projected health": "预计健康度",
+    "Projected on": "预计日期",
+    "Reasons": "原因",
+    "No client's health band is projected to get worse within %(num)s day.":
+        "预计 %(num)s 天内没有客户的健康区间变差。",
+    "No client's health band is projected to get worse within %(num)s days.":
+        "预计 %(num)s 天内没有客户的健康区间变差。",
+    "Satisfaction %(value)s, trend %(slope)s a day over the last %(days)s days":
+        "满意度 %(value)s，近 %(days)s 天趋势每天 %(slope)s",
+    "%(num)s open complaint": "%(num)s 个未结投诉",
+    "%(num)s open complaints": "%(num)s 个未结投诉",
+    "%(num)s complaint in the last 90 days": "近 90 天 %(num)s 个投诉",
+    "%(num)s complaints in the last 90 days": "近 90 天 %(num)s 个投诉",
     # requirements and change requests
     "Requirements": "需求",
     "Requirement": "需求",

@@ -272,6 +272,17 @@ class GroupSchema(MetricsSchema):
     key = fields.String()
 
 
+class TrendMonthSchema(ma.Schema):
+    month = fields.String(metadata={"description": "YYYY-MM in CLIENTLOOP_TIMEZONE."})
+    nps = fields.Float(allow_none=True)
+    nps_ci95 = fields.List(fields.Float(), allow_none=True, metadata={
+        "description": "[lo, hi]: NPS ± 1.96·SE, SE = √((p(1−p) + d(1−d) + 2pd)/n)·100, "
+                       "clamped to [−100, 100]; null without answers."})
+    answered = fields.Integer()
+    changed = fields.Boolean(metadata={
+        "description": "The interval does not overlap the previous month's with answers."})
+
+
 class ResultsSchema(ma.Schema):
     survey_id = fields.String()
     from_ = fields.String(data_key="from", attribute="from", allow_none=True)
@@ -279,6 +290,8 @@ class ResultsSchema(ma.Schema):
     group_by = fields.String(allow_none=True)
     overall = fields.Nested(MetricsSchema)
     groups = fields.List(fields.Nested(GroupSchema))
+    trend = fields.List(fields.Nested(TrendMonthSchema), metadata={
+        "description": "With `group_by=month`: NPS per month with its 95 % interval."})
 
 
 class ResponseSchema(ma.Schema):
@@ -306,3 +319,47 @@ class PublicResponseSchema(ma.Schema):
     survey_id = fields.String()
     score = fields.Float(allow_none=True)
     submitted_at = Timestamp()
+
+
+class ThemesArgs(PageArgs, PeriodArgs):
+    """A period (calendar dates, both inclusive), the responses' language, a page of themes."""
+
+    language = fields.String(validate=validate.OneOf(LANGUAGES),
+                             metadata={"description": "Only responses given in this language."})
+
+
+class ThemeExampleSchema(ma.Schema):
+    response_id = fields.String()
+    survey_id = fields.String(metadata={"description": "Across surveys only."})
+    text = fields.String(metadata={"description": "The response's comment (its text answers)."})
+    language = fields.String(metadata=one_of(LANGUAGES))
+    submitted_at = Timestamp()
+
+
+class ThemeSchema(ma.Schema):
+    theme = fields.String(metadata={"description": "The term after the synonym map."})
+    terms = fields.List(fields.String(), metadata={"description": "The words seen, sorted."})
+    mentions = fields.Integer(metadata={"description": "Responses mentioning the theme."})
+    share = fields.Float(allow_none=True, metadata={
+        "description": "mentions as a percentage of the responses with text."})
+    score_mean = fields.Float(allow_none=True, metadata={
+        "description": "Mean score of the responses mentioning it."})
+    nps = fields.Float(allow_none=True, metadata={
+        "description": "NPS (−100…100) of the responses mentioning it."})
+    examples = fields.List(fields.Nested(ThemeExampleSchema), metadata={
+        "description": "Up to three of its comments, newest first."})
+
+
+class ThemesSchema(ma.Schema):
+    survey_id = fields.String(allow_none=True)
+    from_ = fields.String(data_key="from", attribute="from", allow_none=True)
+    to = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    responses_with_text = fields.Integer()
+    items = fields.List(fields.Nested(ThemeSchema), metadata={
+        "description": "A page of the themes, most mentioned first."})
+    detractor_drivers = fields.List(fields.Nested(ThemeSchema), metadata={
+        "description": "Themes with at least 5 mentions, lowest NPS first."})
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer(metadata={"description": "How many themes there are."})

@@ -5,13 +5,14 @@ from flask import current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.survey import results, service
+from services.survey import results, service, themes
 from services.survey.adapters import queries
 from services.survey.adapters.orm import SurveyRecord
 from services.survey.api.common import actor, ctx, rules, survey_view
 from services.survey.api.schemas import (ResponseSchema, ResponsesArgs, ResultsArgs,
                                          ResultsSchema, SurveyInSchema, SurveyListArgs,
-                                         SurveyPatchSchema, SurveySchema)
+                                         SurveyPatchSchema, SurveySchema, ThemesArgs,
+                                         ThemesSchema)
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema, paginate
 from shared.web.versioning import expected_version, with_etag
@@ -108,6 +109,26 @@ class Results(MethodView):
             return results.results(session, survey, start=args.get("start"),
                                    end=args.get("end"), group_by=args.get("group_by"),
                                    timezone=ctx().settings.timezone, rules=rules())
+
+
+@blp.route("/<uuid:survey_id>/themes")
+class Themes(MethodView):
+    @blp.arguments(ThemesArgs, location="query")
+    @blp.response(200, ThemesSchema)
+    def get(self, args, survey_id):
+        """Feedback themes of the survey's comments for ``from``–``to`` (and ``language``):
+        each theme's mentions, share, mean score, NPS and newest examples, by mentions (a page
+        of them), and the detractor drivers (at least 5 mentions, lowest NPS first)."""
+        with ctx().database.transaction() as session:
+            survey = service.get_survey(session, str(survey_id))
+            return theme_answer(session, args, survey.id)
+
+
+def theme_answer(session, args, survey_id):
+    return themes.themes(session, survey_id=survey_id, start=args.get("start"),
+                         end=args.get("end"), language=args.get("language"),
+                         timezone=ctx().settings.timezone, config=ctx().extras["themes"],
+                         rules=rules().feedback, page=args["page"], per_page=args["per_page"])
 
 
 @blp.route("/<uuid:survey_id>/responses")

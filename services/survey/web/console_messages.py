@@ -209,6 +209,24 @@ MESSAGES = {"zh-CN": {
     "See the responses": "查看回答",
     "Enter a date as YYYY-MM-DD.": "请按 YYYY-MM-DD 格式输入日期。",
     "'From' must be on or before 'to'.": "开始日期不能晚于结束日期。",
+    # feedback themes
+    "Feedback themes": "反馈主题",
+    "Detractor drivers": "贬损驱动因素",
+    "95 % interval": "95% 置信区间",
+    "95 % interval, low": "95% 置信区间下限",
+    "95 % interval, high": "95% 置信区间上限",
+    "Significant change": "显著变化",
+    "Theme": "主题",
+    "Words": "词语",
+    "Mentions": "提及次数",
+    "Share of comments": "占评论比例",
+    "Newest comment": "最新评论",
+    "%(count)s responses with a comment; the most mentioned themes first.":
+        "%(count)s 份回答留有评论；提及最多的主题在前。",
+    "No comments in this period yet.": "此期间还没有评论。",
+    "Themes mentioned by at least 5 responses, lowest NPS first.":
+        "至少被 5 份回答提及的主题，按 NPS 从低到高排列。",
+    "No theme has 5 mentions yet.": "还没有主题被提及 5 次。",
     # responses
     "Download all as CSV": "下载全部（CSV）",
     "Responses, oldest first": "回答（最早在前）",

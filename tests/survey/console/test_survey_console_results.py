@@ -106,3 +106,54 @@ def test_the_csv_comes_in_pieces_of_a_few_hundred_rows(survey_ctx):
     assert len(chunks) == 4  # header, 500, 500, 201
     assert chunks[0].startswith("\ufeffresponse_id,")
     assert "".join(chunks) == results.csv_export(definition, [Row(n) for n in range(1201)])
+
+
+def test_results_show_the_feedback_themes_and_the_detractor_drivers_in_both_languages(
+        staff_console, zh_console, survey_ctx, http, staff):
+    survey = active_survey(http, staff)
+    for number, comment in enumerate(["物流太慢", "快递丢件了", "发货晚了三天", "物流信息不准",
+                                      "快递员态度差"]):
+        answer(http, staff, survey_ctx, survey["id"], f"Client {number}", recommend=number,
+               comment=comment)
+    answer(http, staff, survey_ctx, survey["id"], "Happy", recommend=10,
+           comment=f"Support was quick {HOSTILE_SCRIPT}")
+    path = f"/console/surveys/{survey['id']}/results"
+    page = assert_valid_html(staff_console.get(path))
+    assert texts_of(page, "themes-heading") == "Feedback themes"
+    assert texts_of(page, "drivers-heading") == "Detractor drivers"
+    themes = page.split('id="themes-heading"')[1].split('id="drivers-heading"')[0]
+    # 物流 merges 快递 and 发货: five mentions of six comments, NPS −100
+    assert re.search(r'<th scope="row">物流</th>\s*<td>发货、快递、物流</td>\s*'
+                     r'<td class="number">5</td>\s*<td class="number">83.3%</td>', themes)
+    assert "<q>快递员态度差</q>" in themes
+    assert HOSTILE_SCRIPT not in page and "&lt;script&gt;" in page
+    drivers = page.split('id="drivers-heading"')[1]
+    assert re.findall(r'<th scope="row">([^<]+)</th>', drivers)[:1] == ["物流"]
+    assert '<td class="number">-100.0</td>' in drivers
+    chinese = zh_console.page(path)
+    assert "反馈主题" in chinese and "贬损驱动因素" in chinese and "提及次数" in chinese
+    empty = staff_console.get(path + "?from=2001-01-01&to=2001-12-31").get_data(as_text=True)
+    assert "No comments in this period yet." in empty
+
+
+def test_nps_per_month_shows_its_95_percent_interval_on_the_chart_and_in_the_table(
+        staff_console, zh_console, survey_ctx, http, staff):
+    survey = active_survey(http, staff)
+    for number, score in enumerate((10, 9, 10, 2)):
+        answer(http, staff, survey_ctx, survey["id"], f"Client {number}", recommend=score)
+    path = f"/console/surveys/{survey['id']}/results"
+    page = assert_valid_html(staff_console.get(path))
+    # 3 promoters, 1 detractor: NPS 50, SE = √((.75·.25 + .25·.75 + 2·.75·.25)/4)·100 = 43.30,
+    # 50 ± 1.96·43.30 = [−34.87, 134.87] clamped to 100.
+    nps_section = page.split('id="chart-nps"')[1].split("</section>")[0]
+    assert ">95 % interval<" in nps_section
+    month = datetime.now(timezone.utc).strftime("%b %Y")
+    row = re.search(rf"<tr>\s*<t[hd][^>]*>{month}</t[hd]>(.*?)</tr>", nps_section, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[0] == "50" and cells[1] == "4"
+    assert cells[2] == "-34.87 – 100"
+    svg = base64.b64decode(re.search(
+        r'<img class="chart" src="data:image/svg\+xml;base64,([^"]+)" alt="NPS per month',
+        page).group(1)).decode()
+    assert "95 % interval, low" in svg and "95 % interval, high" in svg
+    assert "95% 置信区间" in zh_console.page(path)
