@@ -131,9 +131,13 @@ def _service_context(args):
 
 
 def cmd_relay(args) -> int:
-    from shared.runtime import make_relay
+    from shared.runtime import Workers, make_dispatcher, make_relay
     ctx = _service_context(args)
-    make_relay(args.service, ctx).run(_stop_on_signals())
+    workers = Workers(_stop_on_signals())
+    # The webhook dispatcher runs beside the relay, on a thread of its own.
+    workers.start(f"{args.service}-webhooks", make_dispatcher(args.service, ctx).run)
+    make_relay(args.service, ctx).run(workers.stop)
+    workers.shutdown()
     return 0
 
 
@@ -173,6 +177,38 @@ def cmd_dlq_replay(args) -> int:
     for event_id in replayed:
         print(event_id)
     print(f"{len(replayed)} event(s) re-delivered to {args.service}.events", file=sys.stderr)
+    return 0
+
+
+def cmd_outbox_replay(args) -> int:
+    """Re-deliver the retained events recorded since a time to one queue or one webhook
+    endpoint, with their original ids, bodies and sequences (a late subscriber catches up)."""
+    from shared.bus.replay import parse_since, replay_to_queue
+    from shared.runtime import service_module
+    from shared.web.webhooks import pattern_errors
+    settings = _settings(args)
+    module = service_module(args.service)
+    now = datetime.now(timezone.utc)
+    since = parse_since(args.since, now)
+    if args.type is not None and (refused := pattern_errors([args.type], args.service)):
+        raise ValueError(f"--type: {refused[0]}")
+    ctx = module.build_context(settings)
+    try:
+        if args.queue is not None:
+            count = replay_to_queue(ctx.database, ctx.tables, settings.broker_url, args.queue,
+                                    since=since, type_pattern=args.type)
+            where = f"queue {args.queue}"
+        else:
+            from shared.webhooks import store
+            with ctx.database.transaction() as session:
+                if store.get_endpoint(session, ctx.tables, args.webhook) is None:
+                    raise ValueError(f"{args.service} has no webhook endpoint {args.webhook}")
+                count = store.enqueue_replay(session, ctx.tables, args.webhook, since=since,
+                                             type_pattern=args.type, now=now)
+            where = f"webhook endpoint {args.webhook} (sent by the service's dispatcher)"
+    finally:
+        ctx.database.dispose()
+    print(f"{count} event(s) since {since.isoformat().replace('+00:00', 'Z')} replayed to {where}")
     return 0
 
 
@@ -331,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     link.set_defaults(func=cmd_console_link)
 
     for name, func, text in (("migrate", cmd_migrate, "apply the service's database migrations"),
-                             ("relay", cmd_relay, "run the service's outbox relay"),
+                             ("relay", cmd_relay, "run the service's outbox relay and webhook dispatcher"),
                              ("consume", cmd_consume, "run the service's event consumer and periodic jobs"),
                              ("jobs", cmd_jobs, "one pass of the service's periodic jobs, then exit")):
         sub = commands.add_parser(name, help=text)
@@ -355,6 +391,23 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("ids", nargs="*")
     again.add_argument("--data-dir", default=None)
     again.set_defaults(func=cmd_dlq_replay)
+
+    outbox = commands.add_parser("outbox", help="the events a service recorded").add_subparsers(
+        dest="outbox_command", required=True)
+    backfill = outbox.add_parser(
+        "replay", help="re-deliver retained events (original ids and bodies) to a queue or a "
+                       "webhook endpoint, so a late subscriber catches up")
+    backfill.add_argument("service")
+    backfill.add_argument("--since", required=True,
+                          help="an ISO 8601 time (2026-05-01T00:00:00Z) or an age (12h, 7d)")
+    backfill.add_argument("--type", default=None, metavar="PATTERN",
+                          help="only these event types: a name, or a prefix such as complaint.*")
+    target = backfill.add_mutually_exclusive_group(required=True)
+    target.add_argument("--queue", metavar="NAME",
+                        help="publish to this existing queue (through the default exchange)")
+    target.add_argument("--webhook", metavar="ID", help="deliver to this webhook endpoint")
+    backfill.add_argument("--data-dir", default=None)
+    backfill.set_defaults(func=cmd_outbox_replay)
     return parser
 
 

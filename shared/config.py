@@ -36,6 +36,8 @@ REQUEST_TIMEOUT_S = 60
 #: Keys shown in the project's own files (deploy/, docs): public, so never a real key. Shorter
 #: examples are refused for their length; tests check every documented key is refused.
 EXAMPLE_SECRETS = frozenset({"change-me-to-a-long-random-string"})
+#: Seconds between a webhook delivery's attempts (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+WEBHOOK_RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 SECRET_ADVICE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
@@ -57,6 +59,37 @@ def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
         return tuple(float(part) for part in raw.split(",") if part.strip())
     except ValueError as exc:
         raise SystemExit(f"{name} must be a comma-separated list of seconds, got {raw!r}") from exc
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SystemExit(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list of host names or addresses, lower-cased, IPv6 without brackets;
+    None when the variable is not set (no list: any public host)."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return tuple(part.strip().lower().strip("[]") for part in raw.split(",") if part.strip())
 
 
 def parse_pairs(name: str, raw: str) -> dict[str, str]:
@@ -93,7 +126,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     retry_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
     relay_poll_s: float = 1.0
-    outbox_retention_days: int = 7
+    outbox_retention_days: int = 35
     inbox_retention_days: int = 30
     idempotency_hours: int = 24
     jobs_interval_s: float = 60.0
@@ -102,6 +135,16 @@ class Settings:
     org_name: str | None = None
     org_logo_url: str | None = None
     org_contact: str | None = None
+    #: Webhooks (``shared.webhooks``): http and private addresses allowed (development, tests);
+    #: the only hosts deliveries may go to, when set; the delays between attempts; the limit of
+    #: one attempt; how long an endpoint may fail before it is disabled; how long finished
+    #: deliveries are kept.
+    webhooks_allow_private: bool = False
+    webhooks_allow_hosts: tuple[str, ...] | None = None
+    webhooks_retry_delays: tuple[float, ...] = WEBHOOK_RETRY_DELAYS_S
+    webhooks_timeout_s: float = 10.0
+    webhooks_disable_after_days: float = 5.0
+    webhooks_delivery_retention_days: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -154,13 +197,20 @@ class Settings:
             max_body_bytes=_int(env, "CLIENTLOOP_MAX_BODY_BYTES", 1_048_576),
             retry_delays_s=_floats(env, "CLIENTLOOP_RETRY_DELAYS", (1.0, 5.0, 30.0, 120.0)),
             relay_poll_s=float(env.get("CLIENTLOOP_RELAY_POLL_S") or 1.0),
-            outbox_retention_days=_int(env, "CLIENTLOOP_OUTBOX_RETENTION_DAYS", 7),
+            outbox_retention_days=_int(env, "CLIENTLOOP_OUTBOX_RETENTION_DAYS", 35),
             inbox_retention_days=_int(env, "CLIENTLOOP_INBOX_RETENTION_DAYS", 30),
             jobs_interval_s=float(env.get("CLIENTLOOP_JOBS_INTERVAL_S") or 60.0),
             proxy_hops=_int(env, "CLIENTLOOP_PROXY_HOPS", 0),
             org_name=_text(env, "CLIENTLOOP_ORG_NAME", 200),
             org_logo_url=logo_url(env.get("CLIENTLOOP_ORG_LOGO_URL")),
             org_contact=_text(env, "CLIENTLOOP_ORG_CONTACT", 300),
+            webhooks_allow_private=_flag(env, "CLIENTLOOP_WEBHOOKS_ALLOW_PRIVATE"),
+            webhooks_allow_hosts=_hosts(env, "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"),
+            webhooks_retry_delays=_floats(env, "CLIENTLOOP_WEBHOOKS_RETRY_DELAYS",
+                                          WEBHOOK_RETRY_DELAYS_S),
+            webhooks_timeout_s=_positive(env, "CLIENTLOOP_WEBHOOKS_TIMEOUT_S", 10.0),
+            webhooks_disable_after_days=_positive(env, "CLIENTLOOP_WEBHOOKS_DISABLE_AFTER_DAYS", 5.0),
+            webhooks_delivery_retention_days=_int(env, "CLIENTLOOP_WEBHOOKS_RETENTION_DAYS", 30),
             extra={k: v for k, v in env.items() if k.startswith("CLIENTLOOP_")},
         )
         return replace(settings, **overrides) if overrides else settings

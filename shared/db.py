@@ -3,7 +3,8 @@
 Each service owns its database. Besides its own tables, every service database holds the
 platform tables defined here: the transactional ``outbox``, the consumer ``inbox``, the per
 subject ``event_sequence`` counters, the ``idempotency_key`` store and ``api_token``, the tokens
-the command line issued and revoked (each service reads its own copy of the revocations).
+the command line issued and revoked (each service reads its own copy of the revocations), and
+the service's webhook endpoints with their deliveries (``shared.webhooks``).
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint, create_engine, event, select)
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
+                        select, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +45,8 @@ class PlatformTables:
     event_sequence: Table
     idempotency_key: Table
     api_token: Table
+    webhook_endpoint: Table
+    webhook_delivery: Table
 
 
 def define_platform_tables(metadata: MetaData) -> PlatformTables:
@@ -57,7 +61,12 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("sent_at", UTCDateTime(), nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
+        # When the webhook dispatcher fanned the row out to the endpoints (``shared.webhooks``);
+        # the relay never reads it, so a slow fan-out never holds the bus back.
+        Column("webhooks_at", UTCDateTime(), nullable=True),
         Index("ix_outbox_unsent", "sent_at", "id"),
+        Index("ix_outbox_webhooks_pending", "id", postgresql_where=text("webhooks_at IS NULL"),
+              sqlite_where=text("webhooks_at IS NULL")),
     )
     inbox = Table(
         "inbox", metadata,
@@ -96,7 +105,44 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("expires_at", UTCDateTime(), nullable=True),
         Column("revoked_at", UTCDateTime(), nullable=True),
     )
-    return PlatformTables(outbox, inbox, event_sequence, idempotency_key, api_token)
+    webhook_endpoint = Table(
+        "webhook_endpoint", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("url", Text, nullable=False),
+        Column("event_types", Text, nullable=False),       # a JSON list of patterns
+        Column("description", Text, nullable=True),
+        Column("secret", String(100), nullable=False),
+        Column("enabled", Boolean, nullable=False),
+        Column("disabled_reason", Text, nullable=True),
+        Column("disabled_at", UTCDateTime(), nullable=True),
+        Column("failing_since", UTCDateTime(), nullable=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+    )
+    webhook_delivery = Table(
+        "webhook_delivery", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("endpoint_id", String(36),
+               ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), nullable=False),
+        Column("event_id", String(36), nullable=False),
+        Column("event_type", String(100), nullable=False),
+        Column("subject", String(64), nullable=False),
+        Column("body", Text, nullable=False),               # the outbox row's body, as sent
+        Column("status", String(10), nullable=False),       # pending | delivered | failed
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", UTCDateTime(), nullable=True),
+        Column("locked_until", UTCDateTime(), nullable=True),
+        Column("last_status_code", Integer, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("last_attempt_at", UTCDateTime(), nullable=True),
+        Column("delivered_at", UTCDateTime(), nullable=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+        Index("ix_webhook_delivery_endpoint_created", "endpoint_id", "created_at"),
+    )
+    return PlatformTables(outbox, inbox, event_sequence, idempotency_key, api_token,
+                          webhook_endpoint, webhook_delivery)
 
 
 def is_sqlite(url: str) -> bool:

@@ -12,6 +12,8 @@ client's personal data from the two platform tables that copy it:
   envelope is scrubbed in place. An unsent row is still published — scrubbed — and keeps its
   place in its subject's order; a sent row is kept, scrubbed, so replay and backfill from the
   outbox keep the history (ids, sequences, scores, dates) without the person.
+* **webhook deliveries** (``webhook_delivery``) of those events: their copy of the envelope is
+  scrubbed the same way, so a retry or a pending delivery sends the scrubbed event.
 
 Scrubbing is by field name: in every JSON object that concerns the client — its ``id``,
 ``client_id`` or ``subject`` is the client's id — and in everything nested inside it, each field
@@ -45,6 +47,7 @@ class Forgotten:
     answers_scrubbed: int = 0
     answers_deleted: int = 0
     events_scrubbed: int = 0
+    deliveries_scrubbed: int = 0
 
 
 def scrub(value: Any, client_id: str, personal_fields: Collection[str], *,
@@ -90,7 +93,9 @@ def forget_client(session: Session, tables: PlatformTables, client_id: str, *,
     fields = frozenset(personal_fields)
     answers_scrubbed, answers_deleted = _forget_answers(session, tables, client_id, fields)
     return Forgotten(answers_scrubbed=answers_scrubbed, answers_deleted=answers_deleted,
-                     events_scrubbed=_forget_events(session, tables, client_id, fields))
+                     events_scrubbed=_forget_events(session, tables.outbox, client_id, fields),
+                     deliveries_scrubbed=_forget_events(session, tables.webhook_delivery,
+                                                        client_id, fields))
 
 
 def _forget_answers(session: Session, tables: PlatformTables, client_id: str,
@@ -111,9 +116,8 @@ def _forget_answers(session: Session, tables: PlatformTables, client_id: str,
     return scrubbed, deleted
 
 
-def _forget_events(session: Session, tables: PlatformTables, client_id: str,
-                   fields: frozenset[str]) -> int:
-    table = tables.outbox
+def _forget_events(session: Session, table, client_id: str, fields: frozenset[str]) -> int:
+    """Scrub the envelopes in ``table`` (the outbox, or the webhook deliveries' copies)."""
     rows = session.execute(select(table.c.id, table.c.body).where(or_(
         table.c.subject == client_id,
         table.c.body.contains(client_id, autoescape=True))).order_by(table.c.id)).all()

@@ -6,6 +6,9 @@ Every service package provides ``services.<name>.app`` with:
 * ``event_handlers(ctx) -> {event type: handler(session, event)}`` (optional);
 * ``run_jobs(ctx, now)``: one pass of its periodic jobs (optional).
 
+Wherever a service's relay runs (``clientloop relay`` and each service in ``clientloop up``), its
+webhook dispatcher (``shared.webhooks.dispatcher``) runs beside it on a thread of its own.
+
 A consume process (``clientloop consume``, and each service in ``clientloop up``) runs the
 consumer and the periodic jobs on two threads of their own, so a long job never delays events
 (nor the AMQP heartbeats of the consumer's connection) and a busy consumer never delays a job.
@@ -24,6 +27,8 @@ from shared.bus.consumer import EventConsumer, prune
 from shared.bus.relay import Relay
 from shared.config import SERVICE_NAMES, Settings
 from shared.migrations import upgrade
+from shared.webhooks.dispatcher import Dispatcher
+from shared.webhooks.store import prune_deliveries
 
 log = logging.getLogger("clientloop.runtime")
 
@@ -51,12 +56,22 @@ def run_jobs_once(service: str, ctx) -> None:
     prune(ctx.database, ctx.tables, now=now, outbox_days=ctx.settings.outbox_retention_days,
           inbox_days=ctx.settings.inbox_retention_days,
           idempotency_hours=ctx.settings.idempotency_hours)
+    with ctx.database.transaction() as session:
+        prune_deliveries(session, ctx.tables, now=now,
+                         days=ctx.settings.webhooks_delivery_retention_days)
 
 
 def make_relay(service: str, ctx) -> Relay:
     return Relay(service, ctx.database, ctx.tables, ctx.settings.broker_url,
                  poll_s=min(ctx.settings.relay_poll_s, 0.2) if ctx.settings.embedded_bus
                  else ctx.settings.relay_poll_s)
+
+
+def make_dispatcher(service: str, ctx) -> Dispatcher:
+    """The service's webhook dispatcher: it looks for new events and due attempts every
+    ``relay_poll_s`` seconds, at least once a second."""
+    return Dispatcher(service, ctx.database, ctx.tables, ctx.settings, clock=ctx.clock,
+                      poll_s=min(ctx.settings.relay_poll_s, 1.0))
 
 
 def make_consumer(service: str, ctx) -> EventConsumer:
@@ -119,6 +134,7 @@ class Workers:
                       jobs: bool = True) -> None:
         if relay:
             self.start(f"{service}-relay", make_relay(service, ctx).run)
+            self.start(f"{service}-webhooks", make_dispatcher(service, ctx).run)
         if consumer:
             self.start(f"{service}-consumer", lambda stop: make_consumer(service, ctx).run_until(stop))
         if jobs:

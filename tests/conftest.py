@@ -17,6 +17,12 @@ import pytest
 from shared.auth import issue_token
 from shared.config import Settings
 
+# Webhook deliveries from any test may only go to this machine, whatever a test registers
+# (checked before any DNS lookup). Loopback stays refused unless a test allows private
+# addresses (``webhooks_allow_private``) for its own receivers.
+os.environ.setdefault("CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS", "127.0.0.1,localhost,::1")
+WEBHOOK_HOSTS = {"CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS": os.environ["CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"]}
+
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 REQUIRE = os.environ.get("CLIENTLOOP_REQUIRE_SERVICES") == "1"
@@ -43,7 +49,7 @@ def need_server(name: str, host: str, port: int) -> None:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.from_env({}, data_dir=tmp_path / "data", secret_key=TEST_SECRET,
+    return Settings.from_env(dict(WEBHOOK_HOSTS), data_dir=tmp_path / "data", secret_key=TEST_SECRET,
                              retry_delays_s=(0.05, 0.1), relay_poll_s=0.05)
 
 

@@ -1,9 +1,10 @@
 """The web composition shared by every service: ``create_service_app``.
 
 It wires flask-smorest (OpenAPI at ``/openapi.json``) with problem-details errors, bearer-token
-auth, request ids and JSON logs, ``/healthz``, ``/readyz``, ``/metrics`` and the service's index
-at ``/`` (``shared.web.index``). Each service's ``create_app`` calls it with its blueprints;
-nothing is built at import time.
+auth, request ids and JSON logs, ``/healthz``, ``/readyz``, ``/metrics``, the service's index
+at ``/`` (``shared.web.index``) and, after the service's own, the webhooks blueprint
+(``/api/v1/webhooks``, ``shared.web.webhooks``). Each service's ``create_app`` calls it with
+its blueprints; nothing is built at import time.
 """
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ def create_service_app(ctx: ServiceContext, *, title: str, description: str,
     api = ProblemApi(app, spec_kwargs={"extra_plugins": [DocumentedRules(ctx.settings.currency)]})
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    from shared.web.webhooks import blp as webhooks_blp
+    api.register_blueprint(webhooks_blp)  # /api/v1/webhooks: every service, admin only
     app.extensions["clientloop_api"] = api
 
     app.before_request(_request_id)

@@ -82,7 +82,8 @@ def running_suite(folder: Path) -> Iterator[Suite]:
     """``clientloop up`` on a free port and a fresh data folder, with a staff token (王芳) and
     an analyst token (赵分析) made by ``clientloop token create``; stopped on exit."""
     port, data = free_port(), folder / "data"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     env.update(CLIENTLOOP_DATA_DIR=str(data), CLIENTLOOP_SECRET_KEY=TEST_SECRET,
                CLIENTLOOP_LOG_FORMAT="json", CLIENTLOOP_LOG_LEVEL="WARNING")
     log = open(folder / "up.log", "wb")

@@ -28,17 +28,21 @@ STOP_TIMEOUT_S = 20
 class Suite:
     """One ``clientloop up`` process, its output collected as it is printed."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, log_dir: Path, *extra: str,
+                 environment: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+        env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
         env["CLIENTLOOP_LOG_LEVEL"] = "WARNING"
+        env.update(environment or {})
         self.stderr_path = log_dir / f"up-{self.port}.err"
         self._stderr = self.stderr_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            start_new_session=True)  # its own process group: a failed test leaves no server
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -83,6 +87,10 @@ class Suite:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        try:  # the web server it started, should it have outlived it
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self._reader.join(5)
         self._stderr.close()
 
@@ -95,8 +103,9 @@ def suites():
         suite.close()
 
 
-def start(suites, data_dir: Path, log_dir: Path, *extra: str) -> Suite:
-    suite = Suite(data_dir, log_dir, *extra)
+def start(suites, data_dir: Path, log_dir: Path, *extra: str,
+          environment: dict[str, str] | None = None) -> Suite:
+    suite = Suite(data_dir, log_dir, *extra, environment=environment)
     suites.append(suite)
     suite.wait_healthy()
     return suite

@@ -71,7 +71,8 @@ def test_serve_writes_one_json_access_line_per_request(suite, tmp_path):
 
 def test_up_logs_json_lines_with_one_access_line_per_request(tmp_path):
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     stderr = tmp_path / "up.err"
     with stderr.open("wb") as errors:
         process = subprocess.Popen(

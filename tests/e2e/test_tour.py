@@ -44,7 +44,8 @@ def test_the_tour_has_one_start_and_runnable_blocks():
 def test_every_command_of_the_tour_runs_and_prints_what_the_tour_says(tmp_path):
     _, blocks = tour_blocks()
     port, data = free_port(), tmp_path / "data"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     env.update(CLIENTLOOP_DATA_DIR=str(data), CLIENTLOOP_LOG_FORMAT="json")
     workdir = tmp_path / "clone"
     workdir.mkdir()

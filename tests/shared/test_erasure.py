@@ -68,3 +68,33 @@ def test_answers_and_events_are_scrubbed_in_place_and_unsent_events_stay_unsent(
             for subject, body, sent_at in events] == [(erased, "(erased)", None),
                                                       (other, "Wang's words", None)]
     database.dispose()
+
+
+def test_webhook_deliveries_of_the_clients_events_are_scrubbed_too(tmp_path):
+    from shared.webhooks import store
+    metadata = new_metadata()
+    tables = define_platform_tables(metadata)
+    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    metadata.create_all(database.engine)
+    erased, other = str(uuid.uuid4()), str(uuid.uuid4())
+    with database.transaction() as session:
+        endpoint = store.create_endpoint(session, tables, url="https://hooks.example.com/x",
+                                         event_types=["*"], description=None, now=NOW)
+        for client_id, comment in ((erased, "Zhou's words"), (other, "Wang's words")):
+            record_event(session, tables, service="survey", event_type="survey.response.submitted",
+                         subject=client_id, data={"client_id": client_id, "comment": comment},
+                         time=NOW)
+        rows = session.execute(select(tables.outbox.c.event_id, tables.outbox.c.event_type,
+                                      tables.outbox.c.subject, tables.outbox.c.body)).all()
+        store.insert_deliveries(session, tables, [
+            store.new_delivery(endpoint["id"], event_id=row.event_id, event_type=row.event_type,
+                               subject=row.subject, body=row.body, now=NOW) for row in rows])
+
+    with database.transaction() as session:
+        forgotten = forget_client(session, tables, erased, personal_fields=FIELDS)
+        bodies = dict(session.execute(select(tables.webhook_delivery.c.subject,
+                                             tables.webhook_delivery.c.body)).all())
+    assert forgotten.deliveries_scrubbed == 1
+    assert json.loads(bodies[erased])["data"]["comment"] == "(erased)"
+    assert json.loads(bodies[other])["data"]["comment"] == "Wang's words"
+    database.dispose()

@@ -30,7 +30,8 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/clientloop_unused"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     return {**env, **extra}
 
 
@@ -163,7 +164,8 @@ def _start(entry: str) -> None:
 
 @pytest.mark.parametrize("entry", ["registry", "survey", "complaints", "embedded"])
 def test_every_web_entry_point_refuses_a_weak_key(entry, monkeypatch, tmp_path):
-    for name in [key for key in os.environ if key.startswith("CLIENTLOOP_")]:
+    for name in [key for key in os.environ
+                 if key.startswith("CLIENTLOOP_") and key != "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("CLIENTLOOP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CLIENTLOOP_REGISTRY_DATABASE_URL", PG_URL)

@@ -49,7 +49,8 @@ class FakeMonotonic:
 @pytest.fixture
 def cli_env(settings, monkeypatch):
     """The command line in this process, configured like the suite under test (embedded)."""
-    for name in [key for key in os.environ if key.startswith("CLIENTLOOP_")]:
+    for name in [key for key in os.environ
+                 if key.startswith("CLIENTLOOP_") and key != "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("CLIENTLOOP_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("CLIENTLOOP_DATA_DIR", str(settings.data_dir))
@@ -242,7 +243,8 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def production_env(tmp_path: Path, urls: dict[str, str]) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     return {**env, "CLIENTLOOP_SECRET_KEY": TEST_SECRET, "CLIENTLOOP_DATA_DIR": str(tmp_path / "data"),
             **{f"CLIENTLOOP_{name.upper()}_DATABASE_URL": url for name, url in urls.items()}}
 

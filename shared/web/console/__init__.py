@@ -48,6 +48,7 @@ from shared.web.console.views import (add_error_pages, add_headers, add_routing_
                                       add_shared_routes, can,
                                       console_url, current_principal, error_page, redirect_back,
                                       role_label, site_root, staff_page, this_page)
+from shared.web.console.webhooks import add_webhook_pages
 from shared.web.console.writes import handle_write
 
 __all__ = [
@@ -69,7 +70,8 @@ def make_console_blueprint(service: str, import_name: str,
                            template_folder: str | None = None,
                            messages: Mapping[str, Mapping[str, str]] | None = None) -> Blueprint:
     """The ``console`` blueprint of ``service``, at ``/console`` below the service's prefix,
-    with the shared sign-in, sign-out and language routes and the shared static files
+    with the shared sign-in, sign-out and language routes, the webhooks pages (admins,
+    ``shared.web.console.webhooks``) and the shared static files
     (``/console/static/console.css``). ``template_folder`` holds the service's templates
     (``console/<service>/*.html``); ``messages`` are the service's translations
     (``{"zh-CN": {english: chinese}}``), its own catalogue: looked up before the shared one on
@@ -80,6 +82,7 @@ def make_console_blueprint(service: str, import_name: str,
                    static_folder=str(HERE / "static"), static_url_path="/static")
     bp.console_service = service
     add_shared_routes(bp)
+    add_webhook_pages(bp)  # /console/webhooks: the service's webhook endpoints (admins)
     add_error_pages(bp)
     bp.after_request(add_headers)
     return bp

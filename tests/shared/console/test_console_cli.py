@@ -45,7 +45,8 @@ def test_up_prints_the_console_and_a_link_that_signs_in_once(tmp_path, suites): 
     assert second.status_code == 410 and "already been used" in second.text
 
     # more links, for the running suite's address (read from its data folder)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     made = subprocess.run([sys.executable, "-m", "shared.cli", "console", "link", "--name", "王芳",
                            "--role", "analyst", "--data-dir", str(data_dir)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -59,7 +60,8 @@ def test_up_prints_the_console_and_a_link_that_signs_in_once(tmp_path, suites): 
 
 
 def test_console_link_refuses_an_unknown_role_and_a_folder_without_a_key(tmp_path):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CLIENTLOOP_") or key == "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"}
     for args, message in ((["--role", "boss"], "invalid choice"), (["--role", "staff"], "no secret key")):
         made = subprocess.run([sys.executable, "-m", "shared.cli", "console", "link", "--name", "A",
                                *args, "--data-dir", str(tmp_path / "empty")],

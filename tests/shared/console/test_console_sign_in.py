@@ -45,7 +45,8 @@ def session_cookie(response):
 
 @pytest.fixture
 def cli_env(settings, monkeypatch):
-    for name in [key for key in os.environ if key.startswith("CLIENTLOOP_")]:
+    for name in [key for key in os.environ
+                 if key.startswith("CLIENTLOOP_") and key != "CLIENTLOOP_WEBHOOKS_ALLOW_HOSTS"]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("CLIENTLOOP_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("CLIENTLOOP_DATA_DIR", str(settings.data_dir))
