@@ -41,6 +41,11 @@ WEBHOOK_RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 SECRET_ADVICE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
+def web_threads(env: Mapping[str, str] | None = None) -> int:
+    """Request threads per gunicorn worker (``CLIENTLOOP_THREADS``, default 4)."""
+    return int((os.environ if env is None else env).get("CLIENTLOOP_THREADS", "4"))
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):

@@ -12,12 +12,12 @@ through; what gunicorn refuses itself (longer, or not valid HTTP) is answered as
 """
 import os
 
-from shared.config import REQUEST_TIMEOUT_S
+from shared.config import REQUEST_TIMEOUT_S, web_threads
 from shared.logs import dict_config, log_format
 from shared.web import server_errors
 
 worker_class = os.environ.get("CLIENTLOOP_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("CLIENTLOOP_THREADS", "4"))
+threads = web_threads()
 loglevel = (os.environ.get("CLIENTLOOP_LOG_LEVEL") or "INFO").lower()
 logconfig_dict = dict_config(loglevel, log_format())
 accesslog = None

@@ -33,6 +33,8 @@ _SECRETS = (
     # Authorization: Bearer …
     (re.compile(r"(?i)(\bbearer\s+)[\w.~+/=-]+"), r"\1" + REDACTED),
 )
+#: Every string one of ``_SECRETS`` could change contains one of these.
+_MAY_HOLD_SECRET = re.compile(r"(?i)/s/|token|bearer")
 #: Fields whose whole value is a secret, whatever it looks like.
 _SECRET_FIELDS = re.compile(r"(?i)(\w*_)?(token|secret|password|authorization|cookie)")
 #: Libraries that are chatty at INFO; they log at WARNING and above only.
@@ -47,6 +49,8 @@ ACCESS_LOGGER = "clientloop.access"
 def redact(value: Any) -> Any:
     """``value`` with link tokens and credentials replaced; strings inside lists and dicts too."""
     if isinstance(value, str):
+        if not _MAY_HOLD_SECRET.search(value):   # most strings: one scan instead of three
+            return value
         for pattern, replacement in _SECRETS:
             value = pattern.sub(replacement, value)
         return value

@@ -45,6 +45,8 @@ class Waker:
         self.sent = 0   # NOTIFYs sent (for tests and metrics)
 
     def poke(self) -> None:
+        if self._poked.is_set() and self._thread is not None:
+            return   # a NOTIFY is already due; the thread sends it (it never leaves while poked)
         with self._start_lock:
             self._poked.set()
             if self._thread is None:
@@ -92,10 +94,9 @@ def _connect(dsn: str):
 
 def waker(url, channel: str) -> Waker:
     """This process's waker for ``channel`` on the database at ``url`` (a SQLAlchemy URL)."""
-    dsn = psycopg_dsn(url)
-    key = (os.getpid(), dsn, channel)   # a forked child makes its own thread and connection
+    key = (os.getpid(), url, channel)   # a forked child makes its own thread and connection
     found = _wakers.get(key)
     if found is None:
         with _lock:
-            found = _wakers.setdefault(key, Waker(dsn, channel))
+            found = _wakers.setdefault(key, Waker(psycopg_dsn(url), channel))
     return found

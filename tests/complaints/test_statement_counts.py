@@ -12,7 +12,7 @@ import pytest
 from tests.complaints.complaints_helpers import PATH_TO, ComplaintsApi, register_client
 from tests.conftest import auth, make_token
 from tests.support.console import console_client
-from tests.support.statements import per_row_subqueries, plan, statements
+from tests.support.statements import assert_fixed_statements, plan, statements
 
 SMALL, LARGE = 3, 30
 STATUSES = ("resolved", "acknowledged", "new", "closed", "escalated", "awaiting_client",
@@ -141,30 +141,19 @@ def test_a_list_or_report_runs_as_many_statements_for_30_complaints_as_for_3(
         headers = {}
     else:
         client, headers = complaints_app.test_client(), auth(tokens["staff"])
-    engine = complaints_ctx.database.engine
 
-    def count() -> tuple[int, list]:
+    def request():
         subject = complaints.opened[0]
         path = ENDPOINTS[endpoint].format(complaint=subject["id"], ref=subject["ref"],
                                           client=subject["client_id"],
                                           improvement=complaints.improvements[0]["id"])
-        # forecasts kept in memory (the analysis page's band) are computed afresh each time,
-        # so both sizes count the same work
-        complaints_ctx.extras.pop("forecast_cache", None)
-        with statements(engine) as seen:
-            answer = client.get(path, headers=headers)
-            body = answer.get_data(as_text=True)
-        assert answer.status_code == 200, body
-        return len(seen), seen
+        return client.get(path, headers=headers)
 
-    complaints.grow(SMALL)
-    count()  # the first request may fill caches
-    small, _ = count()
-    complaints.grow(LARGE)
-    large, seen = count()
-
-    assert large == small, f"{endpoint}: {small} statements for {SMALL}, {large} for {LARGE}"
-    assert per_row_subqueries(engine, seen) == []
+    # forecasts kept in memory (the analysis page's band) are computed afresh each time, so
+    # both sizes count the same work
+    assert_fixed_statements(complaints_ctx.database.engine, complaints.grow, request,
+                            sizes=(SMALL, LARGE), label=endpoint,
+                            before_count=lambda: complaints_ctx.extras.pop("forecast_cache", None))
 
 
 def test_the_lists_and_the_report_hold_every_complaint(complaints, api):

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import auth
 from tests.registry.conftest import deliver
 from tests.support.console import console_client
-from tests.support.statements import per_row_subqueries, statements
+from tests.support.statements import assert_fixed_statements
 
 SMALL, LARGE = 3, 30
 
@@ -108,27 +108,15 @@ def test_a_list_or_report_runs_as_many_statements_for_30_clients_as_for_3(
         headers = {}
     else:
         client, headers = registry_app.test_client(), auth(tokens["staff"])
-    engine = registry_ctx.database.engine
 
-    def count() -> tuple[int, list]:
-        path = ENDPOINTS[endpoint].format(client=registry.clients[0])
-        # forecasts kept in memory (the portfolio's at-risk list) are computed afresh each
-        # time, so both sizes count the same work
-        registry_ctx.extras.pop("forecast_cache", None)
-        with statements(engine) as seen:
-            answer = client.get(path, headers=headers)
-            body = answer.get_data(as_text=True)
-        assert answer.status_code == 200, body
-        return len(seen), seen
+    def request():
+        return client.get(ENDPOINTS[endpoint].format(client=registry.clients[0]), headers=headers)
 
-    registry.grow(SMALL)
-    count()  # the first request may fill caches
-    small, _ = count()
-    registry.grow(LARGE)
-    large, seen = count()
-
-    assert large == small, f"{endpoint}: {small} statements for {SMALL}, {large} for {LARGE}"
-    assert per_row_subqueries(engine, seen) == []
+    # forecasts kept in memory (the portfolio's at-risk list) are computed afresh each time,
+    # so both sizes count the same work
+    assert_fixed_statements(registry_ctx.database.engine, registry.grow, request,
+                            sizes=(SMALL, LARGE), label=endpoint,
+                            before_count=lambda: registry_ctx.extras.pop("forecast_cache", None))
 
 
 def test_the_lists_show_every_client_and_every_related_row(registry, registry_app, tokens):

@@ -6,6 +6,9 @@
     per_row_subqueries(ctx.database.engine, seen)   # [] when no plan runs a subquery per row
     plan(ctx.database.engine, seen[0])               # the database's plan of one, as lines
 
+:func:`assert_fixed_statements` grows the data from a small size to a large one and checks that a
+request runs as many statements at both, none of them a subquery per row.
+
 Not counted, as they do not depend on the data: transaction control (``BEGIN``, ``COMMIT``,
 ``ROLLBACK``, savepoints), ``PRAGMA``, the pool's ``SELECT 1`` pings, and the re-read of the
 revoked tokens (``FROM api_token``), which a request makes or not depending on the time since
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from sqlalchemy import event
 
@@ -49,6 +52,35 @@ def statements(engine) -> Iterator[list[Statement]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def assert_fixed_statements(engine, grow: Callable[[int], None], request: Callable[[], Any], *,
+                            sizes: tuple[int, int], label: str,
+                            before_count: Callable[[], None] | None = None) -> None:
+    """``request()`` (a test client's call, answering 200) runs as many statements once the data
+    has grown from the small size of ``sizes`` to the large one (``grow(size)``), and none of
+    those at the large size runs a subquery per row. It is sent once at the small size before
+    counting, as the first request may fill caches; ``before_count`` runs before each request,
+    outside the count (to drop what the service keeps in memory, say)."""
+    small_size, large_size = sizes
+
+    def count() -> tuple[int, list[Statement]]:
+        if before_count is not None:
+            before_count()
+        with statements(engine) as seen:
+            answer = request()
+            body = answer.get_data(as_text=True)  # read as it streams, inside the count
+        assert answer.status_code == 200, body
+        return len(seen), seen
+
+    grow(small_size)
+    count()  # the first request may fill caches
+    small, _ = count()
+    grow(large_size)
+    large, seen = count()
+
+    assert large == small, f"{label}: {small} statements for {small_size}, {large} for {large_size}"
+    assert per_row_subqueries(engine, seen) == []
 
 
 def per_row_subqueries(engine, seen: list[Statement]) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import auth
 from tests.support.console import console_client
-from tests.support.statements import per_row_subqueries, statements
+from tests.support.statements import assert_fixed_statements
 from tests.survey.console.conftest import clock, survey_app, survey_ctx  # noqa: F401 (fixtures)
 from tests.survey.survey_support import (FULL_ANSWERS, active_survey, invite, learn_client,
                                          token_of)
@@ -107,24 +107,13 @@ def test_a_list_or_report_runs_as_many_statements_for_30_surveys_as_for_3(
         headers = {}
     else:
         client, headers = survey_app.test_client(), auth(tokens["staff"])
-    engine = survey_ctx.database.engine
 
-    def count() -> tuple[int, list]:
-        path = ENDPOINTS[endpoint].format(survey=surveys.surveys[0], client=surveys.clients[0])
-        with statements(engine) as seen:
-            answer = client.get(path, headers=headers)
-            body = answer.get_data(as_text=True)  # a CSV is read as it streams
-        assert answer.status_code == 200, body
-        return len(seen), seen
+    def request():  # a CSV is read as it streams, inside the count
+        return client.get(ENDPOINTS[endpoint].format(survey=surveys.surveys[0],
+                                                     client=surveys.clients[0]), headers=headers)
 
-    surveys.grow(SMALL)
-    count()  # the first request may fill caches
-    small, _ = count()
-    surveys.grow(LARGE)
-    large, seen = count()
-
-    assert large == small, f"{endpoint}: {small} statements for {SMALL}, {large} for {LARGE}"
-    assert per_row_subqueries(engine, seen) == []
+    assert_fixed_statements(survey_ctx.database.engine, surveys.grow, request,
+                            sizes=(SMALL, LARGE), label=endpoint)
 
 
 def test_the_lists_and_results_hold_every_row(surveys, survey_app, tokens):  # noqa: F811

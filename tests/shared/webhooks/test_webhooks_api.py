@@ -8,37 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from shared.migrations import upgrade
-from shared.runtime import service_module
 from shared.webhooks.policy import UrlRefused, WebhookPolicy
 from tests.conftest import auth, make_token
+from tests.shared.webhooks.conftest import LOCAL_HOSTS, load
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 HOOK = "https://127.0.0.1:9/hooks/clientloop"
 PATHS = ("/api/v1/webhooks", "/api/v1/webhooks/{webhook_id}",
          "/api/v1/webhooks/{webhook_id}/deliveries",
          "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
          "/api/v1/webhooks/{webhook_id}/test")
-
-
-def load(service: str, settings):
-    upgrade(service, settings.database_url(service))
-    module = service_module(service)
-    ctx = module.build_context(settings)
-    return ctx, module.create_app(context=ctx)
-
-
-@pytest.fixture
-def local_settings(settings):
-    """As the test suite runs: private addresses allowed, deliveries only to this machine."""
-    return settings.with_overrides(webhooks_allow_private=True, webhooks_allow_hosts=LOCAL_HOSTS)
-
-
-@pytest.fixture
-def registry(local_settings):
-    ctx, app = load("registry", local_settings)
-    yield ctx, app
-    ctx.database.dispose()
 
 
 @pytest.fixture

@@ -9,34 +9,14 @@ import pytest
 from sqlalchemy import select, update
 
 from shared.migrations import upgrade
-from shared.runtime import service_module
 from shared.web.console.catalogue import missing_translations, texts_in_python
 from shared.web.console import webhooks as console_webhooks
 from tests.conftest import make_token
+from tests.shared.webhooks.conftest import load
 from tests.support.console import console_client, csrf
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 HOOK = "https://127.0.0.1:9/hooks/console"
 PAGE = "/console/webhooks"
-
-
-def load(service: str, settings):
-    upgrade(service, settings.database_url(service))
-    module = service_module(service)
-    ctx = module.build_context(settings)
-    return ctx, module.create_app(context=ctx)
-
-
-@pytest.fixture
-def local_settings(settings):
-    return settings.with_overrides(webhooks_allow_private=True, webhooks_allow_hosts=LOCAL_HOSTS)
-
-
-@pytest.fixture
-def complaints(local_settings):
-    ctx, app = load("complaints", local_settings)
-    yield ctx, app
-    ctx.database.dispose()
 
 
 @pytest.fixture

@@ -150,3 +150,42 @@ def test_unusual_bodies_get_the_views_answer(http, body):
     response = http.post("/api/v1/public/responses", data=body, content_type="application/json")
     assert 400 <= response.status_code < 500
     assert response.mimetype == "application/problem+json"
+
+
+def test_as_many_simultaneous_submits_as_a_worker_has_threads_reuse_the_paths_connections(
+        http, staff, link, survey_ctx, survey_app, monkeypatch):
+    """On PostgreSQL the direct path keeps a connection per request thread: under load it
+    never closes and reopens connections (a new one costs more than a submit)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+
+    threads = 4
+    monkeypatch.setenv("CLIENTLOOP_THREADS", str(threads))
+    client_id = learn_client(survey_ctx)
+    tokens = [token_of(invite(http, staff, link["survey"]["id"], client_id,
+                              allow_duplicate=True)["url"]) for _ in range(threads * 24)]
+
+    def answer(batch):
+        client = survey_app.test_client()
+        return [submit(client, token, FULL_ANSWERS).status_code for token in batch]
+
+    def round_of(batch):
+        with ThreadPoolExecutor(threads) as pool:
+            return [code for codes in pool.map(answer, [batch[n::threads] for n in range(threads)])
+                    for code in codes]
+
+    assert submit(http, tokens[0], FULL_ANSWERS).status_code == 201   # the path's pool is made
+    path = survey_app.wsgi_app
+    while not hasattr(path, "_engine"):
+        path = path.app
+    if path._engine is None:   # SQLite: the service's own engine, nothing of the path's own
+        return
+    # Each statement takes a while, so the threads' requests overlap.
+    event.listen(path._engine, "before_cursor_execute", lambda *_args: time.sleep(0.02))
+    assert set(round_of(tokens[1:threads * 4])) == {201}   # the path's connections are made
+    opened = []
+    event.listen(path._engine, "connect", lambda *_args: opened.append(1))
+    assert set(round_of(tokens[threads * 4:])) == {201}
+    assert opened == [] and responses(survey_ctx) == threads * 24
