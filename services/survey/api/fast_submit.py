@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any, Callable, Iterable
@@ -50,7 +51,8 @@ class FastSubmit:
         self._limiter = app.extensions["survey_limiter"]
         self._limits = _parse_limits(self._ctx.settings.ratelimit_public)
         self._observe = metrics.observer(app)
-        self._engine = None
+        self._drivers = None
+        self._drivers_lock = threading.Lock()
 
         @self._limiter.request_filter
         def _already_counted() -> bool:
@@ -103,28 +105,28 @@ class FastSubmit:
                           ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     def _transaction(self):
-        """PostgreSQL: a connection in autocommit from a pool of this path's own (the write is
-        one atomic statement; no ``BEGIN``/``COMMIT`` round trips, and no ping at checkout — a
-        connection the server dropped fails the request over to the view, which gets a fresh
-        one). The pool keeps a connection for each of the worker's threads: a smaller pool would
-        close and reopen connections under load, and a new PostgreSQL connection costs more
-        than a submit. SQLite: a ``BEGIN IMMEDIATE`` transaction on the service's own engine."""
+        """PostgreSQL: a driver connection in autocommit (``shared.driver_db``; the write is one
+        atomic statement: no ``BEGIN``/``COMMIT`` round trips, no ping — a connection the server
+        dropped fails the request over to the view, which gets a fresh one, and is not kept),
+        one kept for each of the worker's threads. SQLite: a ``BEGIN IMMEDIATE`` transaction on
+        the service's own engine."""
         database = self._ctx.database
         if database.dialect != "postgresql":
             return database.engine.begin()
-        if self._engine is None:
-            from shared.db import make_engine
-            self._engine = make_engine(database.url, pool_pre_ping=False,
-                                       isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
-                                       pool_size=web_threads(), max_overflow=4)
-            database.on_dispose(self._engine.dispose)
-        return self._engine.connect()
+        if self._drivers is None:
+            with self._drivers_lock:
+                if self._drivers is None:
+                    from shared.driver_db import DriverConnections
+                    drivers = DriverConnections(database.url, keep=web_threads())
+                    database.on_dispose(drivers.dispose)
+                    self._drivers = drivers
+        return self._drivers.connect()
 
     def _wake(self) -> None:
         """The relay: the in-process one (embedded) or, on PostgreSQL, the relay process."""
         outbox_written.set()
-        if self._engine is not None:
-            wake_relay(self._engine, self._service.SERVICE)
+        if self._drivers is not None:
+            wake_relay(self._drivers, self._service.SERVICE)
 
     def _count(self, address: str) -> bool:
         """One hit on each public limit for ``address``, as the Flask limiter counts them
