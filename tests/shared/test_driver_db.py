@@ -1,0 +1,85 @@
+"""Driver connections for a hot path (``shared.driver_db``) on PostgreSQL: the answers and errors
+of SQLAlchemy's ``Connection`` for the same statements, connections reused, a dropped one
+replaced."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import bindparam, column, exc, select, table, text
+
+from shared.db import make_engine
+from shared.driver_db import DriverConnections
+
+pytestmark = pytest.mark.postgres
+
+ITEM = table("item", column("id"), column("name"))
+BY_ID = select(ITEM.c.name).where(ITEM.c.id == bindparam("id"))
+ADD = text("INSERT INTO item (id, name) VALUES (:id, :name) RETURNING id")
+PERCENT = text("SELECT name || '%' FROM item WHERE id = :id")
+
+
+@pytest.fixture
+def drivers(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE item (id integer PRIMARY KEY, name text NOT NULL)")
+    drivers = DriverConnections(postgres_url, keep=2)
+    yield drivers
+    drivers.dispose()
+
+
+def test_statements_answer_as_through_sqlalchemy(drivers, postgres_url):
+    with drivers.connect() as connection:
+        assert connection.dialect.name == "postgresql"
+        assert connection.execute(ADD, {"id": 1, "name": "one"}).scalar_one() == 1
+        assert connection.execute(BY_ID, {"id": 1}).first() == ("one",)
+        assert connection.execute(BY_ID, {"id": 2}).first() is None
+        assert connection.execute(PERCENT, {"id": 1}).one() == ("one%",)
+        with pytest.raises(exc.NoResultFound):
+            connection.execute(BY_ID, {"id": 2}).one()
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(BY_ID, {"id": 1}).first() == ("one",)
+    finally:
+        engine.dispose()
+
+
+def test_driver_errors_are_sqlalchemys(drivers):
+    with drivers.connect() as connection:
+        connection.execute(ADD, {"id": 1, "name": "one"})
+        with pytest.raises(exc.IntegrityError) as raised:
+            connection.execute(ADD, {"id": 1, "name": "again"})
+        assert isinstance(raised.value.orig, psycopg.errors.UniqueViolation)
+        # autocommit: the failed statement left nothing open, the connection goes on
+        assert connection.execute(BY_ID, {"id": 1}).first() == ("one",)
+
+
+def test_connections_are_reused_and_a_dropped_one_is_replaced(drivers, postgres_url):
+    with drivers.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with drivers.connect() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
+    assert drivers.opened == 1
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with drivers.connect() as connection:
+        with pytest.raises(exc.OperationalError):
+            connection.execute(BY_ID, {"id": 1})
+    with drivers.connect() as connection:   # the dropped one was not kept
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    assert drivers.opened == 2
+
+
+def test_at_most_keep_idle_connections_and_none_after_dispose(drivers):
+    held = [drivers.connect() for _ in range(3)]
+    raws = [connection._raw for connection in held]
+    for connection in held:
+        connection.__exit__(None, None, None)
+    assert sum(not raw.closed for raw in raws) == 2   # keep=2: the third was closed
+    in_use = drivers.connect()
+    drivers.dispose()
+    assert sum(not raw.closed for raw in raws if raw is not in_use._raw) == 0
+    in_use.__exit__(None, None, None)   # given back after dispose: closed, not kept
+    assert in_use._raw.closed
+    with drivers.connect() as connection:
+        assert connection.execute(text("SELECT 1")).scalar_one() == 1
