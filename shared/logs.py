@@ -15,6 +15,7 @@ every field and in tracebacks (``redact``).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import logging.config
@@ -55,11 +56,16 @@ def redact(value: Any) -> Any:
             value = pattern.sub(replacement, value)
         return value
     if isinstance(value, dict):
-        return {key: REDACTED if isinstance(key, str) and _SECRET_FIELDS.fullmatch(key) and item
+        return {key: REDACTED if isinstance(key, str) and _secret_field(key) and item
                 else redact(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(item) for item in value]
     return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_field(name: str) -> bool:
+    return _SECRET_FIELDS.fullmatch(name) is not None
 
 
 class JsonFormatter(logging.Formatter):

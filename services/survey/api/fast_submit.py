@@ -123,10 +123,11 @@ class FastSubmit:
         return self._drivers.connect()
 
     def _wake(self) -> None:
-        """The relay: the in-process one (embedded) or, on PostgreSQL, the relay process."""
-        outbox_written.set()
+        """The relay: on PostgreSQL the relay process, else the in-process one (embedded)."""
         if self._drivers is not None:
             wake_relay(self._drivers, self._service.SERVICE)
+        else:
+            outbox_written.set()
 
     def _count(self, address: str) -> bool:
         """One hit on each public limit for ``address``, as the Flask limiter counts them
