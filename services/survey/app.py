@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 SERVICE = "survey"
 PUBLIC_SCOPE = "survey-public"
+#: The rate limiter's key prefix in its store (the direct submit path counts under it too).
+RATE_LIMIT_PREFIX = "clientloop-survey"
 
 
 def build_context(settings: Settings, database: Database | None = None, clock=None, *,
@@ -85,7 +87,7 @@ def _rate_limits(app: Flask, ctx: ServiceContext, blueprints) -> "Limiter":
     settings = ctx.settings
     limiter = Limiter(get_remote_address, app=app, default_limits=[],
                       storage_uri=settings.ratelimit_storage_url or MEMORY_URI,
-                      strategy="fixed-window", key_prefix="clientloop-survey",
+                      strategy="fixed-window", key_prefix=RATE_LIMIT_PREFIX,
                       headers_enabled=False, in_memory_fallback_enabled=True,
                       swallow_errors=True)
     for blueprint in blueprints:

@@ -41,12 +41,14 @@ def check_api_input() -> None:
         if raw.strip():
             if not request.is_json:
                 raise BadRequest("The request body must be JSON (Content-Type: application/json).")
-            _find_unstorable_text(_parse(raw), errors)
+            find_unstorable_text(parse_json(raw), errors)
     if errors:
         raise ValidationFailed(errors, detail="Text must not contain NUL characters or unpaired surrogates.")
 
 
-def _parse(raw: bytes) -> Any:
+def parse_json(raw: bytes) -> Any:
+    """A request body parsed as the API parses it (``BadRequest`` when it is not JSON, holds
+    ``NaN``/``Infinity``, or nests too deep)."""
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError:
@@ -59,7 +61,7 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def _find_unstorable_text(body: Any, errors: dict[str, list[str]]) -> None:
+def find_unstorable_text(body: Any, errors: dict[str, list[str]]) -> None:
     """Walk the parsed body (without recursion), recording the path of every bad string."""
     stack: list[tuple[Any, str, int]] = [(body, "", 0)]
     while stack:

@@ -132,9 +132,9 @@ class FastSubmit:
     def _count(self, address: str) -> bool:
         """One hit on each public limit for ``address``, as the Flask limiter counts them
         (``False``: a limit is reached, or the store could not be asked)."""
-        from services.survey.app import PUBLIC_SCOPE
+        from services.survey.app import PUBLIC_SCOPE, RATE_LIMIT_PREFIX
         strategy = self._limiter.limiter
-        key = [self._limiter._key_prefix, address, PUBLIC_SCOPE]
+        key = [RATE_LIMIT_PREFIX, address, PUBLIC_SCOPE]
         try:
             if not all(strategy.test(item, *key) for item in self._limits):
                 return False
@@ -171,14 +171,14 @@ def _read_body(environ: dict, limit: int) -> bytes | None:
 def _plain_submit(environ: dict, raw: bytes) -> dict[str, Any]:
     """``{"token": str, "answers": {…}}`` and nothing else, parsed the way the view's input
     checks parse it; anything unusual is handed over."""
-    from shared.web.body import _find_unstorable_text, _parse
+    from shared.web.body import find_unstorable_text, parse_json
     try:
-        body = _parse(raw)
+        body = parse_json(raw)
         if (not isinstance(body, dict) or body.keys() != {"token", "answers"}
                 or not isinstance(body["token"], str) or not isinstance(body["answers"], dict)):
             raise _HandOver()
         errors: dict[str, list[str]] = {}
-        _find_unstorable_text(body, errors)
+        find_unstorable_text(body, errors)
     except _HandOver:
         raise
     except Exception as exc:  # noqa: BLE001 - bad JSON, too deep: the view's 400
