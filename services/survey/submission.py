@@ -29,7 +29,6 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from services.survey.adapters.orm import (InvitationLinkRecord, InvitationRecord, ResponseRecord,
@@ -37,7 +36,7 @@ from services.survey.adapters.orm import (InvitationLinkRecord, InvitationRecord
 from services.survey.domain.definition import (DefinitionRules, SurveyDefinition,
                                                validate_survey_definition)
 from shared.bus.envelope import build_envelope
-from shared.bus.outbox import split_at_sequence
+from shared.bus.outbox import record_event_on, split_at_sequence
 from shared.db import UTCDateTime
 
 _invitation = InvitationRecord.__table__
@@ -212,23 +211,10 @@ def save_response(connection: Connection, invitation: LinkedInvitation, *, respo
     connection.execute(_INSERT_RESPONSE, {**values, "survey_id": invitation.survey_id,
                                           "invitation_id": invitation.id, "answers": answers,
                                           "submitted_at": now})
-    sequence = connection.execute(_NEXT_SEQUENCE_SQLITE, {"subject": invitation.client_id}).scalar_one()
-    envelope = build_envelope(service=service, event_type=event_type, subject=invitation.client_id,
-                              data=event_data, time=now, sequence=sequence)
-    connection.execute(_INSERT_OUTBOX, {
-        "event_id": envelope["id"], "event_type": event_type, "subject": invitation.client_id,
-        "body": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
-        "created_at": now, "attempts": 0})
+    record_event_on(connection, platform, service=service, event_type=event_type,
+                    subject=invitation.client_id, data=event_data, time=now)
     return StoredResponse(response_id, invitation.survey_id, score, now)
 
 
-_outbox = platform.outbox
-_sequence = platform.event_sequence
-# Statements built once (their values bound per call), so each call is a compiled-cache hit.
+# Built once (its values bound per call), so each call is a compiled-cache hit.
 _INSERT_RESPONSE = insert(_response)
-_INSERT_OUTBOX = insert(_outbox)
-_NEXT_SEQUENCE_SQLITE = (
-    sqlite_insert(_sequence).values(subject=bindparam("subject"), last_value=1)
-    .on_conflict_do_update(index_elements=[_sequence.c.subject],
-                           set_={"last_value": _sequence.c.last_value + 1})
-    .returning(_sequence.c.last_value))

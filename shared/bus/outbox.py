@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shared.bus.envelope import SEQUENCE_DIGITS, build_envelope, format_sequence
@@ -41,18 +41,6 @@ def notify_channel(service: str) -> str:
     return f"clientloop_outbox_{service}"
 
 
-def next_sequence(session: Session, tables: PlatformTables, subject: str) -> int:
-    """Atomically take the next sequence number for ``subject`` (row-locked upsert)."""
-    table = tables.event_sequence
-    dialect = session.get_bind().dialect.name
-    factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = factory(table).values(subject=subject, last_value=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.subject], set_={"last_value": table.c.last_value + 1}
-    ).returning(table.c.last_value)
-    return int(session.execute(statement).scalar_one())
-
-
 def record_event(session: Session, tables: PlatformTables, *, service: str, event_type: str,
                  subject: str, data: Mapping[str, Any], time: datetime,
                  event_id: str | None = None) -> dict[str, Any]:
@@ -61,16 +49,41 @@ def record_event(session: Session, tables: PlatformTables, *, service: str, even
     if session.get_bind().dialect.name == "postgresql":
         return _record_event_pg(session, tables, service=service, event_type=event_type,
                                 subject=subject, data=data, time=time, event_id=event_id)
-    sequence = next_sequence(session, tables, subject)
-    envelope = build_envelope(service=service, event_type=event_type, subject=subject,
-                              data=data, time=time, sequence=sequence, event_id=event_id)
-    session.execute(insert(tables.outbox).values(
-        event_id=envelope["id"], event_type=event_type, subject=subject,
-        body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
-        created_at=time, attempts=0,
-    ))
+    envelope = record_event_on(session.connection(), tables, service=service,
+                               event_type=event_type, subject=subject, data=data, time=time,
+                               event_id=event_id)
     session.info["outbox_written"] = True
     return envelope
+
+
+def record_event_on(connection: Connection, tables: PlatformTables, *, service: str,
+                    event_type: str, subject: str, data: Mapping[str, Any], time: datetime,
+                    event_id: str | None = None) -> dict[str, Any]:
+    """:func:`record_event` on SQLite, on a ``Connection`` in the caller's transaction: the
+    subject's next sequence (row-locked upsert), then the outbox row — two statements, as
+    SQLite has no data-modifying ``WITH``. Waking a relay is the caller's part."""
+    subject = str(subject)
+    take_number, add_row = _sqlite_statements(tables)
+    sequence = int(connection.execute(take_number, {"subject": subject}).scalar_one())
+    envelope = build_envelope(service=service, event_type=event_type, subject=subject,
+                              data=data, time=time, sequence=sequence, event_id=event_id)
+    connection.execute(add_row, {
+        "event_id": envelope["id"], "event_type": event_type, "subject": subject,
+        "body": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+        "created_at": time, "attempts": 0})
+    return envelope
+
+
+@lru_cache(maxsize=16)
+def _sqlite_statements(tables: PlatformTables):
+    """The two SQLite statements of :func:`record_event_on`, built once per set of tables (so
+    each call is a hit in SQLAlchemy's compiled cache)."""
+    table = tables.event_sequence
+    take_number = (sqlite_insert(table).values(subject=bindparam("subject"), last_value=1)
+                   .on_conflict_do_update(index_elements=[table.c.subject],
+                                          set_={"last_value": table.c.last_value + 1})
+                   .returning(table.c.last_value))
+    return take_number, insert(tables.outbox)
 
 
 #: ``"sequence":"`` and the digits of sequence 0 where the envelope's JSON holds them.
