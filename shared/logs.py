@@ -40,8 +40,11 @@ _MAY_HOLD_SECRET = re.compile(r"(?i)/s/|token|bearer")
 _SECRET_FIELDS = re.compile(r"(?i)(\w*_)?(token|secret|password|authorization|cookie)")
 #: Libraries that are chatty at INFO; they log at WARNING and above only.
 NOISY = ("amqp", "kombu", "werkzeug")
-#: Also quiet in the short text lines (with gunicorn's start-up chatter): each migration step.
-NOISY_FOR_PEOPLE = ("alembic",)
+#: Also quiet in the short text lines (with gunicorn's start-up chatter): each migration step,
+#: and each follow-up survey skipped for a client who already holds one (one line per resolved
+#: complaint: a flood on a terminal while the demo's year of history is applied). The JSON
+#: lines keep them at INFO.
+NOISY_FOR_PEOPLE = ("alembic", "clientloop.survey.consumers")
 FORMATS = ("json", "text")
 FORMAT_VARIABLE = "CLIENTLOOP_LOG_FORMAT"
 ACCESS_LOGGER = "clientloop.access"

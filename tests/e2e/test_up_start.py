@@ -232,3 +232,21 @@ def test_on_a_terminal_up_prints_short_lines_then_the_banner_last(tmp_path):
     finally:
         code = terminal.close()
     assert code == 0, terminal.text()[-4000:]
+
+
+def test_on_a_terminal_the_demo_prints_nothing_after_the_banner_while_its_history_is_applied(
+        tmp_path):
+    """The demo's year of complaints reaches the other services over the bus after the banner;
+    the terminal stays quiet (the JSON logs keep every line)."""
+    terminal = Terminal(up_command(free_port(), tmp_path / "var", "--demo"),
+                        clean_env(TERM="xterm"))
+    try:
+        end_of_banner = f"Press Ctrl-C to stop.\n{RULE}\n"
+        text = terminal.read(START_TIMEOUT_S, until=end_of_banner)
+        assert end_of_banner in text, text[-4000:]
+        text = terminal.read(25)   # the demo's warm-up: its jobs run every 2 s for 30 s
+        after = [line for line in text.split(end_of_banner, 1)[1].splitlines() if line.strip()]
+        assert len(after) <= 5, "printed after the banner:\n" + "\n".join(after[:20])
+    finally:
+        code = terminal.close()
+    assert code == 0, terminal.text()[-4000:]
