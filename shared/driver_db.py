@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Dialect, make_url
 
+from shared.bus.wake import psycopg_dsn
 from shared.db import CONNECT_TIMEOUT_S, normalise_url
 
 
@@ -31,7 +32,7 @@ class DriverConnections:
         from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
         self.url = make_url(normalise_url(str(url)) if isinstance(url, str) else url)
         self.dialect: Dialect = psycopg_dialect()
-        self._dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._dsn = psycopg_dsn(self.url)
         self.keep = keep
         self._idle: list = []
         self._generation = 0   # moved on by dispose: older connections are closed when given back
