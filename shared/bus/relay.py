@@ -219,8 +219,9 @@ class Relay:
             return True
         if self._listener is None:
             import psycopg
-            dsn = self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._listener = psycopg.connect(dsn, autocommit=True)
+
+            from shared.bus.wake import psycopg_dsn
+            self._listener = psycopg.connect(psycopg_dsn(self.database.engine.url), autocommit=True)
             self._listener.execute(f'LISTEN "{outbox.notify_channel(self.service)}"')
         key = zlib.crc32(f"clientloop.relay.{self.service}".encode())
         return bool(self._listener.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
