@@ -60,7 +60,6 @@ class Relay:
         self._connection = None
         self._producer = None
         self._listener = None  # psycopg connection holding the leader lock and LISTEN
-        self._last_publish_ms = 0
         self._holds: dict[str, _Hold] = {}
 
     # -- broker -------------------------------------------------------------------------
@@ -141,13 +140,11 @@ class Relay:
             if not _is_refusal(exc):
                 self._reset_broker()  # a channel error closed the channel: start afresh
             return False
-        self._last_publish_ms = _monotonic_ms()
         self._holds.pop(row.subject, None)
         return True
 
     def _publish_once(self, row) -> None:
         producer = self._ensure_producer()
-        self._wait_for_next_millisecond()
         # The stored body is the envelope's JSON already: published as it is (the serializer
         # passes text through), not parsed and serialised again.
         producer.publish(row.body, routing_key=row.event_type, delivery_mode=2,
@@ -173,16 +170,6 @@ class Relay:
         except Exception:  # noqa: BLE001 - the database may be what is down; the row stays unsent
             log.warning("could not record a failed publish", extra={
                 "service": self.service, "event_id": row.event_id})
-
-    def _wait_for_next_millisecond(self) -> None:
-        """The filesystem transport names (and so orders) messages by the millisecond of the
-        monotonic clock at which it writes them, ties in random order: each publish starts
-        only once the clock has left the millisecond in which the previous one *finished*
-        (a publish that began in one millisecond may write its file in the next)."""
-        if topology.is_amqp(self.broker_url):
-            return
-        while _monotonic_ms() <= self._last_publish_ms:
-            time.sleep(0.0005)
 
     def _pending(self, waiting: set[str]):
         if self._listener is not None:
@@ -284,11 +271,6 @@ def _describe(exc: Exception) -> str:
     if not text and _is_refusal(exc):
         text = "the broker refused the message (negative publisher confirm)"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _monotonic_ms() -> int:
-    """The clock and rounding Kombu's filesystem transport names its message files with."""
-    return int(round(time.monotonic() * 1000))
 
 
 def wait_until_sent(database: Database, tables: PlatformTables, timeout: float = 10.0) -> bool:

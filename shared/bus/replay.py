@@ -11,7 +11,6 @@ A subscriber deduplicates by event id, so events it already has are simply skipp
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
@@ -19,7 +18,6 @@ from kombu import Producer
 from sqlalchemy import select
 
 from shared.bus import topology
-from shared.bus.relay import _monotonic_ms
 from shared.bus.envelope import SERIALIZER
 from shared.db import Database, PlatformTables
 
@@ -81,7 +79,6 @@ def replay_to_queue(database: Database, tables: PlatformTables, broker_url: str,
     what the queue received."""
     count = 0
     amqp = topology.is_amqp(broker_url)
-    last_ms = 0
     with topology.connection_for(broker_url) as connection:
         connection.ensure_connection(max_retries=3)
         if amqp:
@@ -90,13 +87,9 @@ def replay_to_queue(database: Database, tables: PlatformTables, broker_url: str,
         try:
             producer = Producer(channel, serializer=SERIALIZER)  # the default exchange
             for row in retained_rows(database, tables, since=since, type_pattern=type_pattern):
-                if not amqp:  # the embedded bus orders messages by the millisecond written
-                    while _monotonic_ms() <= last_ms:
-                        time.sleep(0.0005)
                 # As the relay publishes it: the stored JSON as it is, the event id as message id.
                 producer.publish(row.body, exchange="", routing_key=queue, delivery_mode=2,
                                  message_id=row.event_id, declare=[], retry=False)
-                last_ms = _monotonic_ms()
                 count += 1
         finally:
             channel.close()

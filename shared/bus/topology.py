@@ -13,18 +13,21 @@ messages for exchanges it has not declared, so every process declares the whole 
 """
 from __future__ import annotations
 
+import collections
 import fcntl
+import itertools
 import os
 import threading
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from queue import Empty
 
 from kombu import Connection, Exchange, Queue, binding
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, virtual
-from kombu.utils.encoding import str_to_bytes
+from kombu.utils.encoding import bytes_to_str, str_to_bytes
 
 EXCHANGE_NAME = "clientloop.events"
 UNROUTED_NAME = "clientloop.unrouted"
@@ -165,17 +168,49 @@ def _folder_lock(connection: Connection):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class FolderChannel(filesystem.Channel):
-    """Kombu's filesystem channel, writing each message file whole before it is visible.
+#: Orders the message files one process writes within one millisecond (see FolderChannel).
+_written = itertools.count()
 
-    The stock ``_put`` creates the file under its final name and then writes it: a consumer
-    polling the folder in between takes an empty file, fails to decode it and the event is
-    lost. Here the file is written under a name no queue matches, then renamed (atomic on one
-    file system); its final name is the stock one, so messages keep their order.
+
+def message_order(name: str) -> tuple:
+    """Where a message file stands in its queue: the millisecond of the monotonic clock it was
+    named at, then the writing process's sequence number (names without one — the stock
+    transport's ``<ms>_<uuid>`` — come first in their millisecond). Compared as numbers, so
+    the order holds when the millisecond count gains a digit."""
+    head = name.partition(".")[0]
+    parts = head.split("_")
+    try:
+        return (int(parts[0]), int(parts[1]) if len(parts) == 3 else -1, head)
+    except ValueError:
+        return (float("inf"), -1, head)
+
+
+class FolderChannel(filesystem.Channel):
+    """Kombu's filesystem channel, writing each message file whole before it is visible, and
+    reading a queue without listing the folder for every message.
+
+    * The stock ``_put`` creates the file under its final name and then writes it: a consumer
+      polling the folder in between takes an empty file, fails to decode it and the event is
+      lost. Here the file is written under a name no queue matches, then renamed (atomic on one
+      file system).
+    * Its name is ``<ms>_<sequence>_<uuid>.<queue>.msg``: the millisecond, then a number that
+      grows with every message this process writes, so messages published one after another
+      keep their order even within one millisecond (the stock name orders ties at random).
+    * The stock ``_get`` lists and sorts the whole folder — every queue's messages — for each
+      message it takes. Here one listing keeps the queue's names in order and messages are
+      taken from it until it runs out; a file named later by the same writer is written later,
+      so it cannot come before one already listed. A message is claimed by renaming it into
+      the processed folder (same file system; a consumer that loses the race skips it), read,
+      then removed.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._listed: dict[str, collections.deque] = {}
+
     def _put(self, queue, payload, **kwargs):
-        name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        name = (f"{int(round(time.monotonic() * 1000))}_{next(_written):012d}_{uuid.uuid4().hex}"
+                f".{queue}.msg")
         path = os.path.join(self.data_folder_out, name)
         partial = path + ".partial"  # "<queue>.msg.partial": no consumer takes it
         try:
@@ -184,6 +219,35 @@ class FolderChannel(filesystem.Channel):
             os.replace(partial, path)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {path!r} to directory") from exc
+
+    def _get(self, queue):
+        listed = self._listed.get(queue)
+        if not listed:
+            wanted = f"{queue}.msg"
+            listed = self._listed[queue] = collections.deque(sorted(
+                (name for name in os.listdir(self.data_folder_in)
+                 if name.endswith(wanted) and name.partition(".")[2] == wanted),
+                key=message_order))
+        while listed:
+            name = listed.popleft()
+            claimed = os.path.join(self.processed_folder, name)
+            try:
+                os.rename(os.path.join(self.data_folder_in, name), claimed)
+            except FileNotFoundError:
+                continue          # taken by another consumer, or purged
+            try:
+                with open(claimed, "rb") as handle:
+                    payload = handle.read()
+                if not self.store_processed:
+                    os.remove(claimed)
+            except OSError as exc:
+                raise ChannelError(f"Cannot read file {claimed!r} from queue.") from exc
+            return filesystem.loads(bytes_to_str(payload))
+        raise Empty()
+
+    def _purge(self, queue):
+        self._listed.pop(queue, None)
+        return super()._purge(queue)
 
 
 class FolderTransport(filesystem.Transport):

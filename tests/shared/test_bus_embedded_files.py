@@ -58,3 +58,67 @@ def test_a_message_file_is_taken_only_once_it_is_written_whole(tmp_path, monkeyp
         assert seen_while_writing == ["nothing"]
         assert reader._get(QUEUE)["body"] == "whole"
 
+
+
+def _taken(channel, queue=QUEUE) -> list:
+    bodies = []
+    while True:
+        try:
+            bodies.append(channel._get(queue)["body"])
+        except Empty:
+            return bodies
+
+
+def test_messages_written_one_after_another_are_taken_in_that_order_even_within_a_millisecond(
+        tmp_path, monkeypatch):
+    """Every message written in the same millisecond: their order is the order written (the
+    stock names order such ties at random, so publishers had to wait for the next millisecond
+    between messages)."""
+    monkeypatch.setattr(topology.time, "monotonic", lambda: 1234.5)
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as publisher, topology.connection_for(broker) as consumer:
+        for number in range(300):
+            publisher.default_channel._put(QUEUE, {"body": number, "properties": {}})
+        assert _taken(consumer.default_channel) == list(range(300))
+
+
+def test_the_order_holds_when_the_millisecond_count_gains_a_digit_and_for_stock_names(tmp_path):
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as consumer:
+        folder = tmp_path / "bus" / "queue"
+        for name, body in [("10000_000000000001_b", "third"), ("9999_000000000007_a", "first"),
+                           ("10000_3f1c2a", "second"), ("10001_000000000000_c", "fourth")]:
+            (folder / f"{name}.{QUEUE}.msg").write_text(
+                topology.filesystem.dumps({"body": body, "properties": {}}))
+        (folder / f"1_000000000000_x.registry.events.msg").write_text("{}")  # another queue's
+        assert _taken(consumer.default_channel) == ["first", "second", "third", "fourth"]
+        assert [path.name for path in folder.iterdir()] == ["1_000000000000_x.registry.events.msg"]
+
+
+def test_taking_messages_lists_the_folder_once_per_run_not_once_per_message(tmp_path, monkeypatch):
+    """The stock transport listed and sorted the whole folder, every queue's messages, for each
+    message it took: quadratic in the backlog."""
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as publisher, topology.connection_for(broker) as consumer:
+        for number in range(200):
+            publisher.default_channel._put(QUEUE, {"body": number, "properties": {}})
+            publisher.default_channel._put("registry.events", {"body": number, "properties": {}})
+        listings = []
+        real_listdir = topology.os.listdir
+        monkeypatch.setattr(topology.os, "listdir", lambda path: listings.append(path) or real_listdir(path))
+        assert _taken(consumer.default_channel) == list(range(200))
+        assert len(listings) <= 2          # one listing, and one more finding the queue empty
+        publisher.default_channel._put(QUEUE, {"body": "later", "properties": {}})
+        assert _taken(consumer.default_channel) == ["later"]
+
+
+def test_two_consumers_of_one_queue_never_take_the_same_message(tmp_path):
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as publisher, topology.connection_for(broker) as first, \
+            topology.connection_for(broker) as second:
+        for number in range(100):
+            publisher.default_channel._put(QUEUE, {"body": number, "properties": {}})
+        one, other = first.default_channel, second.default_channel
+        taken = [one._get(QUEUE)["body"], other._get(QUEUE)["body"]]  # both listed all 100
+        taken += _taken(one) + _taken(other)
+        assert sorted(taken) == list(range(100))
