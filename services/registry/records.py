@@ -216,9 +216,8 @@ def _resume_from(session: Session, works: list[_Work], now: datetime,
     found: set[str] = set()
     # Event ids are compared here, in Python, as the fold orders them (not by SQL collation).
     ids = sorted(wanted)
-    rows = session.execute(_statement("checkpoints", len(ids)),
-                           {"now": now, **{f"c{number}": client_id
-                                           for number, client_id in enumerate(ids)}})
+    rows = session.execute(*_batch("checkpoints", [(client_id, None) for client_id in ids],
+                                   now=now))
     for row in sorted(rows, key=lambda row: (row.client_id, -row.points)):
         work = wanted[row.client_id]
         if row.client_id not in found and (as_utc(row.at), row.event_id) < work.since:
@@ -242,6 +241,32 @@ def _each(count: int, condition):
     ``c0``, ``b0``, ``k0``, ``c1``…: one statement shape per count, built and compiled once."""
     return or_(*(condition(bindparam(f"c{number}"), bindparam(f"b{number}"),
                            bindparam(f"k{number}")) for number in range(count)))
+
+
+#: The client id that fills a batch's unused places: no client has it.
+_NO_CLIENT = ""
+
+
+def _batch(kind: str, pairs, **fixed) -> tuple[Any, dict[str, Any]]:
+    """:func:`_statement` ``kind`` for ``(client id, bound[, other])`` tuples and its
+    parameters. Statements come in sizes of powers of two (a batch of 5 clients uses the one for
+    8, its last places naming no client), so a consumer taking batches of any size up to 50
+    builds and compiles a few shapes of each kind once, not one per batch size; every new
+    size meant a statement of up to 50 conditions built and compiled again, and the shapes
+    crowded SQLAlchemy's cache of compiled statements."""
+    pairs = list(pairs)
+    size = 1 << max(0, len(pairs) - 1).bit_length()
+    params: dict[str, Any] = dict(fixed)
+    for number, pair in enumerate(pairs):
+        params[f"c{number}"], params[f"b{number}"] = pair[0], pair[1]
+        if len(pair) > 2:
+            params[f"k{number}"] = pair[2]
+    for number in range(len(pairs), size):
+        params[f"c{number}"] = _NO_CLIENT
+        params[f"b{number}"] = pairs[0][1]
+        if len(pairs[0]) > 2:
+            params[f"k{number}"] = pairs[0][2]
+    return _statement(kind, size), params
 
 
 @lru_cache(maxsize=None)
@@ -298,24 +323,14 @@ def _statement(kind: str, count: int):
     raise ValueError(kind)
 
 
-def _params(pairs) -> dict[str, Any]:
-    """The parameters of a :func:`_statement` for ``(client id, bound[, other])`` tuples."""
-    params: dict[str, Any] = {}
-    for number, pair in enumerate(pairs):
-        params[f"c{number}"], params[f"b{number}"] = pair[0], pair[1]
-        if len(pair) > 2:
-            params[f"k{number}"] = pair[2]
-    return params
-
-
 def _load_inputs(session: Session, works: list[_Work]) -> None:
     """The events and annual value changes the fold needs: those from each start on (the
     fold skips the ones at or before the start's own place)."""
     by_client = {work.client.id: work for work in works}
-    params = _params((work.client.id, work.start.at or _EARLIEST) for work in works)
-    for row in session.execute(_statement("events", len(works)), params):
+    pairs = [(work.client.id, work.start.at or _EARLIEST) for work in works]
+    for row in session.execute(*_batch("events", pairs)):
         by_client[row.client_id].events.append(_event_of(row))
-    for row in session.execute(_statement("changes", len(works)), params):
+    for row in session.execute(*_batch("changes", pairs)):
         by_client[row.client_id].changes.append(AnnualValueChange(
             event_id=row.event_id, event_type=row.event_type, at=as_utc(row.at),
             annual_value=None if row.amount is None else Money(Decimal(row.amount), row.currency)))
@@ -327,13 +342,13 @@ def _load_stored_records(session: Session, works: list[_Work]) -> None:
     """The stored ledger and history rows from each start's positions on, as the saving
     compares them."""
     by_client = {work.client.id: work for work in works}
-    for row in session.execute(_statement("ledger", len(works)), _params(
-            (work.client.id, work.start.ledger_size) for work in works)):
+    for row in session.execute(*_batch(
+            "ledger", ((work.client.id, work.start.ledger_size) for work in works))):
         by_client[row.client_id].stored_ledger.append((
             row.event_id, row.event_type, as_utc(row.occurred_at),
             None if row.delta is None else Decimal(row.delta), Decimal(row.value), row.reason))
-    for row in session.execute(_statement("history", len(works)), _params(
-            (work.client.id, work.start.history_size) for work in works)):
+    for row in session.execute(*_batch(
+            "history", ((work.client.id, work.start.history_size) for work in works))):
         by_client[row.client_id].stored_history.append((
             as_utc(row.at), row.cause_event_id, row.cause_event_type, row.tier,
             Decimal(row.health_score), row.health_band, Decimal(row.value_at_risk)))
@@ -569,7 +584,7 @@ def _save_positions(session: Session, works: list[_Work], *, table, columns: tup
         rows.extend({"client_id": work.client.id, "position": position, **dict(zip(columns, values))}
                     for position, values in enumerate(fresh, start))
     if deletes:
-        session.execute(_statement(delete_kind, len(deletes)), _params(deletes))
+        session.execute(*_batch(delete_kind, deletes))
     if rows:
         session.execute(insert(table.__table__), rows)
 
@@ -609,7 +624,7 @@ def _save_checkpoints(session: Session, works: list[_Work]) -> None:
         deletes.append((work.client.id, start.points,
                         start.points if fold.tail is start else -1))
         rows.extend(_checkpoint_row(work.client.id, state) for state in fold.to_keep())
-    session.execute(_statement("delete checkpoints", len(works)), _params(deletes))
+    session.execute(*_batch("delete checkpoints", deletes))
     if rows:
         session.execute(insert(RecordsCheckpointRecord.__table__), rows)
 
