@@ -38,7 +38,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Sequence
 
-from sqlalchemy import bindparam, delete, insert, or_, select, union_all
+from sqlalchemy import (DateTime, Integer, String, bindparam, cast, delete, func, insert, or_, select,
+                        true, union_all)
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -216,7 +218,7 @@ def _resume_from(session: Session, works: list[_Work], now: datetime,
     found: set[str] = set()
     # Event ids are compared here, in Python, as the fold orders them (not by SQL collation).
     ids = sorted(wanted)
-    rows = session.execute(*_batch("checkpoints", [(client_id, None) for client_id in ids],
+    rows = session.execute(*_batch(session, "checkpoints", [(client_id, None) for client_id in ids],
                                    now=now))
     for row in sorted(rows, key=lambda row: (row.client_id, -row.points)):
         work = wanted[row.client_id]
@@ -247,16 +249,24 @@ def _each(count: int, condition):
 _NO_CLIENT = ""
 
 
-def _batch(kind: str, pairs, **fixed) -> tuple[Any, dict[str, Any]]:
-    """:func:`_statement` ``kind`` for ``(client id, bound[, other])`` tuples and its
-    parameters. Statements come in sizes of powers of two (a batch of 5 clients uses the one for
-    8, its last places naming no client), so a consumer taking batches of any size up to 50
-    builds and compiles a few shapes of each kind once, not one per batch size; every new
-    size meant a statement of up to 50 conditions built and compiled again, and the shapes
-    crowded SQLAlchemy's cache of compiled statements."""
+def _batch(session: Session, kind: str, pairs, **fixed) -> tuple[Any, dict[str, Any]]:
+    """The statement ``kind`` for ``(client id, bound[, other])`` tuples, and its parameters.
+
+    On PostgreSQL one statement of each kind serves any number of clients: the tuples go as
+    arrays, joined as rows (``unnest``, :func:`_pg_statement`). Elsewhere the statement holds a
+    condition per client (:func:`_statement`) and comes in sizes of powers of two (a batch of 5
+    clients uses the one for 8, its last places naming no client), so batches of any size up
+    to 50 share a few shapes, each built and compiled once."""
     pairs = list(pairs)
-    size = 1 << max(0, len(pairs) - 1).bit_length()
     params: dict[str, Any] = dict(fixed)
+    if session.get_bind().dialect.name == "postgresql":
+        params["clients"] = [pair[0] for pair in pairs]
+        if kind != "checkpoints":
+            params["bounds"] = [pair[1] for pair in pairs]
+        if len(pairs[0]) > 2:
+            params["kept"] = [pair[2] for pair in pairs]
+        return _pg_statement(kind), params
+    size = 1 << max(0, len(pairs) - 1).bit_length()
     for number, pair in enumerate(pairs):
         params[f"c{number}"], params[f"b{number}"] = pair[0], pair[1]
         if len(pair) > 2:
@@ -267,6 +277,68 @@ def _batch(kind: str, pairs, **fixed) -> tuple[Any, dict[str, Any]]:
         if len(pairs[0]) > 2:
             params[f"k{number}"] = pairs[0][2]
     return _statement(kind, size), params
+
+
+def _targets(bound_type=None, kept: bool = False):
+    """PostgreSQL: the batch's clients as rows ``w(client_id, bound, kept)`` from the arrays
+    ``:clients``, ``:bounds`` and ``:kept``."""
+    arrays, names = [cast(bindparam("clients"), pg.ARRAY(String))], ["client_id"]
+    if bound_type is not None:
+        arrays.append(cast(bindparam("bounds"), pg.ARRAY(bound_type)))
+        names.append("bound")
+    if kept:
+        arrays.append(cast(bindparam("kept"), pg.ARRAY(Integer)))
+        names.append("kept")
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="w")
+
+
+@lru_cache(maxsize=None)
+def _pg_statement(kind: str):
+    """:func:`_statement`'s statements for PostgreSQL, one for any number of clients: short,
+    with three parameters at most, so besides SQLAlchemy's compiled cache, the driver's cache of
+    parsed queries keeps them too (it skips queries of over 50 parameters or 4 kB, which the
+    per-client conditions of a batch of 20 clients already were)."""
+    if kind == "checkpoints":
+        table = RecordsCheckpointRecord.__table__
+        w = _targets()
+        latest = (select(*table.c).where(table.c.client_id == w.c.client_id,
+                                         table.c.at <= bindparam("now", type_=table.c.at.type))
+                  .order_by(table.c.points.desc()).limit(_LATEST_CHECKPOINTS).lateral("latest"))
+        return select(*latest.c).select_from(w.join(latest, true()))
+    if kind == "events":
+        event, w = ClientEventRecord, _targets(DateTime(timezone=True))
+        return select(event.client_id, *_EVENT_COLUMNS).join_from(
+            event, w, (event.client_id == w.c.client_id) & (event.occurred_at >= w.c.bound))
+    if kind == "changes":
+        change, w = AnnualValueChangeRecord, _targets(DateTime(timezone=True))
+        return select(change.client_id, change.event_id, change.event_type, change.at,
+                      change.amount, change.currency).join_from(
+            change, w, (change.client_id == w.c.client_id) & (change.at >= w.c.bound))
+    entry, history = SatisfactionEntryRecord, ValueHistoryRecord
+    if kind == "ledger":
+        w = _targets(Integer)
+        return select(entry.client_id, entry.event_id, entry.event_type, entry.occurred_at,
+                      entry.delta, entry.value, entry.reason).join_from(
+            entry, w, (entry.client_id == w.c.client_id) & (entry.position >= w.c.bound)
+        ).order_by(entry.client_id, entry.position)
+    if kind == "history":
+        w = _targets(Integer)
+        return select(history.client_id, history.at, history.cause_event_id,
+                      history.cause_event_type, history.tier, history.health_score,
+                      history.health_band, history.value_at_risk).join_from(
+            history, w, (history.client_id == w.c.client_id) & (history.position >= w.c.bound)
+        ).order_by(history.client_id, history.position)
+    if kind in ("delete ledger", "delete history"):
+        table, w = (entry if kind == "delete ledger" else history), _targets(Integer)
+        return delete(table).where(table.client_id == w.c.client_id,
+                                   table.position >= w.c.bound).execution_options(
+                                       synchronize_session=False)
+    if kind == "delete checkpoints":
+        table, w = RecordsCheckpointRecord, _targets(Integer, kept=True)
+        return delete(table).where(table.client_id == w.c.client_id, (table.points > w.c.bound) | (
+            (table.points % CHECKPOINT_EVERY != 0) & (table.points != w.c.kept))
+        ).execution_options(synchronize_session=False)
+    raise ValueError(kind)
 
 
 @lru_cache(maxsize=None)
@@ -328,9 +400,9 @@ def _load_inputs(session: Session, works: list[_Work]) -> None:
     fold skips the ones at or before the start's own place)."""
     by_client = {work.client.id: work for work in works}
     pairs = [(work.client.id, work.start.at or _EARLIEST) for work in works]
-    for row in session.execute(*_batch("events", pairs)):
+    for row in session.execute(*_batch(session, "events", pairs)):
         by_client[row.client_id].events.append(_event_of(row))
-    for row in session.execute(*_batch("changes", pairs)):
+    for row in session.execute(*_batch(session, "changes", pairs)):
         by_client[row.client_id].changes.append(AnnualValueChange(
             event_id=row.event_id, event_type=row.event_type, at=as_utc(row.at),
             annual_value=None if row.amount is None else Money(Decimal(row.amount), row.currency)))
@@ -343,12 +415,12 @@ def _load_stored_records(session: Session, works: list[_Work]) -> None:
     compares them."""
     by_client = {work.client.id: work for work in works}
     for row in session.execute(*_batch(
-            "ledger", ((work.client.id, work.start.ledger_size) for work in works))):
+            session, "ledger", ((work.client.id, work.start.ledger_size) for work in works))):
         by_client[row.client_id].stored_ledger.append((
             row.event_id, row.event_type, as_utc(row.occurred_at),
             None if row.delta is None else Decimal(row.delta), Decimal(row.value), row.reason))
     for row in session.execute(*_batch(
-            "history", ((work.client.id, work.start.history_size) for work in works))):
+            session, "history", ((work.client.id, work.start.history_size) for work in works))):
         by_client[row.client_id].stored_history.append((
             as_utc(row.at), row.cause_event_id, row.cause_event_type, row.tier,
             Decimal(row.health_score), row.health_band, Decimal(row.value_at_risk)))
@@ -584,7 +656,7 @@ def _save_positions(session: Session, works: list[_Work], *, table, columns: tup
         rows.extend({"client_id": work.client.id, "position": position, **dict(zip(columns, values))}
                     for position, values in enumerate(fresh, start))
     if deletes:
-        session.execute(*_batch(delete_kind, deletes))
+        session.execute(*_batch(session, delete_kind, deletes))
     if rows:
         session.execute(insert(table.__table__), rows)
 
@@ -624,7 +696,7 @@ def _save_checkpoints(session: Session, works: list[_Work]) -> None:
         deletes.append((work.client.id, start.points,
                         start.points if fold.tail is start else -1))
         rows.extend(_checkpoint_row(work.client.id, state) for state in fold.to_keep())
-    session.execute(*_batch("delete checkpoints", deletes))
+    session.execute(*_batch(session, "delete checkpoints", deletes))
     if rows:
         session.execute(insert(RecordsCheckpointRecord.__table__), rows)
 

@@ -59,26 +59,35 @@ def test_one_complaint_opened_takes_a_bounded_number_of_statements(pg_registry, 
     assert (stored, ledger) == (2, 2)
 
 
-def test_batches_of_every_size_share_a_few_statement_shapes(registry_ctx, bus, clock):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_registry(request, registry_ctx):
+    return registry_ctx if request.param == "sqlite" else request.getfixturevalue("pg_registry")
+
+
+def test_batches_of_every_size_share_a_few_statement_shapes(either_registry, bus, clock):
     """The consumer applies whatever the broker delivered, 1 to 50 events of as many clients at
-    once: the statements over several clients come in a few sizes, each compiled once, not one
+    once: the statements over several clients come in a few shapes, each compiled once, not one
     statement of up to 50 conditions built and compiled for every batch size met (those crowded
-    SQLAlchemy's cache of compiled statements and cost the consumer a third of its time)."""
-    clients = [register(registry_ctx, f"Client {number}").id for number in range(50)]
+    SQLAlchemy's cache of compiled statements and cost the consumer a third of its time; on
+    PostgreSQL the driver also parsed each of them again, being over its cache's limits)."""
+    ctx = either_registry
+    clients = [register(ctx, f"Client {number}").id for number in range(50)]
     statements: set[str] = set()
-    sa_event.listen(registry_ctx.database.engine, "before_cursor_execute",
+    sa_event.listen(ctx.database.engine, "before_cursor_execute",
                     lambda _conn, _cursor, statement, *_rest: statements.add(statement))
-    handlers = event_handlers(registry_ctx)
+    handlers = event_handlers(ctx)
     for size in range(1, 51):
         events = [Event.from_envelope(bus.opened(client_id, at=clock.now - timedelta(seconds=size)))
                   for client_id in clients[:size]]
-        assert apply_batch(registry_ctx.database, platform, handlers, events,
+        assert apply_batch(ctx.database, platform, handlers, events,
                            now=clock.now) == [True] * size
-    # 9 kinds of statement over several clients, in 7 sizes (2 to 64 places)
     over_clients = {statement for statement in statements
-                    if " OR " in statement or "UNION ALL" in statement}
-    assert len(over_clients) <= 9 * 7, len(over_clients)
-    with registry_ctx.database.transaction() as session:
+                    if " OR " in statement or "UNION ALL" in statement or "unnest(" in statement}
+    if ctx.database.dialect == "postgresql":   # one of each of the 8 kinds, one for the outbox
+        assert len(over_clients) <= 9, over_clients
+    else:   # 8 kinds of statement over several clients, in 7 sizes (2 to 64 places)
+        assert len(over_clients) <= 8 * 7, len(over_clients)
+    with ctx.database.transaction() as session:
         ledgers = dict(session.execute(
             select(SatisfactionEntryRecord.client_id, func.count())
             .group_by(SatisfactionEntryRecord.client_id)).all())

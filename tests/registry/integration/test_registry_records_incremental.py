@@ -40,6 +40,19 @@ EVENTS_PER_CLIENT = 1500
 AMOUNTS = ("2500000.00", "150000.00", "42000.50", None)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_ctx(request, settings, clock):
+    """Each test on the embedded default and on PostgreSQL: their statements over several
+    clients differ (a condition per client; arrays joined as rows)."""
+    if request.param == "postgresql":
+        settings = settings.with_overrides(database_urls={
+            **settings.database_urls, "registry": request.getfixturevalue("postgres_url")})
+    upgrade("registry", settings.database_url("registry"))
+    ctx = build_context(settings, clock=clock)
+    yield ctx
+    ctx.database.dispose()
+
+
 class RowsRead:
     """Counts the rows every SELECT run through a Session returns while it listens."""
 
