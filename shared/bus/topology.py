@@ -231,10 +231,14 @@ class FolderChannel(filesystem.Channel):
         while listed:
             name = listed.popleft()
             claimed = os.path.join(self.processed_folder, name)
+            source = os.path.join(self.data_folder_in, name)
             try:
-                os.rename(os.path.join(self.data_folder_in, name), claimed)
-            except FileNotFoundError:
-                continue          # taken by another consumer, or purged
+                os.rename(source, claimed)
+            except FileNotFoundError as exc:
+                if not os.path.exists(source):
+                    continue      # taken by another consumer, or purged
+                listed.clear()    # the processed folder is missing: say so, skip nothing
+                raise ChannelError(f"Cannot move {source!r} to {self.processed_folder!r}") from exc
             try:
                 with open(claimed, "rb") as handle:
                     payload = handle.read()

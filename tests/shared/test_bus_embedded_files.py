@@ -5,7 +5,11 @@ crashed on the JSON and the event was lost)."""
 from __future__ import annotations
 
 import builtins
+import shutil
 from queue import Empty
+
+import pytest
+from kombu.exceptions import ChannelError
 
 from shared.bus import topology
 
@@ -122,3 +126,14 @@ def test_two_consumers_of_one_queue_never_take_the_same_message(tmp_path):
         taken = [one._get(QUEUE)["body"], other._get(QUEUE)["body"]]  # both listed all 100
         taken += _taken(one) + _taken(other)
         assert sorted(taken) == list(range(100))
+
+
+def test_a_missing_processed_folder_is_an_error_not_a_queue_that_seems_empty(tmp_path):
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as publisher, topology.connection_for(broker) as consumer:
+        publisher.default_channel._put(QUEUE, {"body": "kept", "properties": {}})
+        shutil.rmtree(tmp_path / "bus" / "processed")
+        with pytest.raises(ChannelError):
+            consumer.default_channel._get(QUEUE)
+        (tmp_path / "bus" / "processed").mkdir()
+        assert _taken(consumer.default_channel) == ["kept"]
