@@ -267,15 +267,11 @@ def _batch(session: Session, kind: str, pairs, **fixed) -> tuple[Any, dict[str, 
             params["kept"] = [pair[2] for pair in pairs]
         return _pg_statement(kind), params
     size = 1 << max(0, len(pairs) - 1).bit_length()
+    pairs += [(_NO_CLIENT, *pairs[0][1:])] * (size - len(pairs))
     for number, pair in enumerate(pairs):
         params[f"c{number}"], params[f"b{number}"] = pair[0], pair[1]
         if len(pair) > 2:
             params[f"k{number}"] = pair[2]
-    for number in range(len(pairs), size):
-        params[f"c{number}"] = _NO_CLIENT
-        params[f"b{number}"] = pairs[0][1]
-        if len(pairs[0]) > 2:
-            params[f"k{number}"] = pairs[0][2]
     return _statement(kind, size), params
 
 

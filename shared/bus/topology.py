@@ -226,7 +226,7 @@ class FolderChannel(filesystem.Channel):
             wanted = f"{queue}.msg"
             listed = self._listed[queue] = collections.deque(sorted(
                 (name for name in os.listdir(self.data_folder_in)
-                 if name.endswith(wanted) and name.partition(".")[2] == wanted),
+                 if name.partition(".")[2] == wanted),
                 key=message_order))
         while listed:
             name = listed.popleft()

@@ -63,7 +63,6 @@ def test_a_message_file_is_taken_only_once_it_is_written_whole(tmp_path, monkeyp
         assert reader._get(QUEUE)["body"] == "whole"
 
 
-
 def _taken(channel, queue=QUEUE) -> list:
     bodies = []
     while True:
@@ -94,7 +93,7 @@ def test_the_order_holds_when_the_millisecond_count_gains_a_digit_and_for_stock_
                            ("10000_3f1c2a", "second"), ("10001_000000000000_c", "fourth")]:
             (folder / f"{name}.{QUEUE}.msg").write_text(
                 topology.filesystem.dumps({"body": body, "properties": {}}))
-        (folder / f"1_000000000000_x.registry.events.msg").write_text("{}")  # another queue's
+        (folder / "1_000000000000_x.registry.events.msg").write_text("{}")  # another queue's
         assert _taken(consumer.default_channel) == ["first", "second", "third", "fourth"]
         assert [path.name for path in folder.iterdir()] == ["1_000000000000_x.registry.events.msg"]
 

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from services.registry.adapters.orm import ClientEventRecord, SatisfactionEntryRecord, platform
 from services.registry.app import build_context
-from shared.migrations import upgrade
 from services.registry.consumers import event_handlers
 from shared.bus.consumer import apply_batch
 from shared.bus.envelope import Event
+from shared.migrations import upgrade
 from tests.registry.conftest import deliver, register
 
 #: inbox, client lock, client event, checkpoints, events, value changes, ledger, history,
