@@ -83,6 +83,7 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.idle_since = time.monotonic()
 
     def close(self) -> None:
         self.writer.close()
@@ -143,10 +144,16 @@ def http_request(method: str, url: str, body: bytes = b"", headers: dict | None 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+#: Idle connections older than this are closed rather than used: the server closes a
+#: keep-alive connection after 2 s without a request (gunicorn's default), and a request sent as
+#: it does so is lost to the race.
+IDLE_S = 1.0
+
+
 class _Pool:
-    """Keep-alive connections, the most recently used first (the others may have been closed
-    by the server's keep-alive timeout; a request that finds its connection closed before any
-    answer is sent again on a new one)."""
+    """Keep-alive connections, the most recently used first; one idle for more than
+    :data:`IDLE_S` is closed instead. A request that finds its connection closed before any
+    answer is sent again on a new connection (never on another idle one, which may be as old)."""
 
     def __init__(self, host: str, port: int, limit: int) -> None:
         self.host, self.port, self.limit = host, port, limit
@@ -155,12 +162,20 @@ class _Pool:
         self.free = asyncio.Condition()
         self.peak = 0
 
-    async def take(self) -> _Connection:
+    async def take(self, fresh: bool = False) -> _Connection:
+        """An idle connection (the most recently used), else a new one; ``fresh``: a new one."""
         async with self.free:
+            stale = time.monotonic() - IDLE_S
+            while self.idle and self.idle[0].idle_since < stale:
+                self.idle.pop(0).close()   # the oldest first
+                self.opened -= 1
             while not self.idle and self.opened >= self.limit:
                 await self.free.wait()
-            if self.idle:
+            if self.idle and not fresh:
                 return self.idle.pop()
+            if self.opened >= self.limit:   # fresh at the limit: an idle one makes room
+                self.idle.pop(0).close()
+                self.opened -= 1
             self.opened += 1
             self.peak = max(self.peak, self.opened)
         try:
@@ -176,12 +191,13 @@ class _Pool:
             if connection is None:
                 self.opened -= 1
             else:
+                connection.idle_since = time.monotonic()
                 self.idle.append(connection)
             self.free.notify()
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
-            connection = await self.take()
+            connection = await self.take(fresh=attempt == 2)
             try:
                 status, body, keep = await _exchange(connection, request)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:

@@ -168,3 +168,22 @@ def test_the_web_server_follows_the_chosen_format(variable, formatter):
                             "print([f['()'].__name__ for f in c.logconfig_dict['formatters'].values()])"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert shown.stdout.strip() == f"['{formatter}']", shown.stderr
+
+
+def test_a_configured_process_logs_without_looking_up_the_caller():
+    """The lines name no file, line, thread or process, so logging never walks the stack for
+    them (a web worker logs once per request)."""
+    program = (
+        "import json, logging, logging.config, sys\n"
+        "from shared.logs import dict_config\n"
+        "logging.config.dictConfig(dict_config('INFO'))\n"
+        "def looked_up(*args, **kwargs):\n"
+        "    raise SystemExit('the caller was looked up')\n"
+        "logging.Logger.findCaller = looked_up\n"
+        "logging.getLogger('clientloop.access').info('request', extra={'status': 201})\n")
+    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stderr.strip().splitlines()[-1])
+    assert (line["logger"], line["message"], line["status"]) == ("clientloop.access", "request", 201)
+    assert not {"thread", "process", "lineno"} & set(line)

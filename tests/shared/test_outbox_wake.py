@@ -99,3 +99,30 @@ def test_a_commit_that_wrote_rows_without_a_notify_wakes_the_relay_after_it(post
     finally:
         listener.close()
         database.dispose()
+
+
+def test_pokes_spread_over_time_share_notifies_at_most_one_per_interval(postgres_url):
+    """A busy process pokes after every commit; the waker sends at most one NOTIFY per
+    ``min_interval_s``, however the pokes fall, and the last poke is always followed by one."""
+    listener = _listener(postgres_url, "clientloop_outbox_spread")
+    try:
+        wake = Waker(postgres_url, "clientloop_outbox_spread", min_interval_s=0.02)
+        wake.poke()
+        assert _notified(listener) >= 1
+        started = time.monotonic()
+        pokes = 0
+        while time.monotonic() - started < 0.5:
+            wake.poke()
+            pokes += 1
+            time.sleep(0.0005)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 5
+        while wake._poked.is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)
+        assert pokes > 200
+        assert 2 <= wake.sent <= elapsed / 0.02 + 3
+        received = sum(1 for _ in listener.notifies(timeout=0.3))
+        assert received >= 1      # the pokes' last NOTIFY came after the last poke
+    finally:
+        listener.close()

@@ -1,0 +1,50 @@
+"""The bench's own HTTP client: a connection the server closed between requests costs a retry
+on a new connection, never a lost request."""
+from __future__ import annotations
+
+import socket
+import threading
+
+from bench import load
+
+
+def _one_request_per_connection_server():
+    """Answers one request on each connection and then closes it, without saying so — the
+    worst case of a server's keep-alive timeout racing the client's next request."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    served = []
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            served.append(data)
+            connection.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, served
+
+
+def test_requests_on_connections_the_server_closed_are_sent_again_on_new_ones():
+    listener, served = _one_request_per_connection_server()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+        run, answers = load.open_loop(url, lambda n: load.http_request("GET", url), rate=200,
+                                      seconds=1.0, drain_s=5)
+    finally:
+        listener.close()
+    assert run.failures == 0 and run.details["unanswered"] == 0
+    assert len(answers) == 200 and {answer.status for answer in answers} == {201}
+    assert len(served) == 200
