@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable
 
 from flask import Flask
 
-from shared.bus.outbox import outbox_written, wake_relay
+from shared.bus.outbox import notify_channel, outbox_written
+from shared.bus.wake import waker
 from shared.clock import isoformat_z
 from shared.config import web_threads
 from shared.web import metrics
@@ -52,6 +53,7 @@ class FastSubmit:
         self._limits = _parse_limits(self._ctx.settings.ratelimit_public)
         self._observe = metrics.observer(app)
         self._drivers = None
+        self._waker = None   # made in the worker, with its driver connections
         self._drivers_lock = threading.Lock()
 
         @self._limiter.request_filter
@@ -123,9 +125,12 @@ class FastSubmit:
         return self._drivers.connect()
 
     def _wake(self) -> None:
-        """The relay: on PostgreSQL the relay process, else the in-process one (embedded)."""
+        """The relay: on PostgreSQL the relay process (through this process's waker, looked up
+        once), else the in-process one (embedded)."""
         if self._drivers is not None:
-            wake_relay(self._drivers, self._service.SERVICE)
+            if self._waker is None:
+                self._waker = waker(self._drivers.url, notify_channel(self._service.SERVICE))
+            self._waker.poke()
         else:
             outbox_written.set()
 

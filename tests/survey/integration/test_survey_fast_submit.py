@@ -191,3 +191,23 @@ def test_simultaneous_submits_keep_one_connection_per_thread(http, staff, link, 
     assert 1 <= opened <= threads
     assert set(round_of(tokens[threads * 4:])) == {201}
     assert path._drivers.opened == opened and responses(survey_ctx) == threads * 24
+
+
+def test_an_ordinary_submit_wakes_the_relay_after_its_commit(http, link, survey_ctx):
+    """PostgreSQL: a ``NOTIFY`` on the survey relay's channel soon after the 201 (the relay
+    process listens there); embedded: the in-process relay's signal."""
+    from shared.bus.outbox import notify_channel, outbox_written
+    if survey_ctx.database.dialect != "postgresql":
+        outbox_written.clear()
+        assert submit(http, link["token"], FULL_ANSWERS).status_code == 201
+        assert outbox_written.is_set()
+        return
+    import psycopg
+    from shared.bus.wake import psycopg_dsn
+    listener = psycopg.connect(psycopg_dsn(survey_ctx.database.engine.url), autocommit=True)
+    try:
+        listener.execute(f'LISTEN "{notify_channel("survey")}"')
+        assert submit(http, link["token"], FULL_ANSWERS).status_code == 201
+        assert sum(1 for _ in listener.notifies(timeout=5, stop_after=1)) == 1
+    finally:
+        listener.close()

@@ -30,6 +30,7 @@ from tests.survey.integration.test_survey_events_in import (  # noqa: F401
 from tests.survey.integration.test_survey_fast_submit import (  # noqa: F401
     test_a_survey_changed_since_the_read_writes_nothing,
     test_an_ordinary_submit_never_reaches_the_view,
+    test_an_ordinary_submit_wakes_the_relay_after_its_commit,
     test_simultaneous_submits_keep_one_connection_per_thread,
     test_of_two_writes_read_before_either_only_the_first_stores_anything,
     test_the_definition_is_parsed_once_per_survey_version,
