@@ -162,6 +162,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def psycopg_dsn(url) -> str:
+    """A libpq connection string for a SQLAlchemy URL (``postgresql+psycopg://…``), for the
+    connections the suite opens with psycopg itself (the relay's listener, the waker, the
+    submit's driver connections)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 #: Seconds to wait for a PostgreSQL server to answer a new connection.
 CONNECT_TIMEOUT_S = 5
 

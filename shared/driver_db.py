@@ -20,8 +20,7 @@ from typing import Any, Mapping
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Dialect, make_url
 
-from shared.bus.wake import psycopg_dsn
-from shared.db import CONNECT_TIMEOUT_S, normalise_url
+from shared.db import CONNECT_TIMEOUT_S, normalise_url, psycopg_dsn
 
 
 class DriverConnections:

@@ -207,7 +207,7 @@ class Relay:
         if self._listener is None:
             import psycopg
 
-            from shared.bus.wake import psycopg_dsn
+            from shared.db import psycopg_dsn
             self._listener = psycopg.connect(psycopg_dsn(self.database.engine.url), autocommit=True)
             self._listener.execute(f'LISTEN "{outbox.notify_channel(self.service)}"')
         key = zlib.crc32(f"clientloop.relay.{self.service}".encode())

@@ -25,15 +25,12 @@ import threading
 import time
 from typing import Callable
 
+from shared.db import psycopg_dsn
+
 log = logging.getLogger("clientloop.bus.wake")
 
 _wakers: dict[tuple[int, str, str], "Waker"] = {}
 _lock = threading.Lock()
-
-
-def psycopg_dsn(url) -> str:
-    """A libpq connection string for a SQLAlchemy URL (``postgresql+psycopg://…``)."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Waker:

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.bus.wake import Waker, psycopg_dsn, waker
+from shared.bus.wake import Waker, waker
+from shared.db import psycopg_dsn
 
 pytestmark = pytest.mark.postgres
 

@@ -203,7 +203,7 @@ def test_an_ordinary_submit_wakes_the_relay_after_its_commit(http, link, survey_
         assert outbox_written.is_set()
         return
     import psycopg
-    from shared.bus.wake import psycopg_dsn
+    from shared.db import psycopg_dsn
     listener = psycopg.connect(psycopg_dsn(survey_ctx.database.engine.url), autocommit=True)
     try:
         listener.execute(f'LISTEN "{notify_channel("survey")}"')
