@@ -149,6 +149,8 @@ def dict_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
 
     gunicorn's error logger hands its messages to the root handler; its own access log stays
     off, since every app writes one access line per request itself (``clientloop.access``).
+    Building it also turns off the caller, thread and process lookups of every log call in this
+    process (``_skip_unused_record_fields``): both ways of configuring logging pass here.
     """
     level = level.upper()
     number = logging.getLevelName(level)
