@@ -8,6 +8,7 @@ the service's webhook endpoints with their deliveries (``shared.webhooks``).
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Iterator
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer,
                         MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
                         select, text)
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -173,6 +175,11 @@ def psycopg_dsn(url) -> str:
 CONNECT_TIMEOUT_S = 5
 
 
+#: A pooled PostgreSQL connection idle longer than this is checked (``SELECT 1``) before it is
+#: handed out; one used more recently is handed out as it is.
+PING_AFTER_IDLE_S = 1.0
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
@@ -183,13 +190,50 @@ def make_engine(url: str, **kwargs) -> Engine:
                                **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_use_lifo", True)   # the idle ones age out of use, the busy stay warm
     if "connect_timeout" not in url:
         # A server that does not answer is an outage (503), not a request hanging for minutes.
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_S)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, PING_AFTER_IDLE_S)
+    return engine
+
+
+_RETURNED_AT = "clientloop_returned_at"
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections idle over ``idle_s`` only.
+
+    The stock pre-ping sends ``SELECT 1`` at every checkout: under load a round trip (and a
+    statement for the server) per request, on connections returned milliseconds earlier. Here a
+    connection that has been idle for longer — long enough for the server to have restarted, or
+    to have closed it — is pinged as the stock pre-ping pings it: a dead one invalidates the pool
+    and a new connection is made, so the request does not see it. One returned within ``idle_s``
+    is used as it is; should the server have dropped it in that moment, the statement fails as
+    any statement on a lost connection fails (SQLAlchemy invalidates the pool; the request
+    answers 503 and the next one gets a new connection)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _stamp(dbapi_connection, record, *_args) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get(_RETURNED_AT, 0.0) < idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sqlalchemy_exc.InvalidatePoolError() from exc
+            raise
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

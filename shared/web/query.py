@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import marshmallow as ma
 from flask import current_app, request
-from flask_smorest import Blueprint
 
 from shared.errors import ValidationFailed
+from shared.web.blueprint import Blueprint
 from shared.web.security import API_PREFIX
 
 UNKNOWN_PARAMETER = "Unknown parameter."
@@ -48,8 +48,7 @@ def declared_query_schemas(view: Callable | None) -> list[ma.Schema]:
     schemas = []
     for parameter in declared:
         if parameter.get("in") in ("query", "querystring"):
-            schema = parameter["schema"]
-            schemas.append(schema() if isinstance(schema, type) else schema)
+            schemas.append(Blueprint.ARGUMENTS_PARSER.schema_for(parameter["schema"]))
     return schemas
 
 

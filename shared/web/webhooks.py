@@ -15,11 +15,11 @@ from typing import Any, Mapping, Sequence
 import marshmallow as ma
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from shared.errors import NotFound, ValidationFailed
 from shared.events import EVENT_TYPES
+from shared.web.blueprint import Blueprint
 from shared.web.fields import Timestamp, text_field
 from shared.web.idempotency import idempotent_with
 from shared.web.pagination import PageArgs, page_of, page_schema

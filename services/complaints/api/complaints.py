@@ -5,7 +5,6 @@ from typing import Any, Iterable, Mapping
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import not_, select
 
 from services.complaints import service
@@ -15,6 +14,7 @@ from services.complaints.api.schemas import (ActionInSchema, ComplaintInSchema,
                                              ComplaintListArgs, ComplaintPatchSchema,
                                              ComplaintSchema, NoteInSchema, TimelineEntrySchema)
 from services.complaints.domain.complaint import Complaint
+from shared.web.blueprint import Blueprint
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema, paginate
 from shared.web.security import current_principal

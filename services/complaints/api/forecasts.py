@@ -4,11 +4,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services.complaints.forecasts import BY, complaints_forecast
 from shared.forecasting import ForecastCache
+from shared.web.blueprint import Blueprint
 from shared.web.forecast_schemas import forecast_schema
 
 blp = Blueprint("complaint_forecasts", __name__, url_prefix="/api/v1/forecasts",

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.complaints import improvements as use_cases
 from services.complaints.adapters import improvements as repository
@@ -16,6 +15,7 @@ from services.complaints.api.improvement_schemas import (
     ImprovementActionInSchema, ImprovementInSchema, ImprovementListArgs, ImprovementPatchSchema,
     ImprovementSchema, RootCausesArgs, RootCausesReportSchema)
 from services.complaints.domain.improvement import Improvement
+from shared.web.blueprint import Blueprint
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema, paginate
 from shared.web.security import current_principal

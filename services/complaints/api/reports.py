@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.complaints.adapters.reports import complaints_report, day_bounds
 from services.complaints.api.schemas import ComplaintsReportSchema, ReportArgs
+from shared.web.blueprint import Blueprint
 
 blp = Blueprint("complaint_reports", __name__, url_prefix="/api/v1/reports",
                 description="The complaint analysis (投诉分析).")

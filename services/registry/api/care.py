@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.registry import care
 from services.registry.api.schemas import (FollowupArgs, FollowupPageSchema, InteractionInSchema,
                                            InteractionListArgs, InteractionSchema, PlanInSchema,
                                            PlanSchema)
+from shared.web.blueprint import Blueprint
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema
 from shared.web.security import current_principal

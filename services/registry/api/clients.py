@@ -5,13 +5,13 @@ from decimal import Decimal
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.registry import queries, service
 from services.registry.adapters.orm import ClientRecord
 from services.registry.domain.money import money_output
 from services.registry.api.schemas import (ClientInSchema, ClientListArgs, ClientPatchSchema,
                                            ClientSchema)
+from shared.web.blueprint import Blueprint
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema, paginate
 from shared.web.security import admin_only

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services.registry import forecasts
 from services.registry.domain.value import HEALTH_BANDS
 from shared.forecasting import ForecastCache
+from shared.web.blueprint import Blueprint
 from shared.web.forecast_schemas import forecast_schema
 from shared.web.pagination import PageArgs
 

@@ -5,12 +5,12 @@ from decimal import Decimal
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.registry import queries, service
 from services.registry.api.schemas import SatisfactionSchema, ValueSchema
 from services.registry.domain.money import money_output
 from shared.clock import as_utc
+from shared.web.blueprint import Blueprint
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1/clients",
                 description="Satisfaction ledger and value record of each client, with their history.")

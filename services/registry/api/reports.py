@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.registry import reports
 from services.registry.api.schemas import PortfolioSchema
+from shared.web.blueprint import Blueprint
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                 description="Portfolio report: clients, satisfaction, value and value at risk.")

@@ -6,7 +6,6 @@ import functools
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.registry import requirements as service
 from services.registry.api.schemas import (ChangeRequestInSchema, ChangeRequestListArgs,
@@ -17,6 +16,7 @@ from services.registry.api.schemas import (ChangeRequestInSchema, ChangeRequestL
                                            RequirementReportArgs, RequirementReportSchema,
                                            RequirementSchema, WithdrawInSchema)
 from services.registry.service import get_client
+from shared.web.blueprint import Blueprint
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema
 from shared.web.security import current_principal

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.survey import service
 from services.survey.adapters import queries
@@ -16,6 +15,7 @@ from services.survey.api.idempotency import idempotent_links
 from services.survey.api.schemas import (InvitationCreateSchema, InvitationItemsSchema,
                                          InvitationListArgs, InvitationSchema,
                                          OpenInvitationProblemSchema)
+from shared.web.blueprint import Blueprint
 from shared.web.pagination import page_schema, paginate
 from shared.web.problems import PROBLEM_CONTENT_TYPE
 from shared.web.versioning import expected_version, with_etag

@@ -7,12 +7,12 @@ neither says anything about the client. Rate limited per address with the form p
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.survey import service
 from services.survey.api.common import ctx, rules
 from services.survey.api.schemas import PublicResponseInSchema, PublicResponseSchema
 from shared.clock import as_utc
+from shared.web.blueprint import Blueprint
 from shared.web.security import public
 
 blp = Blueprint("public_responses", __name__, url_prefix="/api/v1/public",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import current_app, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.survey import results, service, themes
 from services.survey.adapters import queries
@@ -13,6 +12,7 @@ from services.survey.api.schemas import (ResponseSchema, ResponsesArgs, ResultsA
                                          ResultsSchema, SurveyInSchema, SurveyListArgs,
                                          SurveyPatchSchema, SurveySchema, ThemesArgs,
                                          ThemesSchema)
+from shared.web.blueprint import Blueprint
 from shared.web.idempotency import idempotent
 from shared.web.pagination import page_schema, paginate
 from shared.web.versioning import expected_version, with_etag

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.survey.api.common import ctx
 from services.survey.api.schemas import ThemesArgs, ThemesSchema
 from services.survey.api.surveys import theme_answer
+from shared.web.blueprint import Blueprint
 
 blp = Blueprint("themes", __name__, url_prefix="/api/v1/themes",
                 description="Feedback themes of the comments of every survey.")
