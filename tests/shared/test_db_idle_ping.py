@@ -14,10 +14,13 @@ from shared.db import make_engine
 
 pytestmark = pytest.mark.postgres
 
+#: Long enough that a loaded machine never takes it between two uses in a row.
+IDLE_S = 1.0
+
 
 @pytest.fixture
 def engine(postgres_url, monkeypatch):
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.3)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", IDLE_S)
     engine = make_engine(postgres_url, pool_size=2, max_overflow=0)
     pings = []
     original = engine.dialect.do_ping
@@ -46,7 +49,7 @@ def test_a_connection_in_steady_use_is_not_pinged(engine):
 
 def test_a_connection_idle_past_the_limit_is_pinged_once_then_used(engine):
     first = _backend(engine)
-    time.sleep(0.4)
+    time.sleep(IDLE_S * 1.3)
     assert _backend(engine) == first
     assert len(engine.pings) == 1
     assert _backend(engine) == first
@@ -57,7 +60,7 @@ def test_a_connection_dropped_while_idle_is_replaced_before_use(engine, postgres
     first = _backend(engine)
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()[0]
-    time.sleep(0.4)
+    time.sleep(IDLE_S * 1.3)
     # no error reaches the caller: the ping found it gone and a new connection answers
     second = _backend(engine)
     assert second != first
