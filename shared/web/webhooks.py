@@ -216,6 +216,9 @@ def _location(webhook_id: str) -> str:
     return f"{request.script_root or ''}/api/v1/webhooks/{webhook_id}"
 
 
+_WEBHOOK_CREATED_SCHEMA = WebhookCreatedSchema()
+
+
 @blp.route("")
 class Webhooks(MethodView):
     @admin_only
@@ -242,7 +245,7 @@ class Webhooks(MethodView):
             endpoint = _store().create_endpoint(
                 session, ctx().tables, url=fields_["url"], event_types=list(fields_["event_types"]),
                 description=fields_.get("description"), now=ctx().clock())
-        response = current_app.make_response((WebhookCreatedSchema().dump(endpoint), 201))
+        response = current_app.make_response((_WEBHOOK_CREATED_SCHEMA.dump(endpoint), 201))
         response.headers["Location"] = _location(endpoint["id"])
         return response
 

@@ -174,6 +174,9 @@ class ComplaintActions(MethodView):
             return respond_with(session, complaint_id)
 
 
+_TIMELINE_ENTRY_SCHEMA = TimelineEntrySchema()
+
+
 @blp.route("/<uuid:complaint_id>/notes")
 class ComplaintNotes(MethodView):
     @idempotent
@@ -188,5 +191,5 @@ class ComplaintNotes(MethodView):
                                        now=ctx().clock(), rules=rules(),
                                        expected_version=expected)
             entry = repository.load_timeline(session, complaint_id)[-1]
-        response = current_app.make_response((TimelineEntrySchema().dump(entry), 201))
+        response = current_app.make_response((_TIMELINE_ENTRY_SCHEMA.dump(entry), 201))
         return with_etag(response, changed.complaint.version)

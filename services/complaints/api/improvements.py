@@ -45,12 +45,15 @@ def improvement_view(improvement: Improvement, effect, timeline=None) -> dict[st
     return view
 
 
+_IMPROVEMENT_SCHEMA = ImprovementSchema()
+
+
 def respond_with(session, improvement_id, status: int = 200):
     improvement = use_cases.get_improvement(session, improvement_id)
     effect = repository.effects(session, [improvement], ctx().clock())[improvement.id]
     view = improvement_view(improvement, effect,
                             repository.load_timeline(session, improvement_id))
-    response = current_app.make_response((ImprovementSchema().dump(view), status))
+    response = current_app.make_response((_IMPROVEMENT_SCHEMA.dump(view), status))
     if status == 201:
         response.headers["Location"] = (f"{request.script_root}/api/v1/improvements/"
                                         f"{improvement.id}")

@@ -56,6 +56,9 @@ class Interactions(MethodView):
             return _interaction_view(record)
 
 
+_PLAN_SCHEMA = PlanSchema()
+
+
 @blp.route("/clients/<uuid:client_id>/communication-plan")
 class Plan(MethodView):
     @blp.response(200, PlanSchema)
@@ -63,7 +66,7 @@ class Plan(MethodView):
         """The client's communication plan (404 while it has none)."""
         with ctx().database.transaction() as session:
             plan = care.get_plan(session, str(client_id))
-            body = PlanSchema().dump(care.plan_view(session, plan))
+            body = _PLAN_SCHEMA.dump(care.plan_view(session, plan))
         return with_etag(current_app.make_response((body, 200)), body["version"])
 
     @blp.arguments(PlanInSchema)
@@ -77,7 +80,7 @@ class Plan(MethodView):
             plan, created = care.put_plan(session, str(client_id), fields,
                                           expected_version=expected, now=ctx().clock(),
                                           by=current_principal().name, rules=rules())
-            body = PlanSchema().dump(care.plan_view(session, plan))
+            body = _PLAN_SCHEMA.dump(care.plan_view(session, plan))
         return with_etag(current_app.make_response((body, 201 if created else 200)), body["version"])
 
 

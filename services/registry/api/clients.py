@@ -45,8 +45,11 @@ def client_view(client: ClientRecord) -> dict:
     return view
 
 
+_CLIENT_SCHEMA = ClientSchema()
+
+
 def respond(client: ClientRecord, status: int = 200):
-    body = ClientSchema().dump(client_view(client))
+    body = _CLIENT_SCHEMA.dump(client_view(client))
     response = current_app.make_response((body, status))
     if status == 201:
         response.headers["Location"] = f"{_prefix()}/api/v1/clients/{client.id}"

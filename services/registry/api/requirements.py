@@ -43,8 +43,11 @@ def on():
     return service.today(ctx().clock(), rules())
 
 
+_REQUIREMENT_SCHEMA = RequirementSchema()
+
+
 def _respond_requirement(session, requirement, status: int = 200):
-    body = RequirementSchema().dump(service.requirement_view(
+    body = _REQUIREMENT_SCHEMA.dump(service.requirement_view(
         requirement, on(), entries=service.history(session, requirement.id)))
     response = current_app.make_response((body, status))
     if status == 201:
@@ -52,8 +55,11 @@ def _respond_requirement(session, requirement, status: int = 200):
     return with_etag(response, requirement.version)
 
 
+_CHANGE_REQUEST_SCHEMA = ChangeRequestSchema()
+
+
 def _respond_change_request(record, status: int = 200):
-    body = ChangeRequestSchema().dump(service.change_request_view(record, rules()))
+    body = _CHANGE_REQUEST_SCHEMA.dump(service.change_request_view(record, rules()))
     response = current_app.make_response((body, status))
     if status == 201:
         response.headers["Location"] = f"{request.script_root}/api/v1/change-requests/{record.id}"

@@ -165,12 +165,15 @@ def _number(text: str) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
+_CLIENT_IN_SCHEMA = ClientInSchema()
+
+
 def validated(form: ClientForm, currency: str) -> tuple[dict[str, Any] | None, ClientForm]:
     """The client's fields, or None and the form with its errors."""
     body = request_body(form, currency)
     errors = _unstorable_text(body)
     try:
-        fields = ClientInSchema().load(body)
+        fields = _CLIENT_IN_SCHEMA.load(body)
     except ma.ValidationError as error:
         fields = None
         for path, messages in flatten_messages(error.messages).items():

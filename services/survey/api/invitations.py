@@ -65,6 +65,9 @@ class SurveyInvitations(MethodView):
         return {"items": items}, 201
 
 
+_INVITATION_SCHEMA = InvitationSchema()
+
+
 @blp.route("/invitations/<uuid:invitation_id>/revoke")
 class Revoke(MethodView):
     @blp.response(200, InvitationSchema)
@@ -75,7 +78,7 @@ class Revoke(MethodView):
             invitation = service.revoke_invitation(session, str(invitation_id),
                                                    expected_version=expected, now=ctx().clock())
             view = invitation_views(session, [invitation])[0]
-        return with_etag(current_app.make_response(InvitationSchema().dump(view)),
+        return with_etag(current_app.make_response(_INVITATION_SCHEMA.dump(view)),
                          invitation.version)
 
 
@@ -92,5 +95,5 @@ class Resend(MethodView):
                                                expected_version=expected, now=ctx().clock())
             view = invitation_views(session, [issued.invitation],
                                     urls={issued.invitation.id: issued.url})[0]
-        return with_etag(current_app.make_response(InvitationSchema().dump(view)),
+        return with_etag(current_app.make_response(_INVITATION_SCHEMA.dump(view)),
                          issued.invitation.version)

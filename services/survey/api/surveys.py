@@ -21,8 +21,11 @@ blp = Blueprint("surveys", __name__, url_prefix="/api/v1/surveys",
                 description="Surveys: definitions, their life, results and responses.")
 
 
+_SURVEY_SCHEMA = SurveySchema()
+
+
 def respond(survey: SurveyRecord, status: int = 200):
-    response = current_app.make_response((SurveySchema().dump(survey_view(survey)), status))
+    response = current_app.make_response((_SURVEY_SCHEMA.dump(survey_view(survey)), status))
     if status == 201:
         from flask import request
         response.headers["Location"] = f"{request.script_root}/api/v1/surveys/{survey.id}"
