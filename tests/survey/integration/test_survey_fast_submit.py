@@ -211,3 +211,56 @@ def test_an_ordinary_submit_wakes_the_relay_after_its_commit(http, link, survey_
         assert sum(1 for _ in listener.notifies(timeout=5, stop_after=1)) == 1
     finally:
         listener.close()
+
+
+def test_on_sqlite_the_submit_holds_the_write_lock_for_its_writes_only(http, link, survey_ctx,
+                                                                      monkeypatch):
+    """Reading the link, checking and scoring the answers happen before ``BEGIN IMMEDIATE``:
+    every other writer of the file (the relay, the consumers, other requests) can commit
+    meanwhile; the response still lands, with its event, in the one transaction."""
+    import sqlite3
+    assert survey_ctx.database.dialect == "sqlite"
+    path = survey_ctx.database.engine.url.database
+    real = service.validate_answers
+    others = []
+
+    def validate_while_another_writes(*args, **kwargs):
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")   # raises "database is locked" if the submit holds it
+            other.execute("UPDATE survey_client SET updated_at = updated_at")
+            other.execute("COMMIT")
+            others.append("committed")
+        finally:
+            other.close()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "validate_answers", validate_while_another_writes)
+    response = submit(http, link["token"], FULL_ANSWERS)
+    assert response.status_code == 201, response.get_json()
+    assert others == ["committed"]
+    assert responses(survey_ctx) == 1
+    [event] = outbox(survey_ctx, "survey.response.submitted")
+    assert event["data"]["response_id"] == response.get_json()["id"]
+    assert submit(http, link["token"], FULL_ANSWERS).get_json()["reason"] == "answered"
+
+
+def test_on_sqlite_a_link_answered_between_the_read_and_the_write_is_answered_once(
+        http, link, survey_ctx, monkeypatch):
+    """Another submit of the same link commits while this one validates (outside the lock):
+    this one writes nothing and answers 410 answered."""
+    real = service.validate_answers
+    raced = []
+
+    def validate_while_the_link_is_answered(*args, **kwargs):
+        if not raced:
+            raced.append(_save(survey_ctx, _read(survey_ctx, link["token"]),
+                               "00000000-0000-4000-8000-000000000009"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "validate_answers", validate_while_the_link_is_answered)
+    response = submit(http, link["token"], FULL_ANSWERS)
+    assert raced[0] is not None
+    assert response.status_code == 410 and response.get_json()["reason"] == "answered"
+    assert responses(survey_ctx) == 1
+    assert len(outbox(survey_ctx, "survey.response.submitted")) == 1
