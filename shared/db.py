@@ -18,7 +18,7 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index
                         MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
                         select, text)
 from sqlalchemy import exc as sqlalchemy_exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import NotFound
@@ -251,37 +251,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        if not connection.get_execution_options().get(LATE_WRITE_LOCK):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-#: Execution option of a SQLite connection whose transaction takes the write lock only when
-#: :func:`take_write_lock` is called (:func:`reads_then_writes`).
-LATE_WRITE_LOCK = "clientloop_late_write_lock"
-
-
-@contextmanager
-def reads_then_writes(engine: Engine) -> Iterator[Connection]:
-    """A unit of work that reads first, then writes: on SQLite its reads run without the
-    database's write lock (each sees the latest committed state, as in autocommit) and
-    :func:`take_write_lock` opens the ``BEGIN IMMEDIATE`` transaction its writes and the
-    commit at the end belong to; the lock is then held for the writes only, not for the
-    reading and the work between. Its writes must check what they rely on themselves (a
-    conditional ``UPDATE``, say), since another writer may commit between its reads and its
-    lock. Elsewhere (PostgreSQL) an ordinary transaction."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection = connection.execution_options(**{LATE_WRITE_LOCK: True})
-        with connection.begin():
-            yield connection
-
-
-def take_write_lock(connection: Connection) -> None:
-    """On a connection of :func:`reads_then_writes` (SQLite): ``BEGIN IMMEDIATE`` now, unless
-    its transaction already began. Nothing on any other connection."""
-    if not connection.get_execution_options().get(LATE_WRITE_LOCK):
-        return
-    if not connection.connection.driver_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

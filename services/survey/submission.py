@@ -16,10 +16,7 @@ nothing (then the link's state is read again and reported). ``UNIQUE (invitation
 last guard. Since the second statement is atomic on its own, it may run outside a transaction
 (``api.fast_submit``: two round trips in all, no ``BEGIN``/``COMMIT``) or inside the caller's.
 SQLite has no data-modifying ``WITH``: the same steps are four statements in the caller's
-``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips); on a connection of
-``shared.db.reads_then_writes`` (``api.fast_submit``) that transaction begins at the first of
-them, so the read, the validation and the scoring happen without the file's write lock, which
-every other writer of the file waits for. The survey's
+``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips). The survey's
 definition is parsed once per survey version and kept (``definition_for``).
 """
 from __future__ import annotations
@@ -40,7 +37,7 @@ from services.survey.domain.definition import (DefinitionRules, SurveyDefinition
                                                validate_survey_definition)
 from shared.bus.envelope import build_envelope
 from shared.bus.outbox import record_event_on, split_at_sequence
-from shared.db import UTCDateTime, take_write_lock
+from shared.db import UTCDateTime
 
 _invitation = InvitationRecord.__table__
 _link = InvitationLinkRecord.__table__
@@ -209,7 +206,6 @@ def save_response(connection: Connection, invitation: LinkedInvitation, *, respo
             "subject": invitation.client_id, "event_id": envelope["id"],
             "event_type": event_type, "body_head": head, "body_tail": tail}).first()
         return None if row is None else StoredResponse(response_id, invitation.survey_id, score, now)
-    take_write_lock(connection)
     if connection.execute(ANSWER_SQLITE, still_open).rowcount != 1:
         return None
     connection.execute(_INSERT_RESPONSE, {**values, "survey_id": invitation.survey_id,

@@ -30,7 +30,6 @@ from shared.bus.outbox import notify_channel, outbox_written
 from shared.bus.wake import waker
 from shared.clock import isoformat_z
 from shared.config import web_threads
-from shared.db import reads_then_writes
 from shared.web import metrics
 
 PATH = "/api/v1/public/responses"
@@ -111,11 +110,11 @@ class FastSubmit:
         """PostgreSQL: a driver connection in autocommit (``shared.driver_db``; the write is one
         atomic statement: no ``BEGIN``/``COMMIT`` round trips, no ping — a connection the server
         dropped fails the request over to the view, which gets a fresh one, and is not kept),
-        one kept for each of the worker's threads. SQLite: a connection of the service's own
-        engine whose ``BEGIN IMMEDIATE`` comes with the first write (``reads_then_writes``)."""
+        one kept for each of the worker's threads. SQLite: a ``BEGIN IMMEDIATE`` transaction on
+        the service's own engine."""
         database = self._ctx.database
         if database.dialect != "postgresql":
-            return reads_then_writes(database.engine)
+            return database.engine.begin()
         if self._drivers is None:
             with self._drivers_lock:
                 if self._drivers is None:
