@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -108,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 result.error = "needs " + " and ".join(missing)
                 print(f"  skipped: {result.error}", flush=True)
                 continue
-            work = Path(folder) / name
-            work.mkdir(exist_ok=True)
+            work = fresh_folder(Path(folder) / name)
             result.load_before = os.getloadavg()[0]
             began = time.monotonic()
             try:
@@ -151,6 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         return 1
     return 2 if args.strict and missed else 0
+
+
+def fresh_folder(work: Path) -> Path:
+    """A path's own folder, emptied first: a run in a ``--work`` folder used before must not
+    start from that run's data (embedded, ``clientloop up`` would spend the measurement working
+    through the earlier run's backlog of events)."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    return work
 
 
 def _keep_logs(work: Path, name: str) -> None:

@@ -202,11 +202,39 @@ class FolderChannel(filesystem.Channel):
       so it cannot come before one already listed. A message is claimed by renaming it into
       the processed folder (same file system; a consumer that loses the race skips it), read,
       then removed.
+    * The stock ``_lookup`` opens, locks and parses the exchange's table file and matches the
+      routing key against every binding for each message published. Here the queues found for
+      an exchange and routing key are kept while the table file is unchanged (same inode,
+      modification time and size, one ``stat`` a message); a declaration by any process
+      rewrites the file, and the next message looks its queues up afresh.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._listed: dict[str, collections.deque] = {}
+        self._tables: dict[str, str] = {}     # exchange → its table file
+        self._routes: dict[tuple, tuple] = {}  # (exchange, key, default) → (file version, queues)
+
+    def _lookup(self, exchange, routing_key, default=None):
+        if not exchange:
+            return super()._lookup(exchange, routing_key, default)
+        table = self._tables.get(exchange)
+        if table is None:
+            table = self._tables[exchange] = str(self._exchange_file(exchange))
+        try:
+            found = os.stat(table)
+        except OSError:
+            return super()._lookup(exchange, routing_key, default)
+        version = (found.st_ino, found.st_mtime_ns, found.st_size)
+        key = (exchange, routing_key, default)
+        cached = self._routes.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        # Read after the stat: a table rewritten in between is kept under the older version,
+        # so the next message reads it again (never the other way round).
+        queues = super()._lookup(exchange, routing_key, default)
+        self._routes[key] = (version, queues)
+        return queues
 
     def _put(self, queue, payload, **kwargs):
         name = (f"{int(round(time.monotonic() * 1000))}_{next(_written):012d}_{uuid.uuid4().hex}"

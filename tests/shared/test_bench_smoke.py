@@ -62,3 +62,16 @@ def test_quick_bench_prints_the_table_and_writes_the_figures(tmp_path):
     assert throughput["met"] == (throughput["ratio"] >= 0.5)
     growth = next(row for row in rows if row["path"] == "apply-growth")
     assert growth["met"] == (growth["ratio"] <= 1.2)
+
+
+def test_a_paths_folder_is_emptied_before_it_runs_again(tmp_path):
+    """A ``--work`` folder used before: the path starts from nothing of the earlier run (the
+    embedded submit would otherwise start ``clientloop up`` on that run's data and backlog)."""
+    from bench.__main__ import fresh_folder
+    folder = tmp_path / "submit-embedded"
+    (folder / "embedded" / "bus" / "queue").mkdir(parents=True)
+    (folder / "embedded" / "survey.db").write_text("an earlier run's data")
+    (folder / "embedded" / "bus" / "queue" / "1_000000000000_x.registry.events.msg").write_text("{}")
+    assert fresh_folder(folder) == folder
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    assert fresh_folder(tmp_path / "apply" / "new").is_dir()

@@ -136,3 +136,54 @@ def test_a_missing_processed_folder_is_an_error_not_a_queue_that_seems_empty(tmp
             consumer.default_channel._get(QUEUE)
         (tmp_path / "bus" / "processed").mkdir()
         assert _taken(consumer.default_channel) == ["kept"]
+
+
+def _publish(connection, routing_key: str, body: str) -> None:
+    from kombu import Producer
+    Producer(connection.default_channel, exchange=topology.events_exchange(False),
+             serializer="json").publish(body, routing_key=routing_key, declare=[], retry=False)
+
+
+def _published(channel, queue) -> list:
+    """The bodies of the messages a producer published to ``queue`` (encoded in the file)."""
+    import base64
+    import json
+    return [json.loads(base64.b64decode(body)) for body in _taken(channel, queue)]
+
+
+def test_publishing_reads_the_exchange_table_once_while_it_is_unchanged(tmp_path, monkeypatch):
+    """The stock transport opened, locked and parsed the exchange's table file for every
+    message published."""
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as publisher, topology.connection_for(broker) as consumer:
+        topology.declare(publisher)
+        reads = []
+        real = topology.filesystem.Channel.get_table
+        monkeypatch.setattr(topology.filesystem.Channel, "get_table",
+                            lambda self, exchange: reads.append(exchange) or real(self, exchange))
+        for number in range(50):
+            _publish(publisher, "client.value.changed", f"value {number}")
+            _publish(publisher, "survey.response.submitted", f"response {number}")
+        assert reads == [topology.EXCHANGE_NAME] * 2   # once per routing key
+        channel = consumer.default_channel
+        expected = [f"value {number}" for number in range(50)]
+        assert _published(channel, "survey.events") == expected
+        assert _published(channel, "complaints.events") == expected
+        assert _published(channel, "registry.events") == [f"response {number}" for number in range(50)]
+
+
+def test_a_binding_another_connection_declares_routes_the_next_message(tmp_path):
+    """Another process (here another connection) binds a queue after messages were routed:
+    the next message reaches it too."""
+    from kombu import Queue
+    broker = f"filesystem://{tmp_path / 'bus'}"
+    with topology.connection_for(broker) as publisher, topology.connection_for(broker) as other, \
+            topology.connection_for(broker) as consumer:
+        topology.declare(publisher)
+        _publish(publisher, "complaint.opened", "before")
+        exchange = topology.events_exchange(False)
+        Queue("audit.events", exchange, routing_key="complaint.opened")(other.default_channel).declare()
+        _publish(publisher, "complaint.opened", "after")
+        channel = consumer.default_channel
+        assert _published(channel, "registry.events") == ["before", "after"]
+        assert _published(channel, "audit.events") == ["after"]
