@@ -5,7 +5,10 @@ directory) are made by SQL alone (``INSERT … SELECT … FROM generate_series``
 migrated survey database: answers to the NPS, CSAT, CES and text questions, the score the
 survey's weights give, times spread over two years; the survey database's triggers count each
 statement into the daily tallies results read (once per statement, so a batch of 250,000 costs
-about what it did without them). ``clientloop serve survey --workers 4``
+about what it did without them), each connection into its own slot of each day; one pass of the
+survey's periodic jobs (``clientloop jobs survey``, which the consume process runs every minute)
+then folds the past days' slots into one row per day, as it would have long before a real
+history reached that size. ``clientloop serve survey --workers 4``
 then answers ``GET /api/v1/surveys/{id}/results`` and ``…?group_by=month``; each answer's
 response count must equal the rows inserted (and so must the NPS answers counted). Floor: one
 SQL statement computing the same kind of figures in one pass over the survey's responses
@@ -19,6 +22,7 @@ reset to its RSS just before through ``/proc/PID/clear_refs``).
 """
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +30,8 @@ from pathlib import Path
 import psycopg
 import requests
 
-from bench.support import (PathResult, median, memory_kib, migrate, now_utc, reset_peak, say,
+from bench.support import (ROOT, PathResult, clientloop, median, memory_kib, migrate, now_utc,
+                           reset_peak, say,
                            scratch_databases, serve, service_env, staff_token, worker_pids)
 from bench.survey_data import canonical_definition
 
@@ -124,6 +129,20 @@ def _floor_ms(url: str, survey_id: str, by_month: bool) -> float:
         return (time.perf_counter() - began) * 1000
 
 
+def _tally_rows(url: str) -> int:
+    with psycopg.connect(url) as db:
+        return db.execute("SELECT count(*) FROM response_tally").fetchone()[0]
+
+
+def _periodic_jobs(env: dict[str, str], work: Path) -> None:
+    """One pass of the survey's periodic jobs (``clientloop jobs survey``), as the consume
+    process runs them every minute: they fold the tally slots the seeding's connections wrote
+    on past days into one row per day."""
+    with open(work / "jobs-survey.log", "ab") as log:
+        subprocess.run(clientloop("jobs", "survey"), cwd=ROOT, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=True, timeout=600)
+
+
 def _check(body: dict, rows: int, by_month: bool) -> None:
     overall = body["overall"]
     counted = sum(group["responses"] for group in body["groups"]) if by_month else overall["responses"]
@@ -207,14 +226,19 @@ def run(result: PathResult, work: Path, *, quick: bool, client: str) -> None:
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {staff_token('analyst')}"
             inserted = 0
+            tallies: dict[int, dict[str, int]] = {}
             for size in (small, large):
                 began = time.monotonic()
                 step = 250_000
                 for first in range(inserted + 1, size + 1, step):
                     _seed_responses(url, survey_id, first, min(size, first + step - 1))
                 inserted = size
+                seeded = _tally_rows(url)
+                _periodic_jobs(env, work)
+                tallies[size] = {"seeded": seeded, "after_jobs": _tally_rows(url)}
                 say(f"{size:,} responses and invitations in the database "
-                    f"({time.monotonic() - began:.0f} s to insert)")
+                    f"({time.monotonic() - began:.0f} s to insert; response tally rows "
+                    f"{seeded:,}, {tallies[size]['after_jobs']:,} after the periodic jobs)")
                 figures[size] = _measure(http, base, url, survey_id, size, rounds[size])
                 for name, (ms, floor) in figures[size].items():
                     say(f"{name} at {size:,}: {ms:.0f} ms (floor {floor:.0f} ms)")
@@ -238,6 +262,7 @@ def run(result: PathResult, work: Path, *, quick: bool, client: str) -> None:
                csv["rss_before_mb"], "MB", kind="below", target=50.0,
                floor_what="RSS before")
     result.details.update(sizes=[small, large], rounds=rounds, csv=csv,
+                          response_tally_rows={str(size): rows for size, rows in tallies.items()},
                           figures={str(size): {name: {"ms": ms, "floor_ms": floor}
                                                for name, (ms, floor) in by_name.items()}
                                    for size, by_name in figures.items()})

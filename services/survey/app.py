@@ -1,7 +1,7 @@
 """The survey service's composition root: ``create_app(settings)``; nothing is built at import."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask
@@ -9,6 +9,7 @@ from flask import Flask
 from services.survey.adapters.orm import platform
 from services.survey.service import DEFAULT_RULES, Delivery, SurveyRules
 from shared.bus.outbox import install_commit_hook
+from shared.clock import as_utc
 from shared.config import Settings
 from shared.db import Database
 from shared.web.app import ServiceContext, create_service_app
@@ -119,10 +120,16 @@ def background_link_base(settings: Settings) -> str:
 
 def run_jobs(ctx: ServiceContext, now: datetime) -> dict[str, int]:
     """Invitation emails still due (after a failure or a crash while sending); the demo's
-    answers once the demo clients are known (``demo.answer_if_pending``)."""
+    answers once the demo clients are known (``demo.answer_if_pending``); the tallies' slots
+    of the days before yesterday (UTC) folded into one row per survey and day."""
     from services.survey.delivery.worker import deliver_due
     from services.survey.demo import answer_if_pending
+    from services.survey.results import fold_tally_slots
     done = {"emails_sent": deliver_due(ctx, now)}
+    with ctx.database.transaction() as session:
+        folded = fold_tally_slots(session, as_utc(now).date() - timedelta(days=1))
+    if folded:
+        done["tally_slots_folded"] = folded
     answered = answer_if_pending(ctx, now, background_link_base(ctx.settings))
     if answered:
         done["demo_answers"] = answered

@@ -43,7 +43,8 @@ from typing import Any, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Select, String, and_, case, func, literal, literal_column, or_, select,
-                        union_all)
+                        text, union_all)
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services.survey import service
@@ -60,6 +61,8 @@ from shared.errors import ValidationFailed
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 GROUP_KEY = "group_key"
+#: PostgreSQL's error when ``lock_timeout`` ran out.
+LOCK_NOT_AVAILABLE = "55P03"
 BOM = "\ufeff"
 #: Responses read (and CSV rows sent) at a time by the export.
 CSV_BATCH = 500
@@ -378,6 +381,44 @@ def _tallied_invitations(session: Session, survey_id: str, group_by: str | None,
                     time_column=InvitationRecord.created_at, tally=invitation_tally, sums=sums,
                     columns=_invitation_columns(), from_sums=_invitation_tally,
                     from_columns=_invitation_tally)
+
+
+#: How long the fold waits for a tally row a writer holds before leaving the tally for the next
+#: pass: well under PostgreSQL's ``deadlock_timeout`` (1 s), so in a lock cycle with a writer
+#: the fold is always the one that gives way.
+FOLD_LOCK_TIMEOUT_MS = 200
+
+
+def fold_tally_slots(session: Session, before: date) -> int:
+    """Add the slots of each tally day before ``before`` into slot 0 (PostgreSQL; SQLite
+    writes slot 0 only): the slots spread the writers of the live days, and once a day is past
+    they would only be more rows for results to read. One statement per tally, atomic; a
+    writer of such a day meanwhile waits for it and then adds to the folded row or to its slot
+    again (folded at the next pass). A tally whose rows a writer holds for longer than
+    ``FOLD_LOCK_TIMEOUT_MS`` is left as it is until the next pass. How many slot rows were
+    folded. Run it in a transaction of its own (it sets the transaction's lock timeout)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    session.execute(text(f"SET LOCAL lock_timeout = '{FOLD_LOCK_TIMEOUT_MS}ms'"))
+    folded = 0
+    for tally in (response_tally, invitation_tally):
+        names = [column.name for column in tally.c if not column.primary_key]
+        statement = text(
+            f"WITH moved AS (DELETE FROM {tally.name} WHERE slot <> 0 AND day < :before "
+            f"RETURNING *), added AS (INSERT INTO {tally.name} (survey_id, day, slot, "
+            f"{', '.join(names)}) SELECT survey_id, day, 0, "
+            f"{', '.join(f'sum({name})' for name in names)} FROM moved "
+            f"GROUP BY survey_id, day ORDER BY survey_id, day "
+            f"ON CONFLICT (survey_id, day, slot) DO UPDATE SET "
+            + ", ".join(f"{name} = {tally.name}.{name} + excluded.{name}" for name in names)
+            + " RETURNING 1) SELECT count(*) FROM moved")
+        try:
+            with session.begin_nested():
+                folded += session.execute(statement, {"before": before}).scalar_one()
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+    return folded
 
 
 def _response_columns(rules: FeedbackRules) -> list:

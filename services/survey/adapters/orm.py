@@ -153,7 +153,8 @@ CSAT_VALUES = range(1, 6)
 def _tally_key() -> list[Column]:
     # ``slot``: PostgreSQL writes a row per backend (``pg_backend_pid() % 64``) so that writers
     # of one survey and day seldom wait on each other; SQLite writes slot 0. Only the sum of a
-    # key's slots means anything (one slot may be negative).
+    # key's slots means anything (one slot may be negative). The periodic jobs fold the slots
+    # of the days before yesterday into slot 0 (``results.fold_tally_slots``).
     return [Column("survey_id", String(36), primary_key=True),
             Column("day", Date, primary_key=True),
             Column("slot", SmallInteger, primary_key=True)]

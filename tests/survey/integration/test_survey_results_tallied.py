@@ -380,3 +380,161 @@ def test_the_migration_counts_the_rows_stored_before_it_and_goes_down_and_up(sur
             assert_tallied_equals_rows(database, survey_id)
     finally:
         database.dispose()
+
+
+def slotted_connections(database: Database, wanted: int) -> list:
+    """``wanted`` open connections whose backends write different tally slots (PostgreSQL;
+    on SQLite one connection: every writer writes slot 0)."""
+    if database.dialect != "postgresql":
+        return [database.engine.connect()]
+    kept, spare, slots = [], [], set()
+    while len(kept) < wanted:
+        connection = database.engine.connect()
+        slot = connection.execute(text("SELECT pg_backend_pid() % 64")).scalar()
+        connection.rollback()
+        (spare if slot in slots else kept).append(connection)
+        slots.add(slot)
+    for connection in spare:
+        connection.close()
+    return kept
+
+
+def tally_rows(database: Database, tally, survey_id: str) -> dict[date, int]:
+    with database.engine.connect() as connection:
+        return dict(connection.execute(
+            select(tally.c.day, func.count()).where(tally.c.survey_id == survey_id)
+            .group_by(tally.c.day)).all())
+
+
+def test_the_periodic_jobs_fold_the_slots_of_days_before_yesterday(survey_ctx):
+    from services.survey.app import run_jobs
+    database = survey_ctx.database
+    now = datetime.now(timezone.utc)
+    old_days = [now - timedelta(days=10), now - timedelta(days=30)]
+    live_days = [now - timedelta(days=1), now]
+    with database.engine.begin() as connection:
+        survey_id = add_survey(connection, survey_fields())
+    writers = slotted_connections(database, 3)
+    written = 0
+    try:
+        # Each writer invites on every day, and answers what it invited (answering counts on
+        # the invitation's creation day, in the writer's slot).
+        for writer in writers:
+            with writer.begin():
+                for day in old_days + live_days:
+                    rows = [invitation_row(survey_id, "c", day, None) for _ in range(2)]
+                    writer.execute(insert(INVITATION), rows)
+                    writer.execute(sa.update(INVITATION).where(INVITATION.c.id == rows[0]["id"])
+                                   .values(answered_at=day))
+                    writer.execute(insert(RESPONSE).values(response_row(
+                        {**rows[0], "answered_at": day}, {"recommend": 9}, Decimal("80"))))
+                    written += 1
+    finally:
+        for writer in writers:
+            writer.close()
+    postgres = database.dialect == "postgresql"
+    before = {tally: tally_rows(database, tally, survey_id)
+              for tally in (response_tally, invitation_tally)}
+    for rows in before.values():
+        assert set(rows.values()) == ({len(writers)} if postgres else {1})
+
+    done = run_jobs(survey_ctx, now)
+    if postgres:  # every slot row of the old days, of both tallies, went into slot 0
+        assert done["tally_slots_folded"] == 2 * len(old_days) * len(writers)
+    else:
+        assert "tally_slots_folded" not in done
+    for tally, rows in before.items():
+        after = tally_rows(database, tally, survey_id)
+        assert {day: after[day] for day in after} == {
+            day: 1 if day < (now - timedelta(days=1)).date() else count
+            for day, count in rows.items()}
+        with database.engine.connect() as connection:
+            assert set(connection.execute(select(tally.c.slot).where(
+                tally.c.day < (now - timedelta(days=1)).date())).scalars()) == {0}
+    assert_tallied_equals_rows(database, survey_id)
+    with database.transaction() as session:
+        overall = results.results(session, service.get_survey(session, survey_id), start=None,
+                                  end=None, group_by=None, timezone="UTC")["overall"]
+    assert overall["responses"] == written and overall["invitations"] == 2 * written
+    assert "tally_slots_folded" not in run_jobs(survey_ctx, now)  # nothing left to fold
+
+
+@pytest.mark.postgres
+def test_folding_while_writers_write_loses_no_count_and_fails_no_writer(postgres_url, settings):
+    """Writers add and answer invitations and responses on past days, in random order within
+    their transactions, while the fold runs again and again: no count is lost, no writer
+    fails (in a lock cycle with a writer the fold is the one that gives way)."""
+    url = postgres_url
+    upgrade("survey", url)
+    database = Database(url)
+    chooser = random.Random(20261130)
+    now = datetime.now(timezone.utc)
+    days = [now - timedelta(days=number) for number in range(3, 9)]
+    try:
+        with database.engine.begin() as connection:
+            survey_id = add_survey(connection, survey_fields())
+            waiting = [invitation_row(survey_id, "c", chooser.choice(days), None)
+                       for _ in range(240)]
+            connection.execute(insert(INVITATION), waiting)
+        writers, each = 6, 20
+        queues = [waiting[number::writers] for number in range(writers)]
+        failures, stop = [], threading.Event()
+        folds = []
+
+        def write(number: int) -> None:
+            mine = random.Random(number)
+            try:
+                for index in range(each):
+                    answered = queues[number][index]
+                    day = mine.choice(days)
+                    new = invitation_row(survey_id, "c", day, day)
+                    steps = [
+                        lambda session: session.execute(insert(INVITATION).values(new)),
+                        lambda session: session.execute(
+                            sa.update(INVITATION).where(INVITATION.c.id == answered["id"])
+                            .values(answered_at=now)),
+                        lambda session: session.execute(insert(RESPONSE).values(
+                            response_row({**answered, "answered_at": day},
+                                         {"recommend": index % 11}, Decimal("10")))),
+                    ]
+                    mine.shuffle(steps)
+                    with database.transaction() as session:
+                        for step in steps:
+                            step(session)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        def fold() -> None:
+            while not stop.is_set():
+                try:
+                    with database.transaction() as session:
+                        folds.append(results.fold_tally_slots(session, now.date()))
+                except Exception as exc:  # noqa: BLE001 - reported below
+                    failures.append(exc)
+                    return
+
+        folder = threading.Thread(target=fold)
+        folder.start()
+        threads = [threading.Thread(target=write, args=(number,)) for number in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        stop.set()
+        folder.join(timeout=60)
+        assert not failures, failures
+        assert not any(thread.is_alive() for thread in threads + [folder])
+        assert len(folds) > 1 and sum(folds) > 0
+        with database.transaction() as session:
+            results.fold_tally_slots(session, now.date())
+        for tally in (response_tally, invitation_tally):
+            assert set(tally_rows(database, tally, survey_id).values()) == {1}
+        assert_tallied_equals_rows(database, survey_id)
+        with database.transaction() as session:
+            overall = results.results(session, service.get_survey(session, survey_id),
+                                      start=None, end=None, group_by=None,
+                                      timezone="UTC")["overall"]
+        assert overall["responses"] == writers * each
+        assert overall["invitations"] == len(waiting) + writers * each
+    finally:
+        database.dispose()
