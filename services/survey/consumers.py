@@ -3,6 +3,9 @@
 * ``client.registered``, ``client.updated``, ``client.value.changed``, ``client.archived``,
   ``client.erased`` keep the service's own client directory (``survey_client``): who may be
   invited, in which language, at which address. Nothing is ever asked of the registry.
+  ``client.value.changed`` follows nearly every response and complaint the registry applies,
+  so its handler also takes several at once (``apply_many``: the consumer's batches of what
+  the broker already delivered, in one transaction).
 * ``complaint.resolved`` invites the client to the survey marked
   ``send_after_complaint_resolved`` (closed-loop follow-up), once per complaint, unless the
   client already holds an open invitation to it.
@@ -48,9 +51,11 @@ def _is_newer(incoming: str | None, stored: str | None) -> bool:
     return incoming is None or stored is None or incoming > stored
 
 
-def _entry(session: Session, client_id: str, now: datetime) -> ClientEntry:
-    entry = session.execute(select(ClientEntry).where(ClientEntry.id == client_id)
-                            .with_for_update()).scalar_one_or_none()
+def _entry(session: Session, client_id: str, now: datetime, *,
+           locked: Mapping[str, ClientEntry] | None = None) -> ClientEntry:
+    entry = locked.get(client_id) if locked is not None else session.execute(
+        select(ClientEntry).where(ClientEntry.id == client_id)
+        .with_for_update()).scalar_one_or_none()
     if entry is None:
         entry = ClientEntry(id=client_id, known=False, contacts=[], status="active",
                             updated_at=now)
@@ -94,12 +99,28 @@ def apply_client_profile(session: Session, event: Event, *, now: datetime) -> No
         entry.status_sequence = event.sequence
 
 
-def apply_value_changed(session: Session, event: Event, *, now: datetime) -> None:
-    entry = _entry(session, _client_id(event), now)
+def apply_value_changed(session: Session, event: Event, *, now: datetime,
+                        locked: dict[str, ClientEntry] | None = None) -> None:
+    entry = _entry(session, _client_id(event), now, locked=locked)
+    if locked is not None:
+        locked[entry.id] = entry
     if "tier" in event.data and _is_newer(event.sequence, entry.tier_sequence):
         entry.tier = event.data.get("tier")
         entry.tier_sequence = event.sequence
         entry.updated_at = now
+
+
+def apply_value_changes(session: Session, events: list[Event], *, now: datetime) -> None:
+    """Several ``client.value.changed`` in one transaction (the consumer's batches: the
+    registry sends one with nearly every response and complaint it applies): the entries
+    row-locked in client id order by one statement — two consumers never deadlock — then each
+    event as :func:`apply_value_changed` alone would apply it."""
+    ids = sorted({_client_id(event) for event in events})
+    locked = {entry.id: entry for entry in session.execute(
+        select(ClientEntry).where(ClientEntry.id.in_(ids)).order_by(ClientEntry.id)
+        .with_for_update().execution_options(populate_existing=True)).scalars()}
+    for event in events:
+        apply_value_changed(session, event, now=now, locked=locked)
 
 
 def apply_archived(session: Session, event: Event, *, now: datetime) -> None:
@@ -226,10 +247,13 @@ def handlers(*, clock: Callable[[], datetime], link_base: Callable[[], str],
         invite_after_complaint(session, event, now=clock(), link_base=link_base(),
                                delivery=delivery, rules=rules)
 
+    value_changed = directory(apply_value_changed)
+    value_changed.apply_many = lambda session, events: apply_value_changes(session, events,
+                                                                           now=clock())
     return {
         "client.registered": directory(apply_client_profile),
         "client.updated": directory(apply_client_profile),
-        "client.value.changed": directory(apply_value_changed),
+        "client.value.changed": value_changed,
         "client.archived": directory(apply_archived),
         "client.erased": directory(apply_erased),
         "complaint.resolved": follow_up,

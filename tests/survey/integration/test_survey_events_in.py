@@ -62,6 +62,46 @@ def test_late_events_never_overwrite_newer_ones(survey_ctx):
     assert (known.tier, known.status) == ("B", "archived")
 
 
+def test_value_changes_applied_together_end_as_applied_one_by_one(survey_ctx):
+    """The consumer's batches: several ``client.value.changed`` in one transaction (the
+    directory read by one statement), out of order, with a duplicate and a client not known
+    yet, leave each entry as applying them one at a time does."""
+    from sqlalchemy import event as sa_event
+
+    from shared.bus.consumer import apply_batch
+    first, second = learn_client(survey_ctx, tier="C"), learn_client(survey_ctx, tier="C")
+    unknown = str(uuid.uuid4())
+
+    def changed(client_id: str, tier: str, sequence: int) -> Event:
+        return client_event("client.value.changed", client_id,
+                            {"client_id": client_id, "tier": tier}, sequence=sequence)
+
+    late = changed(first, "B", 100)
+    events = [changed(first, "A", 101), late, changed(second, "B", 102), late,
+              changed(unknown, "B", 103), changed(unknown, "A", 104), changed(second, "A", 99)]
+    handler = event_handlers(survey_ctx)["client.value.changed"]
+    assert getattr(handler, "apply_many", None) is not None  # the consumer batches them
+    statements: list[str] = []
+    sa_event.listen(survey_ctx.database.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    assert apply_batch(survey_ctx.database, survey_ctx.tables, event_handlers(survey_ctx),
+                       events, now=survey_ctx.clock()) == [True] * 3 + [False] + [True] * 3
+    reads = [statement for statement in statements
+             if statement.lstrip().startswith("SELECT") and "FROM survey_client" in statement]
+    assert len(reads) == 1, reads
+    assert [(entry(survey_ctx, client_id).tier, entry(survey_ctx, client_id).known)
+            for client_id in (first, second, unknown)] == [("A", True), ("B", True), ("A", False)]
+
+    # The same events one by one, on other clients, end the same way.
+    one, two, three = learn_client(survey_ctx, tier="C"), learn_client(survey_ctx, tier="C"), \
+        str(uuid.uuid4())
+    for client_id, tier, sequence in ((one, "A", 101), (one, "B", 100), (two, "B", 102),
+                                      (three, "B", 103), (three, "A", 104), (two, "A", 99)):
+        deliver(survey_ctx, changed(client_id, tier, sequence))
+    assert [(entry(survey_ctx, client_id).tier, entry(survey_ctx, client_id).known)
+            for client_id in (one, two, three)] == [("A", True), ("B", True), ("A", False)]
+
+
 def test_a_duplicate_event_is_applied_once(survey_ctx):
     client_id = str(uuid.uuid4())
     event = client_event("client.registered", client_id, client_data(client_id))
