@@ -69,8 +69,13 @@ def test_value_changes_applied_together_end_as_applied_one_by_one(survey_ctx):
     from sqlalchemy import event as sa_event
 
     from shared.bus.consumer import apply_batch
-    first, second = learn_client(survey_ctx, tier="C"), learn_client(survey_ctx, tier="C")
-    unknown = str(uuid.uuid4())
+    def registered(tier: str) -> str:  # at sequence 1: every change below is newer
+        client_id = str(uuid.uuid4())
+        deliver(survey_ctx, client_event("client.registered", client_id,
+                                         client_data(client_id, tier=tier), sequence=1))
+        return client_id
+
+    first, second, unknown = registered("C"), registered("C"), str(uuid.uuid4())
 
     def changed(client_id: str, tier: str, sequence: int) -> Event:
         return client_event("client.value.changed", client_id,
@@ -93,8 +98,7 @@ def test_value_changes_applied_together_end_as_applied_one_by_one(survey_ctx):
             for client_id in (first, second, unknown)] == [("A", True), ("B", True), ("A", False)]
 
     # The same events one by one, on other clients, end the same way.
-    one, two, three = learn_client(survey_ctx, tier="C"), learn_client(survey_ctx, tier="C"), \
-        str(uuid.uuid4())
+    one, two, three = registered("C"), registered("C"), str(uuid.uuid4())
     for client_id, tier, sequence in ((one, "A", 101), (one, "B", 100), (two, "B", 102),
                                       (three, "B", 103), (three, "A", 104), (two, "A", 99)):
         deliver(survey_ctx, changed(client_id, tier, sequence))
