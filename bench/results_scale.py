@@ -31,8 +31,8 @@ import psycopg
 import requests
 
 from bench.support import (ROOT, PathResult, clientloop, median, memory_kib, migrate, now_utc,
-                           reset_peak, say,
-                           scratch_databases, serve, service_env, staff_token, worker_pids)
+                           reset_peak, say, scratch_databases, serve, service_env, staff_token,
+                           worker_pids)
 from bench.survey_data import canonical_definition
 
 CLIENTS = 1000
