@@ -1,6 +1,8 @@
 """The survey service inside ``clientloop up --demo`` (embedded default: SQLite, filesystem bus)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import requests
 
@@ -48,13 +50,30 @@ def test_the_embedded_suite_serves_demo_surveys_links_and_feedback(embedded):
     answered = requests.post(f"{url}/survey/api/v1/public/responses", timeout=10, json={
         "token": token, "answers": {"recommend": 9, "satisfied": 5}})
     assert answered.status_code == 201, answered.text
-    score = answered.json()["score"]
+    score, submitted = answered.json()["score"], _instant(answered.json()["submitted_at"])
 
     def satisfaction():
+        """The client's ledger once it holds this response's entry. The demo's answers (added
+        by the periodic jobs, back-dated over the last weeks, to whichever clients the survey
+        service knows when it adds them) may have reached this client too."""
         body = requests.get(f"{url}/registry/api/v1/clients/{client['id']}/satisfaction",
                             headers=headers, timeout=5).json()
-        return body if body.get("current") is not None else None
+        mine = [entry for entry in body.get("ledger") or []
+                if entry["event_type"] == "survey.response.submitted"
+                and _instant(entry["occurred_at"]) == submitted]
+        return (body, mine[0]) if mine else None
 
-    moved = eventually(satisfaction, timeout=15, interval=0.2)
-    assert moved and moved["current"] == score, embedded.output()
+    found = eventually(satisfaction, timeout=15, interval=0.2)
+    assert found, embedded.output()
+    moved, mine = found
+    assert moved["ledger"][-1] == mine and moved["current"] == mine["value"]  # the newest
+    if mine["delta"] is None:  # the client's first score sets S
+        assert mine["value"] == score, moved
+    else:  # S moves 30 % of the way to the score
+        before = moved["ledger"][-2]["value"]
+        assert abs(mine["value"] - (before + 0.3 * (score - before))) <= 0.01, moved
     assert embedded.interrupt() == 0
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
