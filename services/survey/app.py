@@ -126,11 +126,9 @@ def run_jobs(ctx: ServiceContext, now: datetime) -> dict[str, int]:
     from services.survey.demo import answer_if_pending
     from services.survey.results import fold_tally_slots
     done = {"emails_sent": deliver_due(ctx, now)}
-    if ctx.database.dialect == "postgresql":  # SQLite writes one slot: nothing to fold
-        with ctx.database.transaction() as session:
-            folded = fold_tally_slots(session, as_utc(now).date() - timedelta(days=1))
-        if folded:
-            done["tally_slots_folded"] = folded
+    folded = fold_tally_slots(ctx.database, as_utc(now).date() - timedelta(days=1))
+    if folded:
+        done["tally_slots_folded"] = folded
     answered = answer_if_pending(ctx, now, background_link_base(ctx.settings))
     if answered:
         done["demo_answers"] = answered

@@ -389,35 +389,36 @@ def _tallied_invitations(session: Session, survey_id: str, group_by: str | None,
 FOLD_LOCK_TIMEOUT_MS = 200
 
 
-def fold_tally_slots(session: Session, before: date) -> int:
+def fold_tally_slots(database: Database, before: date) -> int:
     """Add the slots of each tally day before ``before`` into slot 0 (PostgreSQL; SQLite
-    writes slot 0 only): the slots spread the writers of the live days, and once a day is past
-    they would only be more rows for results to read. One statement per tally, atomic; a
-    writer of such a day meanwhile waits for it and then adds to the folded row or to its slot
-    again (folded at the next pass). A tally whose rows a writer holds for longer than
-    ``FOLD_LOCK_TIMEOUT_MS`` is left as it is until the next pass. How many slot rows were
-    folded. Run it in a transaction of its own (it sets the transaction's lock timeout)."""
-    if session.get_bind().dialect.name != "postgresql":
+    writes slot 0 only, and nothing is done there): the slots spread the writers of the live
+    days, and once a day is past they would only be more rows for results to read. One
+    statement per tally, atomic, in a transaction of its own; a writer of such a day meanwhile
+    waits for it and then adds to the folded row or to its slot again (folded at the next
+    pass). A tally whose rows a writer holds for longer than ``FOLD_LOCK_TIMEOUT_MS`` is left
+    as it is until the next pass. How many slot rows were folded."""
+    if database.dialect != "postgresql":
         return 0
-    session.execute(text(f"SET LOCAL lock_timeout = '{FOLD_LOCK_TIMEOUT_MS}ms'"))
     folded = 0
-    for tally in (response_tally, invitation_tally):
-        names = [column.name for column in tally.c if not column.primary_key]
-        statement = text(
-            f"WITH moved AS (DELETE FROM {tally.name} WHERE slot <> 0 AND day < :before "
-            f"RETURNING *), added AS (INSERT INTO {tally.name} (survey_id, day, slot, "
-            f"{', '.join(names)}) SELECT survey_id, day, 0, "
-            f"{', '.join(f'sum({name})' for name in names)} FROM moved "
-            f"GROUP BY survey_id, day ORDER BY survey_id, day "
-            f"ON CONFLICT (survey_id, day, slot) DO UPDATE SET "
-            + ", ".join(f"{name} = {tally.name}.{name} + excluded.{name}" for name in names)
-            + " RETURNING 1) SELECT count(*) FROM moved")
-        try:
-            with session.begin_nested():
-                folded += session.execute(statement, {"before": before}).scalar_one()
-        except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-                raise
+    with database.transaction() as session:
+        session.execute(text(f"SET LOCAL lock_timeout = '{FOLD_LOCK_TIMEOUT_MS}ms'"))
+        for tally in (response_tally, invitation_tally):
+            names = [column.name for column in tally.c if not column.primary_key]
+            statement = text(
+                f"WITH moved AS (DELETE FROM {tally.name} WHERE slot <> 0 AND day < :before "
+                f"RETURNING *), added AS (INSERT INTO {tally.name} (survey_id, day, slot, "
+                f"{', '.join(names)}) SELECT survey_id, day, 0, "
+                f"{', '.join(f'sum({name})' for name in names)} FROM moved "
+                f"GROUP BY survey_id, day ORDER BY survey_id, day "
+                f"ON CONFLICT (survey_id, day, slot) DO UPDATE SET "
+                + ", ".join(f"{name} = {tally.name}.{name} + excluded.{name}" for name in names)
+                + " RETURNING 1) SELECT count(*) FROM moved")
+            try:
+                with session.begin_nested():
+                    folded += session.execute(statement, {"before": before}).scalar_one()
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                    raise
     return folded
 
 

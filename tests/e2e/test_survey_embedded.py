@@ -1,11 +1,10 @@
 """The survey service inside ``clientloop up --demo`` (embedded default: SQLite, filesystem bus)."""
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 import requests
 
+from shared.clock import parse_timestamp
 from tests.e2e.harness import eventually
 from tests.e2e.test_embedded_up import Suite
 
@@ -50,7 +49,7 @@ def test_the_embedded_suite_serves_demo_surveys_links_and_feedback(embedded):
     answered = requests.post(f"{url}/survey/api/v1/public/responses", timeout=10, json={
         "token": token, "answers": {"recommend": 9, "satisfied": 5}})
     assert answered.status_code == 201, answered.text
-    score, submitted = answered.json()["score"], _instant(answered.json()["submitted_at"])
+    score, submitted = answered.json()["score"], parse_timestamp(answered.json()["submitted_at"])
 
     def satisfaction():
         """The client's ledger once it holds this response's entry. The demo's answers (added
@@ -60,7 +59,7 @@ def test_the_embedded_suite_serves_demo_surveys_links_and_feedback(embedded):
                             headers=headers, timeout=5).json()
         mine = [entry for entry in body.get("ledger") or []
                 if entry["event_type"] == "survey.response.submitted"
-                and _instant(entry["occurred_at"]) == submitted]
+                and parse_timestamp(entry["occurred_at"]) == submitted]
         return (body, mine[0]) if mine else None
 
     found = eventually(satisfaction, timeout=15, interval=0.2)
@@ -73,7 +72,3 @@ def test_the_embedded_suite_serves_demo_surveys_links_and_feedback(embedded):
         before = moved["ledger"][-2]["value"]
         assert abs(mine["value"] - (before + 0.3 * (score - before))) <= 0.01, moved
     assert embedded.interrupt() == 0
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
