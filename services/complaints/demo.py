@@ -1,10 +1,11 @@
 """Demo complaints for ``clientloop up --demo``.
 
-This service knows clients only from registry events, and on the first start those events are
-still on their way when the demo is loaded. So: if clients are known, the demo complaints are
-created at once; otherwise the request is remembered (``service_state``) and the periodic jobs
-create them as soon as registry events have brought clients in. Nothing is created when the
-database already holds complaints.
+The complaints are the registry demo's clients' only (their ids are fixed, ``shared.demo``),
+never a client someone else registered. This service knows clients only from registry events,
+and on the first start those events are still on their way when the demo is loaded. So: if demo
+clients are known, the demo complaints are created at once; otherwise the request is remembered
+(``service_state``) and the periodic jobs create them as soon as registry events have brought
+demo clients in. Nothing is created when the database already holds complaints.
 
 Besides the four current complaints, a history of late deliveries and the improvement action
 that addressed them (:data:`IMPROVEMENT`): six complaints with its root cause in the 90 days
@@ -31,6 +32,7 @@ from sqlalchemy import delete, func, select
 
 from services.complaints import improvements, service
 from services.complaints.adapters.orm import ComplaintRecord, KnownClientRecord, ServiceStateRecord
+from shared.demo import CLIENT_IDS
 from shared.forecasting import week_start
 
 PENDING_KEY = "demo_pending"
@@ -150,7 +152,8 @@ clients keep the satisfaction their own few complaints and answers give them."""
 
 def _segment(session) -> list[KnownClientRecord]:
     return list(session.execute(
-        select(KnownClientRecord).where(KnownClientRecord.registered.is_(True),
+        select(KnownClientRecord).where(KnownClientRecord.id.in_(CLIENT_IDS),
+                                        KnownClientRecord.registered.is_(True),
                                         KnownClientRecord.status == "active",
                                         KnownClientRecord.name.startswith(SEGMENT_PREFIX))
         .limit(1)).scalars())
@@ -194,7 +197,8 @@ def _routine_history(session, clients: list[KnownClientRecord], now: datetime, z
 
 def _known_clients(session) -> list[KnownClientRecord]:
     return list(session.execute(
-        select(KnownClientRecord).where(KnownClientRecord.registered.is_(True),
+        select(KnownClientRecord).where(KnownClientRecord.id.in_(CLIENT_IDS),
+                                        KnownClientRecord.registered.is_(True),
                                         KnownClientRecord.status == "active")
         .order_by(KnownClientRecord.name, KnownClientRecord.id).limit(len(_SCRIPTS))
     ).scalars())
@@ -218,7 +222,7 @@ def _create(session, clients: list[KnownClientRecord], now: datetime, zone, rule
 
 
 def load(ctx, now: datetime) -> int:
-    """Create the demo complaints now if clients are known, else remember the request."""
+    """Create the demo complaints now if demo clients are known, else remember the request."""
     with ctx.database.transaction() as session:
         if session.execute(select(func.count()).select_from(ComplaintRecord)).scalar_one():
             return 0
@@ -231,7 +235,7 @@ def load(ctx, now: datetime) -> int:
 
 
 def load_if_pending(ctx, now: datetime) -> int:
-    """The periodic jobs' part: a remembered demo request, once clients are known."""
+    """The periodic jobs' part: a remembered demo request, once demo clients are known."""
     with ctx.database.transaction() as session:
         if session.get(ServiceStateRecord, PENDING_KEY) is None:
             return 0

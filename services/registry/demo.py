@@ -4,7 +4,8 @@ Twelve clients covering every kind and category, named in Chinese and English, w
 tags, owners, stakeholder positions and annual values across the three tiers; five of them have
 a communication plan and a few logged interactions (three are due for follow-up today). Loaded
 only while the registry has no client, through the same use cases as the API, so every client
-is announced on the bus like any other. Satisfaction and value move when the survey and
+is announced on the bus like any other. The clients have fixed ids (``shared.demo``): the other
+services give their demo answers and complaints to those clients only. Satisfaction and value move when the survey and
 complaints services publish feedback and complaints.
 
 Three clients also have requirements in several states (proposed, analysed, approved, in
@@ -36,6 +37,7 @@ from services.registry import care, records, requirements, service
 from services.registry.adapters.orm import ClientRecord
 from shared.bus.envelope import Event, build_envelope
 from shared.clock import isoformat_z
+from shared.demo import CLIENT_IDS
 
 DEMO_BY = "demo"
 DEMO_DECIDER = "demo-pmo"  # decides the demo's change requests (never their submitter)
@@ -169,8 +171,10 @@ def load_demo(ctx) -> int:
     with ctx.database.transaction() as session:
         if session.execute(select(func.count(ClientRecord.id))).scalar_one():
             return 0
-        clients = [service.register_client(session, fields, now=now, rules=rules)
-                   for fields in _clients(rules.clients.currency)]
+        clients = [service.register_client(session, fields, now=now, rules=rules,
+                                           client_id=client_id)
+                   for client_id, fields in zip(CLIENT_IDS, _clients(rules.clients.currency),
+                                                strict=True)]
         for index, plan, interactions in _CARE:
             client = clients[index]
             starts_on = care.today(now, rules) - timedelta(days=60)

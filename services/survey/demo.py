@@ -6,10 +6,11 @@
 
 Demo answers (:data:`ANSWERS`) to the satisfaction survey, with comments in both languages on a
 few recurring themes (logistics, price, support, the invoice), so the results page shows
-feedback themes and detractor drivers. This service learns clients from registry events, which
-are still on their way when the demo is loaded: the answers are added by the periodic jobs
-(``answer_if_pending``) as soon as clients are known, while the demo survey has no invitation
-yet — once, and never on a survey anyone else created.
+feedback themes and detractor drivers. They go to the registry demo's clients only (their ids
+are fixed, ``shared.demo``), never to a client someone else registered. This service learns
+clients from registry events, which are still on their way when the demo is loaded: the answers
+are added by the periodic jobs (``answer_if_pending``) as soon as demo clients are known, while
+the demo survey has no invitation yet — once, and never on a survey anyone else created.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 
 from services.survey import service
 from services.survey.adapters.orm import ClientEntry, InvitationRecord, SurveyRecord
+from shared.demo import CLIENT_IDS
 
 DEMO = "demo"
 
@@ -141,16 +143,16 @@ def _demo_survey(session) -> SurveyRecord | None:
 
 
 def answer_if_pending(ctx, now: datetime, link_base: str) -> int:
-    """Answer the demo survey once clients are known (see the module's text); returns how many
-    answers were added. No email is sent: the invitations are answered at once."""
+    """Answer the demo survey once demo clients are known (see the module's text); returns how
+    many answers were added. No email is sent: the invitations are answered at once."""
     with ctx.database.transaction() as session:
         survey = _demo_survey(session)
         if survey is None:
             return 0
         clients = session.execute(
             select(ClientEntry.id, ClientEntry.preferred_language)
-            .where(ClientEntry.known.is_(True), ClientEntry.status == "active",
-                   ClientEntry.erased_at.is_(None))
+            .where(ClientEntry.id.in_(CLIENT_IDS), ClientEntry.known.is_(True),
+                   ClientEntry.status == "active", ClientEntry.erased_at.is_(None))
             .order_by(ClientEntry.name, ClientEntry.id)).all()
         if not clients:
             return 0

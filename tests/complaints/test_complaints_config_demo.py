@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from services.complaints.adapters.orm import ComplaintRecord
 from services.complaints.app import build_context, load_demo, run_jobs
 from services.complaints.config import rules_from_env
+from shared.demo import CLIENT_IDS
 from shared.events import validate_data
 from tests.complaints.complaints_helpers import outbox_events, register_client
 
@@ -63,8 +64,11 @@ def test_the_demo_waits_for_clients_then_creates_complaints_once(complaints_ctx,
     run_jobs(complaints_ctx, clock.now)
     assert _complaints(complaints_ctx) == 0
 
-    register_client(complaints_ctx, name="Acme")
-    register_client(complaints_ctx, name="Globex", tier="A")
+    theirs = register_client(complaints_ctx, name="深圳地铁 Shenzhen Metro")
+    run_jobs(complaints_ctx, clock.now)
+    assert _complaints(complaints_ctx) == 0  # not a client of the demo's
+    register_client(complaints_ctx, name="Acme", client_id=CLIENT_IDS[0])
+    register_client(complaints_ctx, name="Globex", tier="A", client_id=CLIENT_IDS[1])
     run_jobs(complaints_ctx, clock.now)
     created = _complaints(complaints_ctx)
     run_jobs(complaints_ctx, clock.now)
@@ -78,10 +82,12 @@ def test_the_demo_waits_for_clients_then_creates_complaints_once(complaints_ctx,
                                                  "complaint.waiting"}
     for event in events:
         validate_data(event["event_type"], event["data"])
+    clients = {event["data"]["client_id"] for event in events if "client_id" in event["data"]}
+    assert clients == set(CLIENT_IDS[:2]) and theirs not in clients
 
 
 def test_the_demo_loads_at_once_when_clients_are_known(complaints_ctx):
-    register_client(complaints_ctx)
+    register_client(complaints_ctx, client_id=CLIENT_IDS[3])
 
     load_demo(complaints_ctx)
 
@@ -89,7 +95,7 @@ def test_the_demo_loads_at_once_when_clients_are_known(complaints_ctx):
 
 
 def test_the_demo_improvement_shows_a_fall_in_complaints(complaints_ctx, api):
-    register_client(complaints_ctx)
+    register_client(complaints_ctx, client_id=CLIENT_IDS[3])
     load_demo(complaints_ctx)
 
     [improvement] = api.client.get("/api/v1/improvements",

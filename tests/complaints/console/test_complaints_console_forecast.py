@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.complaints.app import load_demo
+from shared.demo import CLIENT_IDS
 from tests.complaints.complaints_helpers import register_client
 from tests.complaints.console.console_helpers import text
 
@@ -112,8 +113,8 @@ def test_the_forecast_is_labelled_in_chinese(ten_weeks, console_as):
 
 def test_the_demo_has_a_year_of_history_and_the_page_shows_its_fitted_forecast(
         api, complaints_ctx, staff):
-    register_client(complaints_ctx, name="Acme")
-    register_client(complaints_ctx, name="Globex", tier="A")
+    register_client(complaints_ctx, name="Acme", client_id=CLIENT_IDS[0])
+    register_client(complaints_ctx, name="Globex", tier="A", client_id=CLIENT_IDS[1])
     load_demo(complaints_ctx)
 
     body = api_forecast(api)

@@ -9,6 +9,7 @@ from services.registry.adapters.orm import RequirementRecord
 from services.registry.app import build_context, load_demo
 from services.registry.domain.clients import KINDS
 from shared.config import Settings
+from shared.demo import CLIENT_IDS
 from shared.migrations import upgrade
 from tests.conftest import TEST_SECRET, auth
 
@@ -19,6 +20,8 @@ def test_the_demo_covers_every_kind_and_tier_and_loads_only_into_an_empty_regist
 
     clients = http.get("/api/v1/clients?per_page=200", headers=auth(tokens["analyst"])).json["items"]
     assert len(clients) == 12
+    # the ids the other services give their demo answers and complaints to (shared.demo)
+    assert {client["id"] for client in clients} == set(CLIENT_IDS)
     assert {(client["kind"], client["category"]) for client in clients} == {
         (kind, category) for kind, categories in KINDS.items() for category in categories}
     assert {client["tier"] for client in clients} == {"A", "B", "C"}
