@@ -39,12 +39,12 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from sqlalchemy import (DateTime, Integer, String, bindparam, cast, delete, func, insert, or_, select,
-                        true, union_all)
+                        true, union_all, update)
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.registry.adapters.orm import (AnnualValueChangeRecord, ClientEventRecord,
                                             ClientRecord, RecordsCheckpointRecord,
@@ -196,8 +196,7 @@ def _refold(session: Session, works: list[_Work], *, now: datetime,
     _save_ledgers(session, works, rules)
     _save_histories(session, works)
     _save_checkpoints(session, works)
-    for work in works:
-        _save_current(work.client, work.fold, now, rules)
+    _save_current(session, works, now, rules)
     record_events(session, platform, service=SERVICE, events=announcements, time=now)
 
 
@@ -288,6 +287,32 @@ def _targets(bound_type=None, kept: bool = False):
     return func.unnest(*arrays).table_valued(*names).render_derived(name="w")
 
 
+#: The tables the batch statements read and write, as Core tables: the statements select plain
+#: columns and run without the ORM's compile and loading steps (they never load ORM objects).
+_EVENTS = ClientEventRecord.__table__
+_CHANGES = AnnualValueChangeRecord.__table__
+_LEDGER = SatisfactionEntryRecord.__table__
+_HISTORY = ValueHistoryRecord.__table__
+_CHECKPOINTS = RecordsCheckpointRecord.__table__
+_EVENT_FIELDS = ("event_id", "event_type", "occurred_at", "score", "severity",
+                 "previous_severity", "within_sla", "ref", "complaint_id", "resolve_by")
+
+
+def _read_columns(kind: str) -> list:
+    """The columns each read selects (the client id first)."""
+    if kind == "events":
+        return [_EVENTS.c.client_id, *(_EVENTS.c[name] for name in _EVENT_FIELDS)]
+    if kind == "changes":
+        return [_CHANGES.c[name] for name in ("client_id", "event_id", "event_type", "at", "amount",
+                                              "currency")]
+    if kind == "ledger":
+        return [_LEDGER.c[name] for name in ("client_id", "event_id", "event_type", "occurred_at",
+                                             "delta", "value", "reason")]
+    return [_HISTORY.c[name] for name in ("client_id", "at", "cause_event_id", "cause_event_type",
+                                          "tier", "health_score", "health_band",
+                                          "value_at_risk")]
+
+
 @lru_cache(maxsize=None)
 def _pg_statement(kind: str):
     """:func:`_statement`'s statements for PostgreSQL, one for any number of clients: short,
@@ -295,45 +320,34 @@ def _pg_statement(kind: str):
     parsed queries keeps them too (it skips queries of over 50 parameters or 4 kB, which the
     per-client conditions of a batch of 20 clients already were)."""
     if kind == "checkpoints":
-        table = RecordsCheckpointRecord.__table__
+        table = _CHECKPOINTS
         w = _targets()
         latest = (select(*table.c).where(table.c.client_id == w.c.client_id,
                                          table.c.at <= bindparam("now", type_=table.c.at.type))
                   .order_by(table.c.points.desc()).limit(_LATEST_CHECKPOINTS).lateral("latest"))
         return select(*latest.c).select_from(w.join(latest, true()))
     if kind == "events":
-        event, w = ClientEventRecord, _targets(DateTime(timezone=True))
-        return select(event.client_id, *_EVENT_COLUMNS).join_from(
-            event, w, (event.client_id == w.c.client_id) & (event.occurred_at >= w.c.bound))
+        w = _targets(DateTime(timezone=True))
+        return select(*_read_columns(kind)).join_from(
+            _EVENTS, w, (_EVENTS.c.client_id == w.c.client_id)
+            & (_EVENTS.c.occurred_at >= w.c.bound))
     if kind == "changes":
-        change, w = AnnualValueChangeRecord, _targets(DateTime(timezone=True))
-        return select(change.client_id, change.event_id, change.event_type, change.at,
-                      change.amount, change.currency).join_from(
-            change, w, (change.client_id == w.c.client_id) & (change.at >= w.c.bound))
-    entry, history = SatisfactionEntryRecord, ValueHistoryRecord
-    if kind == "ledger":
-        w = _targets(Integer)
-        return select(entry.client_id, entry.event_id, entry.event_type, entry.occurred_at,
-                      entry.delta, entry.value, entry.reason).join_from(
-            entry, w, (entry.client_id == w.c.client_id) & (entry.position >= w.c.bound)
-        ).order_by(entry.client_id, entry.position)
-    if kind == "history":
-        w = _targets(Integer)
-        return select(history.client_id, history.at, history.cause_event_id,
-                      history.cause_event_type, history.tier, history.health_score,
-                      history.health_band, history.value_at_risk).join_from(
-            history, w, (history.client_id == w.c.client_id) & (history.position >= w.c.bound)
-        ).order_by(history.client_id, history.position)
+        w = _targets(DateTime(timezone=True))
+        return select(*_read_columns(kind)).join_from(
+            _CHANGES, w, (_CHANGES.c.client_id == w.c.client_id) & (_CHANGES.c.at >= w.c.bound))
+    if kind in ("ledger", "history"):
+        table, w = (_LEDGER if kind == "ledger" else _HISTORY), _targets(Integer)
+        return select(*_read_columns(kind)).join_from(
+            table, w, (table.c.client_id == w.c.client_id) & (table.c.position >= w.c.bound)
+        ).order_by(table.c.client_id, table.c.position)
     if kind in ("delete ledger", "delete history"):
-        table, w = (entry if kind == "delete ledger" else history), _targets(Integer)
-        return delete(table).where(table.client_id == w.c.client_id,
-                                   table.position >= w.c.bound).execution_options(
-                                       synchronize_session=False)
+        table, w = (_LEDGER if kind == "delete ledger" else _HISTORY), _targets(Integer)
+        return delete(table).where(table.c.client_id == w.c.client_id,
+                                   table.c.position >= w.c.bound)
     if kind == "delete checkpoints":
-        table, w = RecordsCheckpointRecord, _targets(Integer, kept=True)
-        return delete(table).where(table.client_id == w.c.client_id, (table.points > w.c.bound) | (
-            (table.points % CHECKPOINT_EVERY != 0) & (table.points != w.c.kept))
-        ).execution_options(synchronize_session=False)
+        table, w = _CHECKPOINTS, _targets(Integer, kept=True)
+        return delete(table).where(table.c.client_id == w.c.client_id, (table.c.points > w.c.bound) | (
+            (table.c.points % CHECKPOINT_EVERY != 0) & (table.c.points != w.c.kept)))
     raise ValueError(kind)
 
 
@@ -342,7 +356,7 @@ def _statement(kind: str, count: int):
     """The statements that read and write several clients' records at once (see :func:`_each`
     for their parameters)."""
     if kind == "checkpoints":  # each client's latest few states dated at or before :now
-        table = RecordsCheckpointRecord.__table__
+        table = _CHECKPOINTS
         now = bindparam("now", type_=table.c.at.type)
         latest = [select(*table.c).where(table.c.client_id == bindparam(f"c{number}"),
                                          table.c.at <= now)
@@ -350,44 +364,30 @@ def _statement(kind: str, count: int):
                   for number in range(count)]
         return union_all(*(select(*each.c) for each in latest))
     if kind == "events":
-        event = ClientEventRecord
-        return select(event.client_id, *_EVENT_COLUMNS).where(_each(
-            count, lambda client, bound, _k: (event.client_id == client)
-            & (event.occurred_at >= bound)))
+        return select(*_read_columns(kind)).where(_each(
+            count, lambda client, bound, _k: (_EVENTS.c.client_id == client)
+            & (_EVENTS.c.occurred_at >= bound)))
     if kind == "changes":
-        change = AnnualValueChangeRecord
-        return select(change.client_id, change.event_id, change.event_type, change.at,
-                      change.amount, change.currency).where(_each(
-                          count, lambda client, bound, _k: (change.client_id == client)
-                          & (change.at >= bound)))
-    entry, history = SatisfactionEntryRecord, ValueHistoryRecord
-    if kind == "ledger":
-        return select(entry.client_id, entry.event_id, entry.event_type, entry.occurred_at,
-                      entry.delta, entry.value, entry.reason).where(_each(
-                          count, lambda client, bound, _k: (entry.client_id == client)
-                          & (entry.position >= bound))).order_by(entry.client_id, entry.position)
-    if kind == "history":
-        return select(history.client_id, history.at, history.cause_event_id,
-                      history.cause_event_type, history.tier, history.health_score,
-                      history.health_band, history.value_at_risk).where(_each(
-                          count, lambda client, bound, _k: (history.client_id == client)
-                          & (history.position >= bound))).order_by(history.client_id,
-                                                                   history.position)
-    # The deletes leave the session's identity map alone (``synchronize_session``): a
+        return select(*_read_columns(kind)).where(_each(
+            count, lambda client, bound, _k: (_CHANGES.c.client_id == client)
+            & (_CHANGES.c.at >= bound)))
+    if kind in ("ledger", "history"):
+        table = _LEDGER if kind == "ledger" else _HISTORY
+        return select(*_read_columns(kind)).where(_each(
+            count, lambda client, bound, _k: (table.c.client_id == client)
+            & (table.c.position >= bound))).order_by(table.c.client_id, table.c.position)
+    # The deletes are Core statements: they leave the session's identity map alone. A
     # transaction that folds never holds ledger, history or checkpoint rows as ORM objects
-    # (they are read as plain rows here; only the pages read them as objects), and keeping
-    # the map in step would evaluate every client's condition in Python on each delete.
+    # (they are read as plain rows here; only the pages read them as objects).
     if kind in ("delete ledger", "delete history"):
-        table = entry if kind == "delete ledger" else history
+        table = _LEDGER if kind == "delete ledger" else _HISTORY
         return delete(table).where(_each(count, lambda client, bound, _k: (
-            table.client_id == client) & (table.position >= bound))).execution_options(
-                synchronize_session=False)
+            table.c.client_id == client) & (table.c.position >= bound)))
     if kind == "delete checkpoints":  # after the start, and the other non-periodic states
-        table = RecordsCheckpointRecord
+        table = _CHECKPOINTS
         return delete(table).where(_each(count, lambda client, bound, kept: (
-            table.client_id == client) & ((table.points > bound) | (
-                (table.points % CHECKPOINT_EVERY != 0) & (table.points != kept))))
-        ).execution_options(synchronize_session=False)
+            table.c.client_id == client) & ((table.c.points > bound) | (
+                (table.c.points % CHECKPOINT_EVERY != 0) & (table.c.points != kept)))))
     raise ValueError(kind)
 
 
@@ -721,30 +721,38 @@ def shown_state(client: ClientRecord) -> ShownState:
                   client.health_band)
 
 
-def _save_current(client: ClientRecord, records: Fold, now: datetime,
+def _save_current(session: Session, works: list[_Work], now: datetime,
                   rules: RegistryRules) -> None:
-    value = records.value
-    client.satisfaction = shown(records.satisfaction, rules.satisfaction.places)
-    client.tier = value.tier
-    client.health_score = value.health_score
-    client.health_band = value.health_band
-    client.open_low = value.open_complaints.low
-    client.open_medium = value.open_complaints.medium
-    client.open_high = value.open_complaints.high
-    client.open_critical = value.open_complaints.critical
-    client.complaints_90d = value.complaints_90d
-    client.value_at_risk = round_half_up(value.value_at_risk, MONEY_PLACES)
-    client.window_moves_at = records.window_moves_at
-    client.records_at = now
-    client.checkpoints_at = now
-    client.records_rules = rules.fingerprint
-    for column in _RECORD_COLUMNS:  # the same columns for every client: one UPDATE for a batch
-        flag_modified(client, column)
+    """The clients' current figures from their folds: one ``UPDATE`` for the batch (a Core
+    statement, without the ORM's unit of work), and the same values on the loaded clients as
+    what the database now holds, so the session neither writes them again nor reads them back."""
+    rows = []
+    for work in works:
+        value, fold = work.fold.value, work.fold
+        figures = {
+            "satisfaction": shown(fold.satisfaction, rules.satisfaction.places),
+            "tier": value.tier, "health_score": value.health_score,
+            "health_band": value.health_band, "open_low": value.open_complaints.low,
+            "open_medium": value.open_complaints.medium,
+            "open_high": value.open_complaints.high,
+            "open_critical": value.open_complaints.critical,
+            "complaints_90d": value.complaints_90d,
+            "value_at_risk": round_half_up(value.value_at_risk, MONEY_PLACES),
+            "window_moves_at": fold.window_moves_at, "records_at": now, "checkpoints_at": now,
+            "records_rules": rules.fingerprint}
+        for name, figure in figures.items():
+            set_committed_value(work.client, name, figure)
+        rows.append({"client": work.client.id, **figures})
+    if rows:
+        session.execute(_update_current(), rows)
 
 
-_RECORD_COLUMNS = ("satisfaction", "tier", "health_score", "health_band", "open_low",
-                   "open_medium", "open_high", "open_critical", "complaints_90d", "value_at_risk",
-                   "window_moves_at", "records_at", "checkpoints_at", "records_rules")
+@lru_cache(maxsize=1)
+def _update_current():
+    """``UPDATE client SET`` the record columns (named by the parameters) ``WHERE id =
+    :client``."""
+    table = ClientRecord.__table__
+    return update(table).where(table.c.id == bindparam("client"))
 
 
 def _announcements(client: ClientRecord, previous: ShownState, now_shown: ShownState,

@@ -204,20 +204,16 @@ def _record_events_pg(session: Session, tables: PlatformTables, *, service: str,
                       time: datetime) -> list[dict[str, Any]]:
     """:func:`record_events` in one statement (see :func:`_record_event_pg`): each subject's
     counter moves once by its number of events, and its events take the numbers in order."""
-    envelopes, seen = [], {}
-    params: dict[str, Any] = {"subjects": [], "event_ids": [], "event_types": [], "heads": [],
-                              "tails": [], "ranks": []}
+    envelopes, seen, given = [], {}, []
     for event_type, subject, data in events:
         envelope = build_envelope(service=service, event_type=event_type, subject=subject,
                                   data=data, time=time, sequence=0)
         head, tail = split_at_sequence(envelope)
         seen[subject] = seen.get(subject, 0) + 1
-        for name, value in (("subjects", subject), ("event_ids", envelope["id"]),
-                            ("event_types", event_type), ("heads", head), ("tails", tail),
-                            ("ranks", seen[subject])):
-            params[name].append(value)
+        given.append((subject, envelope["id"], event_type, head, tail, seen[subject]))
         envelopes.append(envelope)
-    params.update(created_at=time, channel=notify_channel(service))
+    params = {"events": json.dumps(given, ensure_ascii=False, separators=(",", ":")),
+              "created_at": time, "channel": notify_channel(service)}
     for number, sequence in session.connection().execute(_record_many_statement(tables), params):
         envelopes[number]["sequence"] = format_sequence(int(sequence))
     session.info["outbox_written"] = True
@@ -236,18 +232,20 @@ def split_at_sequence(envelope: Mapping[str, Any]) -> tuple[str, str]:
 
 @lru_cache(maxsize=64)
 def _record_many_statement(tables: PlatformTables):
-    """The single PostgreSQL statement of :func:`record_events`, for any number of events: their
-    fields go as arrays (one per column, unnested together), so the statement is short and has
-    a fixed set of parameters — the driver keeps it parsed, where a row of parameters per event
-    (over 50 parameters for 8 events) was parsed again on every call."""
+    """The single PostgreSQL statement of :func:`record_events`, for any number of events: they
+    go as one JSON array of ``[subject, event id, event type, body head, body tail, rank]``, so
+    the statement is short and has a fixed set of parameters — the driver keeps it parsed, where
+    a row of parameters per event (over 50 parameters for 8 events) was parsed again on every
+    call. JSON rather than one array parameter per field: the driver escapes the elements of a
+    text array in Python, match by match (about 80 µs for an event's body), where ``json.dumps``
+    escapes them in C (about 2 µs)."""
     sequences, outbox_table = tables.event_sequence.name, tables.outbox.name
     return text(f"""
 WITH input AS (
-    SELECT subject, event_id, event_type, body_head, body_tail, rank, ord - 1 AS ord
-      FROM unnest(CAST(:subjects AS text[]), CAST(:event_ids AS text[]),
-                  CAST(:event_types AS text[]), CAST(:heads AS text[]), CAST(:tails AS text[]),
-                  CAST(:ranks AS integer[]))
-           WITH ORDINALITY AS given (subject, event_id, event_type, body_head, body_tail, rank, ord)
+    SELECT item->>0 AS subject, item->>1 AS event_id, item->>2 AS event_type,
+           item->>3 AS body_head, item->>4 AS body_tail, (item->>5)::integer AS rank,
+           ord - 1 AS ord
+      FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS given (item, ord)
 ), counts AS (
     SELECT subject, count(*) AS n, min(ord) AS first FROM input GROUP BY subject
 ), numbered AS (

@@ -30,7 +30,9 @@ def database(request, tmp_path):
 
 def data(subject: str, number: int) -> dict:
     return {"client_id": subject, "name": f"华为 \"Huawei\" {number}",
-            "note": '"sequence":"00000000000000000000"'}
+            "note": '"sequence":"00000000000000000000"',
+            # what the stored body must keep exactly, whatever the statement passes it through
+            "text": 'back\\slash \\u0000 "quoted" {"a": [1, "]"]}\n\ttab 😀 ,\'single\' NULL'}
 
 
 def at(number: int) -> datetime:
