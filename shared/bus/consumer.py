@@ -39,6 +39,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any, Callable, Mapping, Sequence
@@ -102,16 +103,14 @@ def apply_batch(database: Database, tables: PlatformTables, handlers: Mapping[st
     unique: dict[str, Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
-    inbox = tables.inbox
     with database.transaction() as session:
-        factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         # In id order, so two consumers given the same events wait for each other, never
-        # deadlock, on the inbox's unique index.
-        statement = factory(inbox).values([
-            {"event_id": event_id, "event_type": unique[event_id].type, "received_at": now}
-            for event_id in sorted(unique)]).on_conflict_do_nothing(
-                index_elements=[inbox.c.event_id]).returning(inbox.c.event_id)
-        fresh = set(session.execute(statement).scalars())
+        # deadlock, on the inbox's unique index. One statement, compiled once, whatever the
+        # number of rows (SQLAlchemy's "insertmanyvalues" writes them as one multi-row INSERT).
+        fresh = set(session.execute(
+            _inbox_insert(tables, session.get_bind().dialect.name),
+            [{"event_id": event_id, "event_type": unique[event_id].type, "received_at": now}
+             for event_id in sorted(unique)]).scalars())
         to_apply = [event for event in unique.values() if event.id in fresh]
         for handler, group in groupby(to_apply, key=lambda event: handlers[event.type]):
             many = getattr(handler, "apply_many", None)
@@ -125,6 +124,15 @@ def apply_batch(database: Database, tables: PlatformTables, handlers: Mapping[st
         results.append(event.id in fresh and event.id not in seen)
         seen.add(event.id)
     return results
+
+
+@lru_cache(maxsize=16)
+def _inbox_insert(tables: PlatformTables, dialect: str):
+    """``INSERT INTO inbox … ON CONFLICT (event_id) DO NOTHING RETURNING event_id``."""
+    inbox = tables.inbox
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    return factory(inbox).on_conflict_do_nothing(
+        index_elements=[inbox.c.event_id]).returning(inbox.c.event_id)
 
 
 def _is_inbox_duplicate(database: Database, tables: PlatformTables, event_id: str) -> bool:

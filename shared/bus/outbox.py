@@ -176,15 +176,11 @@ def record_events(session: Session, tables: PlatformTables, *, service: str,
     counts: dict[str, int] = {}
     for _event_type, subject, _data in events:
         counts[subject] = counts.get(subject, 0) + 1
-    table = tables.event_sequence
-    statement = sqlite_insert(table).values([{"subject": subject, "last_value": count}
-                                       for subject, count in counts.items()])
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.subject],
-        set_={"last_value": table.c.last_value + statement.excluded.last_value},
-    ).returning(table.c.subject, table.c.last_value)
     next_of = {subject: int(last) - counts[subject] + 1
-               for subject, last in session.execute(statement).all()}
+               for subject, last in session.execute(
+                   _count_sequences_statement(tables),
+                   [{"subject": subject, "last_value": count}
+                    for subject, count in counts.items()]).all()}
     envelopes, rows = [], []
     for event_type, subject, data in events:
         envelope = build_envelope(service=service, event_type=event_type, subject=subject,
@@ -197,6 +193,18 @@ def record_events(session: Session, tables: PlatformTables, *, service: str,
     session.execute(insert(tables.outbox), rows)
     session.info["outbox_written"] = True
     return envelopes
+
+
+@lru_cache(maxsize=64)
+def _count_sequences_statement(tables: PlatformTables):
+    """SQLite: move each subject's counter by its number of events, returning where it ends:
+    one statement compiled once, for any number of subjects (written as one multi-row insert)."""
+    table = tables.event_sequence
+    statement = sqlite_insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.subject],
+        set_={"last_value": table.c.last_value + statement.excluded.last_value},
+    ).returning(table.c.subject, table.c.last_value)
 
 
 def _record_events_pg(session: Session, tables: PlatformTables, *, service: str,
