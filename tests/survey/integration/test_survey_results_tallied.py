@@ -383,11 +383,12 @@ def test_the_migration_counts_the_rows_stored_before_it_and_goes_down_and_up(sur
 
 
 def slotted_connections(database: Database, wanted: int) -> list:
-    """``wanted`` open connections whose backends write different tally slots (PostgreSQL;
-    on SQLite one connection: every writer writes slot 0)."""
+    """``wanted`` open connections whose backends write different tally slots, none of them
+    slot 0, the one past days are folded into (PostgreSQL; on SQLite one connection: every
+    writer writes slot 0)."""
     if database.dialect != "postgresql":
         return [database.engine.connect()]
-    kept, spare, slots = [], [], set()
+    kept, spare, slots = [], [], {0}
     while len(kept) < wanted:
         connection = database.engine.connect()
         slot = connection.execute(text("SELECT pg_backend_pid() % 64")).scalar()
