@@ -5,8 +5,8 @@ tags, owners, stakeholder positions and annual values across the three tiers; fi
 a communication plan and a few logged interactions (three are due for follow-up today). Loaded
 only while the registry has no client, through the same use cases as the API, so every client
 is announced on the bus like any other. The clients have fixed ids (``shared.demo``): the other
-services give their demo answers and complaints to those clients only. Satisfaction and value move when the survey and
-complaints services publish feedback and complaints.
+services give their demo answers and complaints to those clients only. Satisfaction and value
+move when the survey and complaints services publish feedback and complaints.
 
 Three clients also have requirements in several states (proposed, analysed, approved, in
 progress, delivered, accepted, rejected, one overdue), and one approved requirement has two

@@ -83,11 +83,10 @@ def lock_client(session: Session, client_id: str) -> ClientRecord | None:
         .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-_EVENT_COLUMNS = (ClientEventRecord.event_id, ClientEventRecord.event_type,
-                  ClientEventRecord.occurred_at, ClientEventRecord.score, ClientEventRecord.severity,
-                  ClientEventRecord.previous_severity, ClientEventRecord.within_sla,
-                  ClientEventRecord.ref, ClientEventRecord.complaint_id,
-                  ClientEventRecord.resolve_by)
+#: What the folds read of a stored event (``_event_of``).
+_EVENT_FIELDS = ("event_id", "event_type", "occurred_at", "score", "severity",
+                 "previous_severity", "within_sla", "ref", "complaint_id", "resolve_by")
+_EVENT_COLUMNS = tuple(getattr(ClientEventRecord, name) for name in _EVENT_FIELDS)
 
 
 def stored_events(session: Session, client_id: str) -> list[SatisfactionEvent]:
@@ -294,8 +293,6 @@ _CHANGES = AnnualValueChangeRecord.__table__
 _LEDGER = SatisfactionEntryRecord.__table__
 _HISTORY = ValueHistoryRecord.__table__
 _CHECKPOINTS = RecordsCheckpointRecord.__table__
-_EVENT_FIELDS = ("event_id", "event_type", "occurred_at", "score", "severity",
-                 "previous_severity", "within_sla", "ref", "complaint_id", "resolve_by")
 
 
 def _read_columns(kind: str) -> list:

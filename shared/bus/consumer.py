@@ -39,8 +39,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import groupby
 from typing import Any, Callable, Mapping, Sequence
 
