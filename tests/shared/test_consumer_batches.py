@@ -30,16 +30,23 @@ def applied_runs(database) -> Counter:
 
 
 def batch_handler(poison: set[str], sizes: list[int], outage: dict | None = None):
-    """Writes one ``applied_run`` row per event it applies; refuses the ``poison`` subjects."""
+    """Writes one ``applied_run`` row per event it applies; refuses the ``poison`` subjects.
+
+    While ``outage["on"]`` both entry points fail as a database that is down would: the runner
+    applies a batch through ``apply_many`` and a lone event through ``apply``."""
+
+    def down():
+        if outage is not None and outage["on"]:
+            raise ConnectionRefusedError("the database is down")
 
     def apply(session, event):
+        down()
         if event.subject in poison:
             raise ValueError("cannot apply this one")
         session.execute(text("INSERT INTO applied_run (event_id) VALUES (:id)"), {"id": event.id})
 
     def apply_many(session, events):
-        if outage is not None and outage["on"]:
-            raise ConnectionRefusedError("the database is down")
+        down()
         sizes.append(len(events))
         for event in events:
             apply(session, event)
