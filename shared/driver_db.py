@@ -22,6 +22,8 @@ from sqlalchemy.engine import URL, Dialect, make_url
 
 from shared.db import CONNECT_TIMEOUT_S, normalise_url, psycopg_dsn
 
+_TUPLES_OK = 2   # psycopg.pq.ExecStatus.TUPLES_OK (a statement's result with rows, maybe none)
+
 
 class DriverConnections:
     """This process's driver connections to the database at ``url``: up to ``keep`` idle ones
@@ -125,11 +127,17 @@ class DriverResult:
     def rowcount(self) -> int:
         return self._cursor.rowcount
 
+    def _has_rows(self) -> bool:
+        """The statement returned rows (as ``description is not None`` says, without building
+        the columns' descriptions: a tenth of the driver's work on the submit's hot path)."""
+        result = self._cursor.pgresult
+        return result is not None and result.status == _TUPLES_OK
+
     def first(self):
-        return self._cursor.fetchone() if self._cursor.description is not None else None
+        return self._cursor.fetchone() if self._has_rows() else None
 
     def one(self):
-        rows = self._cursor.fetchmany(2) if self._cursor.description is not None else []
+        rows = self._cursor.fetchmany(2) if self._has_rows() else []
         if len(rows) != 1:
             raise sa_exc.NoResultFound("No row was found") if not rows else \
                 sa_exc.MultipleResultsFound("Multiple rows were found")

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.postgres
 ITEM = table("item", column("id"), column("name"))
 BY_ID = select(ITEM.c.name).where(ITEM.c.id == bindparam("id"))
 ADD = text("INSERT INTO item (id, name) VALUES (:id, :name) RETURNING id")
+RENAME = text("UPDATE item SET name = :name WHERE id = :id")
 PERCENT = text("SELECT name || '%' FROM item WHERE id = :id")
 
 
@@ -36,6 +37,11 @@ def test_statements_answer_as_through_sqlalchemy(drivers, postgres_url):
         assert connection.execute(PERCENT, {"id": 1}).one() == ("one%",)
         with pytest.raises(exc.NoResultFound):
             connection.execute(BY_ID, {"id": 2}).one()
+        renamed = connection.execute(RENAME, {"id": 1, "name": "uno"})   # returns no rows
+        assert renamed.rowcount == 1 and renamed.first() is None
+        with pytest.raises(exc.NoResultFound):
+            connection.execute(RENAME, {"id": 1, "name": "one"}).one()
+        assert connection.execute(text("SELECT")).one() == ()   # a row of no columns
     engine = make_engine(postgres_url)
     try:
         with engine.connect() as connection:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -142,6 +143,12 @@ class SurveyDefinition:
     def first_of(self, question_type: QuestionType) -> Question | None:
         """The survey's first question of a type: the one whose answer feedback events carry."""
         return next((q for q in self.questions if q.type is question_type), None)
+
+    @cached_property
+    def memo(self) -> dict:
+        """Values computed from this definition alone, kept with it (a definition never
+        changes): e.g. the score of each combination of answers (``scoring``)."""
+        return {}
 
     def to_dict(self) -> dict[str, Any]:
         return {

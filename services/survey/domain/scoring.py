@@ -61,9 +61,42 @@ def normalise(question: Question, answer: Any) -> Fraction | None:
     return None
 
 
+#: The types whose answers can count in a score (``normalise``).
+SCORED_TYPES = frozenset({QuestionType.NPS, QuestionType.CSAT, QuestionType.CES,
+                          QuestionType.RATING, QuestionType.SINGLE_CHOICE})
+#: How many scores one definition keeps (its scored answers' combinations: 385 for an NPS, a
+#: CSAT and a CES question together).
+MEMO_SIZE = 4096
+_NOT_SCORED = object()
+
+
 def score_response(definition: SurveyDefinition, answers: Mapping[str, Any],
                    places: int = 2) -> Decimal | None:
-    """Weighted mean of the normalised scored answers (answers as ``validate_answers`` returns)."""
+    """Weighted mean of the normalised scored answers (answers as ``validate_answers`` returns).
+
+    Exact rational arithmetic costs a few dozen ``Fraction`` operations a response, and the
+    scored questions' answers take few values: each combination's score is computed once per
+    definition and kept with it (``SurveyDefinition.memo``)."""
+    memo = definition.memo
+    scored = memo.get("scored")
+    if scored is None:
+        scored = memo["scored"] = tuple(question.key for question in definition.questions
+                                        if question.type in SCORED_TYPES)
+    # Equal answers score equally (1, 1.0 and True normalise alike; a choice key is a string).
+    key = ("score", places, *map(answers.get, scored))
+    try:
+        found = memo.get(key)
+    except TypeError:   # an answer that cannot be a key (not one validate_answers returns)
+        found = key = None
+    if found is None:
+        found = _score(definition, answers, places)
+        if key is not None and len(memo) < MEMO_SIZE:
+            memo[key] = found
+    return None if found is _NOT_SCORED else found
+
+
+def _score(definition: SurveyDefinition, answers: Mapping[str, Any],
+           places: int) -> Decimal | object:
     weighted_sum = Fraction(0)
     total_weight = Fraction(0)
     for question in definition.questions:
@@ -74,7 +107,7 @@ def score_response(definition: SurveyDefinition, answers: Mapping[str, Any],
         weighted_sum += weight * normalised
         total_weight += weight
     if not total_weight:
-        return None
+        return _NOT_SCORED
     return round_half_up(weighted_sum / total_weight, places)
 
 

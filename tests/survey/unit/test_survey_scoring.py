@@ -6,7 +6,7 @@ import pytest
 from services.survey.domain.rounding import percentage, round_half_up
 from services.survey.domain.scoring import (FeedbackRules, feedback_fields, nps_category,
                                             normalise, score_response)
-from tests.survey.unit.survey_factories import option, question, survey
+from tests.survey.unit.survey_factories import option, question, survey, survey_fields
 
 CHOICES = [option("great", score=100), option("ok", score=62.5), option("unsure")]
 
@@ -72,6 +72,41 @@ def test_the_score_is_rounded_half_up_once_at_the_end():
     assert score_response(definition, {"q1": "a", "q2": "b"}) == Decimal("0.01")
     # 1/6 × 100 = 16.666…
     assert score_response(survey(question("q1", "ces")), {"q1": 2}) == Decimal("16.67")
+
+
+def test_a_kept_score_is_the_score_computed_afresh_for_every_combination_of_answers():
+    definition = survey(question("q1", "nps", weight=3), question("q2", "csat"),
+                        question("q3", "ces", weight=0.5), question("q4", "text"),
+                        question("q5", "single_choice", options=CHOICES))
+    fresh = survey(*survey_fields(*[q.to_dict() for q in definition.questions])["questions"])
+    combinations = [{"q1": nps, "q2": csat, "q3": ces, "q4": "text", "q5": choice}
+                    for nps in (None, 0, 6, 10) for csat in (None, 1, 3, 5)
+                    for ces in (None, 1, 2, 7) for choice in (None, "great", "ok", "unsure")]
+    for places in (2, 0):
+        for answers in combinations + combinations:   # the second time from what was kept
+            expected = _score_afresh(fresh, answers, places)
+            assert score_response(definition, answers, places) == expected, answers
+
+
+def _score_afresh(definition, answers, places):
+    """The score by the rules written out once more: no memo, a definition used once."""
+    parts = [(q.weight, normalise(q, answers.get(q.key))) for q in definition.questions]
+    parts = [(Fraction(weight), value) for weight, value in parts if value is not None]
+    if not parts:
+        return None
+    return round_half_up(sum(w * v for w, v in parts) / sum(w for w, _ in parts), places)
+
+
+def test_an_answer_that_cannot_be_kept_is_scored_and_what_is_kept_stays_bounded(monkeypatch):
+    from services.survey.domain import scoring
+    definition = survey(question("q1", "single_choice", options=CHOICES))
+    assert score_response(definition, {"q1": ["great"]}) is None   # unhashable: scored afresh
+    monkeypatch.setattr(scoring, "MEMO_SIZE", 3)
+    rating = survey(question("q1", "rating", scale=10))
+    for answer in range(1, 11):
+        assert score_response(rating, {"q1": answer}) == round_half_up(
+            Fraction(answer - 1, 9) * 100, 2)
+    assert len(rating.memo) == 3
 
 
 @pytest.mark.parametrize("value, category", [
