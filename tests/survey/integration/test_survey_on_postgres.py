@@ -67,3 +67,34 @@ pytestmark = pytest.mark.postgres
 def survey_settings(settings, postgres_url):
     return settings.with_overrides(ratelimit_public="1000 per minute",
                                    database_urls={**settings.database_urls, "survey": postgres_url})
+
+
+def test_answering_a_link_updates_its_invitation_in_place_touching_no_index(http, link,
+                                                                            survey_ctx):
+    """The submit's invitation update is a HOT update: ``answered_at`` is in no index and the
+    page has room, so none of the table's indexes gains an entry."""
+    from sqlalchemy import text
+
+    from services.survey.domain.invitations import hash_token
+    from services.survey.service import submit_on
+    from tests.survey.survey_support import FULL_ANSWERS
+    with survey_ctx.database.engine.begin() as connection:
+        indexed = connection.execute(text(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'invitation'::regclass")).scalars()
+        assert "answered_at" not in set(indexed)
+        options = connection.execute(text(
+            "SELECT reloptions FROM pg_class WHERE oid = 'invitation'::regclass")).scalar_one()
+        assert "fillfactor=85" in options
+    with survey_ctx.database.engine.begin() as connection:
+        stored = submit_on(connection, link["token"], FULL_ANSWERS, now=survey_ctx.clock(),
+                           rules=survey_ctx.extras["rules"])
+        updated, in_place = connection.execute(text(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE relname = 'invitation'")).one()
+    assert stored is not None and (updated, in_place) == (1, 1)
+    with survey_ctx.database.engine.connect() as connection:
+        answered = connection.execute(text(
+            "SELECT answered_at FROM invitation JOIN invitation_link ON invitation_id = invitation.id "
+            "WHERE token_hash = :hash"), {"hash": hash_token(link["token"])}).scalar_one()
+    assert answered is not None
