@@ -64,9 +64,9 @@ def normalise(question: Question, answer: Any) -> Fraction | None:
 #: The types whose answers can count in a score (``normalise``).
 SCORED_TYPES = frozenset({QuestionType.NPS, QuestionType.CSAT, QuestionType.CES,
                           QuestionType.RATING, QuestionType.SINGLE_CHOICE})
-#: How many scores one definition keeps (its scored answers' combinations: 385 for an NPS, a
-#: CSAT and a CES question together).
-MEMO_SIZE = 4096
+#: How many scores one definition keeps, about 0.2 MB (an NPS, a CSAT and a CES question
+#: together, each answered or skipped, make 576 combinations); past it, scores are computed.
+MEMO_SIZE = 1024
 _NOT_SCORED = object()
 
 
