@@ -129,7 +129,7 @@ class DriverResult:
 
     def _has_rows(self) -> bool:
         """The statement returned rows (as ``description is not None`` says, without building
-        the columns' descriptions: a tenth of the driver's work on the submit's hot path)."""
+        a description object for each column first)."""
         result = self._cursor.pgresult
         return result is not None and result.status == _TUPLES_OK
 
