@@ -23,7 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from .definition import Question, QuestionType, SurveyDefinition
+from .definition import SCORED_TYPES, Question, QuestionType, SurveyDefinition
 from .rounding import round_half_up
 
 SCORING_VERSION = "2026-11-1"
@@ -61,9 +61,6 @@ def normalise(question: Question, answer: Any) -> Fraction | None:
     return None
 
 
-#: The types whose answers can count in a score (``normalise``).
-SCORED_TYPES = frozenset({QuestionType.NPS, QuestionType.CSAT, QuestionType.CES,
-                          QuestionType.RATING, QuestionType.SINGLE_CHOICE})
 #: How many scores one definition keeps, about 0.2 MB (an NPS, a CSAT and a CES question
 #: together, each answered or skipped, make 576 combinations); past it, scores are computed.
 MEMO_SIZE = 1024

@@ -5,6 +5,10 @@ The tests are the same functions as on SQLite, imported here; only ``survey_sett
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
+
+from services.survey.domain.invitations import hash_token
+from services.survey.service import submit_on
 
 from tests.survey.integration.test_survey_api_invitations import (  # noqa: F401
     test_a_replayed_bulk_invitation_creates_no_link, test_a_replayed_resend_creates_no_link,
@@ -59,6 +63,7 @@ from tests.survey.integration.test_survey_results import (  # noqa: F401
     test_groups_match_an_independent_computation,
     test_overall_results_match_an_independent_computation,
     test_responses_list_and_csv_export)
+from tests.survey.survey_support import FULL_ANSWERS
 
 pytestmark = pytest.mark.postgres
 
@@ -73,11 +78,6 @@ def test_answering_a_link_updates_its_invitation_in_place_touching_no_index(http
                                                                             survey_ctx):
     """The submit's invitation update is a HOT update: ``answered_at`` is in no index and the
     page has room, so none of the table's indexes gains an entry."""
-    from sqlalchemy import text
-
-    from services.survey.domain.invitations import hash_token
-    from services.survey.service import submit_on
-    from tests.survey.survey_support import FULL_ANSWERS
     with survey_ctx.database.engine.begin() as connection:
         indexed = connection.execute(text(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
@@ -95,6 +95,6 @@ def test_answering_a_link_updates_its_invitation_in_place_touching_no_index(http
     assert stored is not None and (updated, in_place) == (1, 1)
     with survey_ctx.database.engine.connect() as connection:
         answered = connection.execute(text(
-            "SELECT answered_at FROM invitation JOIN invitation_link ON invitation_id = invitation.id "
-            "WHERE token_hash = :hash"), {"hash": hash_token(link["token"])}).scalar_one()
+            "SELECT answered_at FROM invitation JOIN invitation_link "
+            "ON invitation_id = invitation.id WHERE token_hash = :hash"), {"hash": hash_token(link["token"])}).scalar_one()
     assert answered is not None

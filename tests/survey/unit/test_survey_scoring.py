@@ -6,7 +6,7 @@ import pytest
 from services.survey.domain.rounding import percentage, round_half_up
 from services.survey.domain.scoring import (FeedbackRules, feedback_fields, nps_category,
                                             normalise, score_response)
-from tests.survey.unit.survey_factories import option, question, survey, survey_fields
+from tests.survey.unit.survey_factories import option, question, survey
 
 CHOICES = [option("great", score=100), option("ok", score=62.5), option("unsure")]
 
@@ -75,10 +75,10 @@ def test_the_score_is_rounded_half_up_once_at_the_end():
 
 
 def test_a_kept_score_is_the_score_computed_afresh_for_every_combination_of_answers():
-    definition = survey(question("q1", "nps", weight=3), question("q2", "csat"),
-                        question("q3", "ces", weight=0.5), question("q4", "text"),
-                        question("q5", "single_choice", options=CHOICES))
-    fresh = survey(*survey_fields(*[q.to_dict() for q in definition.questions])["questions"])
+    questions = [question("q1", "nps", weight=3), question("q2", "csat"),
+                 question("q3", "ces", weight=0.5), question("q4", "text"),
+                 question("q5", "single_choice", options=CHOICES)]
+    definition, fresh = survey(*questions), survey(*questions)   # fresh: never scored through
     combinations = [{"q1": nps, "q2": csat, "q3": ces, "q4": "text", "q5": choice}
                     for nps in (None, 0, 6, 10) for csat in (None, 1, 3, 5)
                     for ces in (None, 1, 2, 7) for choice in (None, "great", "ok", "unsure")]
