@@ -30,6 +30,7 @@ statement per table — and each event still records the change events it would 
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from sqlalchemy import (DateTime, Integer, String, bindparam, cast, delete, func, insert, or_, select,
-                        true, union_all, update)
+                        text, true, union_all, update)
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -61,8 +62,10 @@ from services.registry.domain.value import ValueRecord
 from services.registry.domain.value_history import AnnualValueChange
 from services.registry.rules import RegistryRules
 from shared.bus.envelope import Event
-from shared.bus.outbox import record_events
+from shared.bus.outbox import (EVENTS_RESULT, events_ctes, events_parameters, events_recorded,
+                               record_events)
 from shared.clock import as_utc
+from shared.db import UTCDateTime
 from shared.errors import NotFound, ValidationFailed
 
 SERVICE = "registry"
@@ -192,11 +195,7 @@ def _refold(session: Session, works: list[_Work], *, now: datetime,
                                                     step.cause, rules))
             previous = shown_now
             work.fold = fold
-    _save_ledgers(session, works, rules)
-    _save_histories(session, works)
-    _save_checkpoints(session, works)
-    _save_current(session, works, now, rules)
-    record_events(session, platform, service=SERVICE, events=announcements, time=now)
+    _save(session, works, now, rules, announcements)
 
 
 def _resume_from(session: Session, works: list[_Work], now: datetime,
@@ -451,6 +450,10 @@ def _checkpoint_row(client_id: str, state: FoldState) -> dict[str, Any]:
     }
 
 
+#: The checkpoint table's columns, which :func:`_checkpoint_row` gives.
+_CHECKPOINT_COLUMNS = tuple(_CHECKPOINTS.c.keys())
+
+
 # -- use cases ---------------------------------------------------------------------------------
 
 def apply_event(session: Session, event: Event, *, now: datetime, rules: RegistryRules) -> bool:
@@ -633,45 +636,115 @@ _HISTORY_COLUMNS = ("at", "cause_event_id", "cause_event_type", "tier", "health_
                     "health_band", "value_at_risk")
 
 
-def _save_positions(session: Session, works: list[_Work], *, table, columns: tuple[str, ...],
-                    delete_kind: str, stored, new, first) -> None:
-    """Make each client's rows of ``table`` (keyed by client and position) from the fold's
-    starting position on read ``new(work)``: the rows from the first difference on are deleted
-    and inserted again, in one statement of each kind for the whole batch."""
-    deletes, rows = [], []
+@dataclass
+class _Rows:
+    """What saving one table of the folds takes: the ``(client id, bound[, kept])`` of the
+    rows to delete first (:func:`_batch`'s delete of ``delete_kind``), then the rows to insert."""
+
+    table: Any
+    delete_kind: str
+    deletes: list[tuple] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _save(session: Session, works: list[_Work], now: datetime, rules: RegistryRules,
+          announcements: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Save the folds: each table's deletes, then its rows, the clients' current figures and
+    the change events. On PostgreSQL the rows of the three tables and the events go in one
+    statement (:func:`_write_pg`); elsewhere one statement each."""
+    tables = [_ledger_rows(works, rules), _history_rows(works), _checkpoint_rows(works)]
+    for table in tables:
+        if table.deletes:
+            session.execute(*_batch(session, table.delete_kind, table.deletes))
+    if session.get_bind().dialect.name == "postgresql":
+        _write_pg(session, tables, announcements, now)
+    else:
+        for table in tables:
+            if table.rows:
+                session.execute(insert(table.table), table.rows)
+        record_events(session, platform, service=SERVICE, events=announcements, time=now)
+    _save_current(session, works, now, rules)
+
+
+def _write_pg(session: Session, tables: list[_Rows], announcements, now: datetime) -> None:
+    """PostgreSQL: the ledger, history and checkpoint rows (each table's as one JSON array,
+    read back into its row type) and the change events, in one statement."""
+    if not announcements and not any(table.rows for table in tables):
+        return
+    envelopes, params = events_parameters(service=SERVICE, events=announcements, time=now)
+    for table in tables:
+        params[table.table.name] = json.dumps(table.rows, default=_json_value,
+                                              ensure_ascii=False, separators=(",", ":"))
+    written = session.connection().execute(_write_pg_statement(with_events=bool(announcements)),
+                                           params)
+    if announcements:
+        events_recorded(session, envelopes, written)
+
+
+@lru_cache(maxsize=2)
+def _write_pg_statement(*, with_events: bool):
+    """The rows of the three tables, and with ``with_events`` the change events and the relay's
+    ``NOTIFY`` (which a statement without events must not send: it would wake the relay for
+    nothing)."""
+    inserts = []
+    for table, columns in ((_LEDGER, ("client_id", "position", *_LEDGER_COLUMNS)),
+                           (_HISTORY, ("client_id", "position", *_HISTORY_COLUMNS)),
+                           (_CHECKPOINTS, _CHECKPOINT_COLUMNS)):
+        names = ", ".join(columns)
+        inserts.append(f"""{table.name}_rows AS (
+    INSERT INTO {table.name} ({names})
+    SELECT {names} FROM json_populate_recordset(NULL::{table.name}, CAST(:{table.name} AS json))
+)""")
+    if not with_events:   # PostgreSQL runs every data-modifying WITH item, read or not
+        return text(f"WITH {', '.join(inserts)}\nSELECT 1\n")
+    return text(f"WITH {', '.join(inserts)}, {events_ctes(platform)}{EVENTS_RESULT}\n").bindparams(
+        bindparam("created_at", type_=UTCDateTime()))
+
+
+def _json_value(value: Any) -> Any:
+    """Row values as JSON that PostgreSQL reads back as the columns' types."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def _position_rows(works: list[_Work], *, table, columns: tuple[str, ...], delete_kind: str,
+                   stored, new, first) -> _Rows:
+    """Each client's rows of ``table`` (keyed by client and position) from the fold's starting
+    position on, to read ``new(work)``: the rows from the first difference on are deleted and
+    inserted again."""
+    saving = _Rows(table, delete_kind)
     for work in works:
         change = _rewrite(stored(work), new(work), first(work))
         if change is None:
             continue
         start, replace, fresh = change
         if replace:
-            deletes.append((work.client.id, start))
-        rows.extend({"client_id": work.client.id, "position": position, **dict(zip(columns, values))}
-                    for position, values in enumerate(fresh, start))
-    if deletes:
-        session.execute(*_batch(session, delete_kind, deletes))
-    if rows:
-        session.execute(insert(table.__table__), rows)
+            saving.deletes.append((work.client.id, start))
+        saving.rows.extend({"client_id": work.client.id, "position": position,
+                            **dict(zip(columns, values))}
+                           for position, values in enumerate(fresh, start))
+    return saving
 
 
-def _save_ledgers(session: Session, works: list[_Work], rules: RegistryRules) -> None:
-    """Make each stored ledger from its start's position on read the fold's entries."""
+def _ledger_rows(works: list[_Work], rules: RegistryRules) -> _Rows:
+    """Each stored ledger from its start's position on, to read the fold's entries."""
     places = rules.satisfaction.places
-    _save_positions(
-        session, works, table=SatisfactionEntryRecord, columns=_LEDGER_COLUMNS,
-        delete_kind="delete ledger", stored=lambda work: work.stored_ledger,
-        first=lambda work: work.start.ledger_size,
+    return _position_rows(
+        works, table=_LEDGER, columns=_LEDGER_COLUMNS, delete_kind="delete ledger",
+        stored=lambda work: work.stored_ledger, first=lambda work: work.start.ledger_size,
         new=lambda work: [(entry.event_id, entry.event_type, entry.occurred_at,
                            shown(entry.delta, places), shown(entry.value, places), entry.reason)
                           for entry in work.fold.ledger])
 
 
-def _save_histories(session: Session, works: list[_Work]) -> None:
-    """Make each stored value history from its start's position on read the fold's entries."""
-    _save_positions(
-        session, works, table=ValueHistoryRecord, columns=_HISTORY_COLUMNS,
-        delete_kind="delete history", stored=lambda work: work.stored_history,
-        first=lambda work: work.start.history_size,
+def _history_rows(works: list[_Work]) -> _Rows:
+    """Each stored value history from its start's position on, to read the fold's entries."""
+    return _position_rows(
+        works, table=_HISTORY, columns=_HISTORY_COLUMNS, delete_kind="delete history",
+        stored=lambda work: work.stored_history, first=lambda work: work.start.history_size,
         new=lambda work: [(entry.at, (entry.cause or {}).get("event_id"),
                            (entry.cause or {}).get("event_type"), entry.tier,
                            entry.health_score, entry.health_band,
@@ -679,19 +752,17 @@ def _save_histories(session: Session, works: list[_Work]) -> None:
                           for entry in work.fold.history])
 
 
-def _save_checkpoints(session: Session, works: list[_Work]) -> None:
-    """Replace the checkpoints after each fold's starting state with the ones it produced, and
-    drop the other states that were neither periodic nor the tail: a client keeps its periodic
-    checkpoints, its tail and the state after the input stored last."""
-    deletes, rows = [], []
+def _checkpoint_rows(works: list[_Work]) -> _Rows:
+    """The checkpoints after each fold's starting state replaced by the ones it produced, and
+    the other states that were neither periodic nor the tail dropped: a client keeps its
+    periodic checkpoints, its tail and the state after the input stored last."""
+    saving = _Rows(_CHECKPOINTS, "delete checkpoints")
     for work in works:
         fold, start = work.fold, work.start
-        deletes.append((work.client.id, start.points,
-                        start.points if fold.tail is start else -1))
-        rows.extend(_checkpoint_row(work.client.id, state) for state in fold.to_keep())
-    session.execute(*_batch(session, "delete checkpoints", deletes))
-    if rows:
-        session.execute(insert(RecordsCheckpointRecord.__table__), rows)
+        saving.deletes.append((work.client.id, start.points,
+                               start.points if fold.tail is start else -1))
+        saving.rows.extend(_checkpoint_row(work.client.id, state) for state in fold.to_keep())
+    return saving
 
 
 def _first_difference(stored: list[tuple], new: list[tuple]) -> int | None:

@@ -212,20 +212,74 @@ def _record_events_pg(session: Session, tables: PlatformTables, *, service: str,
                       time: datetime) -> list[dict[str, Any]]:
     """:func:`record_events` in one statement (see :func:`_record_event_pg`): each subject's
     counter moves once by its number of events, and its events take the numbers in order."""
+    envelopes, params = events_parameters(service=service, events=events, time=time)
+    return events_recorded(session, envelopes,
+                           session.connection().execute(_record_many_statement(tables), params))
+
+
+def events_parameters(*, service: str, events: Iterable[tuple[str, str, Mapping[str, Any]]],
+                      time: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """For a statement of the caller's own that records several events ``(event_type,
+    subject, data)`` through :func:`events_ctes` (PostgreSQL): their envelopes (sequences still
+    0) and the statement's parameters for them (none is fine: the statement writes no row)."""
     envelopes, seen, given = [], {}, []
     for event_type, subject, data in events:
+        subject = str(subject)
         envelope = build_envelope(service=service, event_type=event_type, subject=subject,
                                   data=data, time=time, sequence=0)
         head, tail = split_at_sequence(envelope)
         seen[subject] = seen.get(subject, 0) + 1
         given.append((subject, envelope["id"], event_type, head, tail, seen[subject]))
         envelopes.append(envelope)
-    params = {"events": json.dumps(given, ensure_ascii=False, separators=(",", ":")),
-              "created_at": time, "channel": notify_channel(service)}
-    for number, sequence in session.connection().execute(_record_many_statement(tables), params):
+    return envelopes, {"events": json.dumps(given, ensure_ascii=False, separators=(",", ":")),
+                       "created_at": time, "channel": notify_channel(service)}
+
+
+def events_recorded(session: Session, envelopes: list[dict[str, Any]],
+                    rows: Iterable) -> list[dict[str, Any]]:
+    """The envelopes of a statement of :func:`events_ctes` with the sequences it took (its rows
+    ``(ord, sequence)``, :data:`EVENTS_RESULT`); marks the outbox written when there were any."""
+    for number, sequence in rows:
         envelopes[number]["sequence"] = format_sequence(int(sequence))
-    session.info["outbox_written"] = True
+    if envelopes:
+        session.info["outbox_written"] = True
     return envelopes
+
+
+def events_ctes(tables: PlatformTables) -> str:
+    """``WITH`` items (``input`` … ``written``) that record the events of ``:events``
+    (:func:`events_parameters`) in the outbox of a PostgreSQL statement; the statement ends with
+    :data:`EVENTS_RESULT`, which gives each event's sequence and wakes the relay."""
+    sequences, outbox_table = tables.event_sequence.name, tables.outbox.name
+    return f"""input AS (
+    SELECT item->>0 AS subject, item->>1 AS event_id, item->>2 AS event_type,
+           item->>3 AS body_head, item->>4 AS body_tail, (item->>5)::integer AS rank,
+           ord - 1 AS ord
+      FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS given (item, ord)
+), counts AS (
+    SELECT subject, count(*) AS n, min(ord) AS first FROM input GROUP BY subject
+), numbered AS (
+    INSERT INTO {sequences} (subject, last_value)
+    SELECT subject, n FROM counts ORDER BY first
+    ON CONFLICT (subject) DO UPDATE SET last_value = {sequences}.last_value + excluded.last_value
+    RETURNING subject, last_value
+), placed AS (
+    SELECT input.*, numbered.last_value - counts.n + input.rank AS sequence
+      FROM input JOIN counts USING (subject) JOIN numbered USING (subject)
+), written AS (
+    INSERT INTO {outbox_table} (event_id, event_type, subject, body, created_at, attempts)
+    SELECT event_id, event_type, subject,
+           body_head || lpad(sequence::text, {SEQUENCE_DIGITS}, '0') || body_tail, :created_at, 0
+      FROM placed ORDER BY ord
+    RETURNING id
+)"""
+
+
+#: How a statement of :func:`events_ctes` ends: each event's place and sequence, and one
+#: ``NOTIFY`` for the relay.
+EVENTS_RESULT = """
+SELECT ord, sequence FROM placed, (SELECT pg_notify(:channel, ''), count(*) FROM written) AS woken
+ ORDER BY ord"""
 
 
 def split_at_sequence(envelope: Mapping[str, Any]) -> tuple[str, str]:
@@ -247,33 +301,8 @@ def _record_many_statement(tables: PlatformTables):
     call. JSON rather than one array parameter per field: the driver escapes the elements of a
     text array in Python, match by match (about 80 µs for an event's body), where ``json.dumps``
     escapes them in C (about 2 µs)."""
-    sequences, outbox_table = tables.event_sequence.name, tables.outbox.name
-    return text(f"""
-WITH input AS (
-    SELECT item->>0 AS subject, item->>1 AS event_id, item->>2 AS event_type,
-           item->>3 AS body_head, item->>4 AS body_tail, (item->>5)::integer AS rank,
-           ord - 1 AS ord
-      FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS given (item, ord)
-), counts AS (
-    SELECT subject, count(*) AS n, min(ord) AS first FROM input GROUP BY subject
-), numbered AS (
-    INSERT INTO {sequences} (subject, last_value)
-    SELECT subject, n FROM counts ORDER BY first
-    ON CONFLICT (subject) DO UPDATE SET last_value = {sequences}.last_value + excluded.last_value
-    RETURNING subject, last_value
-), placed AS (
-    SELECT input.*, numbered.last_value - counts.n + input.rank AS sequence
-      FROM input JOIN counts USING (subject) JOIN numbered USING (subject)
-), written AS (
-    INSERT INTO {outbox_table} (event_id, event_type, subject, body, created_at, attempts)
-    SELECT event_id, event_type, subject,
-           body_head || lpad(sequence::text, {SEQUENCE_DIGITS}, '0') || body_tail, :created_at, 0
-      FROM placed ORDER BY ord
-    RETURNING id
-)
-SELECT ord, sequence FROM placed, (SELECT pg_notify(:channel, ''), count(*) FROM written) AS woken
- ORDER BY ord
-""").bindparams(bindparam("created_at", type_=UTCDateTime()))
+    return text(f"WITH {events_ctes(tables)}{EVENTS_RESULT}\n").bindparams(
+        bindparam("created_at", type_=UTCDateTime()))
 
 
 def install_commit_hook(session_factory) -> None:

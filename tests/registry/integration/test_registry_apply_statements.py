@@ -1,7 +1,8 @@
 """Applying a ``complaint.opened`` on PostgreSQL, as the consumer runner does: a bounded number
 of statements for one event — the client's event stored (or found already stored) by the
-insert itself, with no read before it, and the change events recorded in one statement — and a
-redelivered event that the inbox no longer knows changes nothing."""
+insert itself, with no read before it, and the ledger, history and checkpoint rows written with
+the change events in one statement — and a redelivered event that the inbox no longer knows
+changes nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,18 +12,22 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.engine.interfaces import CacheStats
 
-from services.registry.adapters.orm import ClientEventRecord, SatisfactionEntryRecord, platform
+from services.registry import records
+from services.registry.adapters.orm import (ClientEventRecord, RecordsCheckpointRecord,
+                                            SatisfactionEntryRecord, platform)
 from services.registry.app import build_context
 from services.registry.consumers import event_handlers
 from shared.bus.consumer import apply_batch
 from shared.bus.envelope import Event
+from shared.bus.outbox import notify_channel
+from shared.db import psycopg_dsn
 from shared.migrations import upgrade
 from tests.registry.conftest import deliver, register
 
 #: inbox, client lock, client event, checkpoints, events, value changes, ledger, history,
-#: ledger and history rows (a delete where the fold rewrote some), checkpoints delete and
-#: insert, change events, client update.
-MOST_STATEMENTS = 16
+#: ledger and history deletes (where the fold rewrote some), checkpoints delete, the rows of
+#: ledger, history and checkpoints with the change events, client update.
+MOST_STATEMENTS = 12
 
 
 @pytest.fixture
@@ -50,6 +55,11 @@ def test_one_complaint_opened_takes_a_bounded_number_of_statements(pg_registry, 
     assert len(stored_by) == 1 and "ON CONFLICT" in stored_by[0], stored_by
     assert not any("client_event.event_id IN" in statement for statement in statements)
     assert len([statement for statement in statements if "outbox" in statement]) == 1
+    written = [statement for statement in statements
+               if "INSERT INTO satisfaction_entry" in statement]
+    assert len(written) == 1, written
+    assert all(f"INSERT INTO {table}" in written[0]
+               for table in ("value_history_entry", "records_checkpoint", "outbox"))
     with pg_registry.database.transaction() as session:
         session.execute(platform.inbox.delete())  # the inbox forgot it: the client's table knows
     assert deliver(pg_registry, opened) == [True]  # the runner's inbox took it; nothing changed
@@ -58,6 +68,38 @@ def test_one_complaint_opened_takes_a_bounded_number_of_statements(pg_registry, 
         ledger = session.execute(select(func.count()).select_from(SatisfactionEntryRecord)
                                  ).scalar_one()
     assert (stored, ledger) == (2, 2)
+
+
+def test_a_fold_that_announces_nothing_writes_its_rows_and_wakes_no_relay(pg_registry, bus,
+                                                                         clock):
+    """The ledger, history and checkpoint rows of a fold with no change event to record go in a
+    statement of their own, without the relay's ``NOTIFY`` (which wakes it for nothing)."""
+    import psycopg
+    client = register(pg_registry, annual_value={"amount": "250000.00", "currency": "CNY"})
+    deliver(pg_registry, bus.opened(client.id, at=clock.now - timedelta(minutes=2)),
+            bus.survey(client.id, 35, at=clock.now - timedelta(minutes=1)))
+    with pg_registry.database.transaction() as session:
+        session.execute(RecordsCheckpointRecord.__table__.delete())
+        ledger_before = session.execute(select(SatisfactionEntryRecord.position,
+                                               SatisfactionEntryRecord.value)
+                                        .order_by(SatisfactionEntryRecord.position)).all()
+    listener = psycopg.connect(psycopg_dsn(pg_registry.database.engine.url), autocommit=True)
+    try:
+        listener.execute(f'LISTEN "{notify_channel("registry")}"')
+        with pg_registry.database.transaction() as session:   # everything folded again
+            client_row = records.lock_client(session, client.id)
+            records.refresh(session, client_row, now=clock.now, rules=pg_registry.extras["rules"],
+                            cause=None, announce=False)
+        assert list(listener.notifies(timeout=0.5)) == []
+    finally:
+        listener.close()
+    with pg_registry.database.transaction() as session:
+        checkpoints = session.execute(select(func.count()).select_from(RecordsCheckpointRecord)
+                                      ).scalar_one()
+        ledger_after = session.execute(select(SatisfactionEntryRecord.position,
+                                              SatisfactionEntryRecord.value)
+                                       .order_by(SatisfactionEntryRecord.position)).all()
+    assert checkpoints >= 1 and ledger_after == ledger_before and len(ledger_after) == 2
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
