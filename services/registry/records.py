@@ -26,7 +26,8 @@ database from before checkpoints, or a writer that did not keep them).
 
 Several events at once (:func:`apply_events`, the consumer's batches) go through the same
 steps for all their clients together — locked in client id order, read and written with one
-statement per table — and each event still records the change events it would alone.
+statement per table — and each event still records the change events it would alone. On
+PostgreSQL the new ledger, history and checkpoint rows and the change events are one statement.
 """
 from __future__ import annotations
 
