@@ -10,7 +10,8 @@ subjects' sequence upsert, the outbox insert (the stored body is the envelope's 
 sequence's digits spliced in by the database) and the ``NOTIFY``. SQLite takes the same steps
 as separate statements. A caller that writes its own change and its event in one statement
 builds it with :func:`event_ctes` and :func:`event_parameters`, then calls
-:func:`event_recorded`.
+:func:`event_recorded`; one that writes its rows and several events, with :func:`events_ctes`,
+:func:`events_parameters` and :func:`events_recorded` (the registry's fold).
 
 PostgreSQL commits the transactions that notified one at a time (each holds the notification
 queue's lock through its WAL flush). At the rate of complaints and of the registry's batches
