@@ -669,24 +669,20 @@ def _save(session: Session, works: list[_Work], now: datetime, rules: RegistryRu
 
 def _write_pg(session: Session, tables: list[_Rows], announcements, now: datetime) -> None:
     """PostgreSQL: the ledger, history and checkpoint rows (each table's as one JSON array,
-    read back into its row type) and the change events, in one statement."""
+    read back into its row type) and the change events, in one statement (which sends the
+    relay's ``NOTIFY`` only when there are events)."""
     if not announcements and not any(table.rows for table in tables):
         return
     envelopes, params = events_parameters(service=SERVICE, events=announcements, time=now)
     for table in tables:
         params[table.table.name] = json.dumps(table.rows, default=_json_value,
                                               ensure_ascii=False, separators=(",", ":"))
-    written = session.connection().execute(_write_pg_statement(with_events=bool(announcements)),
-                                           params)
-    if announcements:
-        events_recorded(session, envelopes, written)
+    events_recorded(session, envelopes,
+                    session.connection().execute(_write_pg_statement(), params))
 
 
-@lru_cache(maxsize=2)
-def _write_pg_statement(*, with_events: bool):
-    """The rows of the three tables, and with ``with_events`` the change events and the relay's
-    ``NOTIFY`` (which a statement without events must not send: it would wake the relay for
-    nothing)."""
+@lru_cache(maxsize=1)
+def _write_pg_statement():
     inserts = []
     for table, columns in ((_LEDGER, ("client_id", "position", *_LEDGER_COLUMNS)),
                            (_HISTORY, ("client_id", "position", *_HISTORY_COLUMNS)),
@@ -696,8 +692,6 @@ def _write_pg_statement(*, with_events: bool):
     INSERT INTO {table.name} ({names})
     SELECT {names} FROM json_populate_recordset(NULL::{table.name}, CAST(:{table.name} AS json))
 )""")
-    if not with_events:   # PostgreSQL runs every data-modifying WITH item, read or not
-        return text(f"WITH {', '.join(inserts)}\nSELECT 1\n")
     return text(f"WITH {', '.join(inserts)}, {events_ctes(platform)}{EVENTS_RESULT}\n").bindparams(
         bindparam("created_at", type_=UTCDateTime()))
 

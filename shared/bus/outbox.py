@@ -277,9 +277,11 @@ def events_ctes(tables: PlatformTables) -> str:
 
 
 #: How a statement of :func:`events_ctes` ends: each event's place and sequence, and one
-#: ``NOTIFY`` for the relay.
+#: ``NOTIFY`` for the relay — none when it wrote no event (``:events`` empty: a statement that
+#: writes rows of its own and, this time, no event), which would wake the relay for nothing.
 EVENTS_RESULT = """
-SELECT ord, sequence FROM placed, (SELECT pg_notify(:channel, ''), count(*) FROM written) AS woken
+SELECT ord, sequence FROM placed,
+       (SELECT pg_notify(:channel, ''), count(*) FROM written HAVING count(*) > 0) AS woken
  ORDER BY ord"""
 
 

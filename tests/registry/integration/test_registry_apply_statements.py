@@ -72,8 +72,8 @@ def test_one_complaint_opened_takes_a_bounded_number_of_statements(pg_registry, 
 
 def test_a_fold_that_announces_nothing_writes_its_rows_and_wakes_no_relay(pg_registry, bus,
                                                                          clock):
-    """The ledger, history and checkpoint rows of a fold with no change event to record go in a
-    statement of their own, without the relay's ``NOTIFY`` (which wakes it for nothing)."""
+    """The ledger, history and checkpoint rows of a fold with no change event to record are
+    written without the relay's ``NOTIFY`` (which would wake it for nothing)."""
     import psycopg
     client = register(pg_registry, annual_value={"amount": "250000.00", "currency": "CNY"})
     deliver(pg_registry, bus.opened(client.id, at=clock.now - timedelta(minutes=2)),

@@ -96,5 +96,6 @@ def test_answering_a_link_updates_its_invitation_in_place_touching_no_index(http
     with survey_ctx.database.engine.connect() as connection:
         answered = connection.execute(text(
             "SELECT answered_at FROM invitation JOIN invitation_link "
-            "ON invitation_id = invitation.id WHERE token_hash = :hash"), {"hash": hash_token(link["token"])}).scalar_one()
+            "ON invitation_id = invitation.id WHERE token_hash = :hash"),
+            {"hash": hash_token(link["token"])}).scalar_one()
     assert answered is not None
