@@ -1,4 +1,5 @@
-"""``/healthz`` and ``/readyz`` for every service, and the broker's state as a metric.
+"""``/healthz`` and ``/readyz`` for every service, and the broker's state and the event
+backlog as metrics.
 
 A web process answers from its database alone: writes reach the bus through the outbox, which
 the relay empties. So ``/readyz`` is ready exactly when the database answers; a broker outage
@@ -6,48 +7,83 @@ delays events but never takes the API down. The broker is reported beside it —
 ``/readyz?verbose`` (``checks.broker``) and as ``clientloop_broker_up{service}`` on
 ``/metrics`` — from a ``BrokerProbe``: one short-lived connection at a time per process, its
 answer kept a few seconds, so probes and scrapes never pile connections up on the broker.
+
+What waits in the service's database is on ``/metrics`` too (``BacklogProbe``, read at most
+once every few seconds per process): events recorded and not yet published — how many, and how
+long the oldest has waited — and webhook deliveries still to make or given up. The relay and the
+webhook dispatcher run without a web server of their own; their backlog is the database's, so
+any web process of the service can report it.
 """
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from flask import Flask, jsonify, request
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from shared.bus import topology
-from shared.db import Database
+from shared.clock import as_utc
+from shared.db import Database, PlatformTables
 from shared.web import metrics
 from shared.web.problems import problem
 
 OK = "ok"
+log = logging.getLogger("clientloop.health")
+#: The webhook delivery states reported: still to be made, and given up after the last attempt.
+WEBHOOK_STATES = ("pending", "failed")
 
 
-class BrokerProbe:
-    """Whether the broker accepts a connection, checked at most once every ``ttl_s``."""
+class _Probe:
+    """An answer read at most once every ``ttl_s``; callers meanwhile wait for that one answer,
+    and ``on_result`` hears each new one (as :meth:`_reported` puts it)."""
+
+    def __init__(self, *, ttl_s: float, on_result: Callable | None,
+                 clock: Callable[[], float]) -> None:
+        self.ttl_s = ttl_s
+        self.on_result = on_result
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._result = None
+        self._checked_at: float | None = None
+
+    def check(self):
+        with self._lock:
+            if self._checked_at is None or self.clock() - self._checked_at >= self.ttl_s:
+                self._result = self._read()
+                self._checked_at = self.clock()
+                if self.on_result is not None:
+                    self.on_result(self._reported(self._result))
+            return self._result
+
+    def _read(self):
+        raise NotImplementedError
+
+    def _reported(self, result):
+        return result
+
+
+class BrokerProbe(_Probe):
+    """Whether the broker accepts a connection: ``check()`` answers ``"ok"`` or
+    ``"unavailable: <error class>"``, and ``on_result`` hears whether it was ok."""
 
     def __init__(self, broker_url: str, *, ttl_s: float = 5.0, timeout_s: float = 2.0,
                  on_result: Callable[[bool], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(ttl_s=ttl_s, on_result=on_result, clock=clock)
         self.broker_url = broker_url
-        self.ttl_s = ttl_s
         self.timeout_s = timeout_s
-        self.on_result = on_result
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._result: str | None = None
-        self._checked_at = 0.0
 
-    def check(self) -> str:
-        """``"ok"`` or ``"unavailable: <error class>"``; callers meanwhile wait for one answer."""
-        with self._lock:
-            if self._result is None or self.clock() - self._checked_at >= self.ttl_s:
-                self._result = broker_check(self.broker_url, timeout_s=self.timeout_s)
-                self._checked_at = self.clock()
-                if self.on_result is not None:
-                    self.on_result(self._result == OK)
-            return self._result
+    def _read(self) -> str:
+        return broker_check(self.broker_url, timeout_s=self.timeout_s)
+
+    def _reported(self, result: str) -> bool:
+        return result == OK
 
 
 def broker_check(broker_url: str, *, timeout_s: float = 2.0) -> str:
@@ -75,6 +111,72 @@ def database_check(database: Database) -> str:
         return f"unavailable: {type(exc).__name__}"
 
 
+@dataclass(frozen=True)
+class Backlog:
+    outbox_unsent: int
+    oldest_unsent_s: float   # 0 when nothing waits
+    webhook_deliveries: dict[str, int]   # state → deliveries
+
+
+def read_backlog(database: Database, tables: PlatformTables, now: datetime) -> Backlog:
+    """Two statements: the unsent outbox rows (through the index on ``sent_at``) and the webhook
+    deliveries in the reported states (through the index on ``status``)."""
+    outbox, delivery = tables.outbox, tables.webhook_delivery
+    with database.engine.connect() as connection:
+        unsent, oldest = connection.execute(
+            select(func.count(), func.min(outbox.c.created_at))
+            .where(outbox.c.sent_at.is_(None))).one()
+        counted = dict(connection.execute(
+            select(delivery.c.status, func.count()).where(delivery.c.status.in_(WEBHOOK_STATES))
+            .group_by(delivery.c.status)).all())
+    waited = 0.0 if oldest is None else max(0.0, (as_utc(now) - as_utc(oldest)).total_seconds())
+    return Backlog(int(unsent), waited, {state: int(counted.get(state, 0)) for state in WEBHOOK_STATES})
+
+
+class BacklogProbe(_Probe):
+    """The service's backlog (:func:`read_backlog`); ``None`` while the database does not
+    answer."""
+
+    def __init__(self, database: Database, tables: PlatformTables, *,
+                 now: Callable[[], datetime], ttl_s: float = 5.0,
+                 on_result: Callable[[Backlog | None], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(ttl_s=ttl_s, on_result=on_result, clock=clock)
+        self.database = database
+        self.tables = tables
+        self.now = now
+
+    def _read(self) -> Backlog | None:
+        try:
+            return read_backlog(self.database, self.tables, self.now())
+        except Exception as exc:  # noqa: BLE001 - reported as unknown, not raised
+            log.warning("could not read the event backlog", extra={"error": repr(exc)})
+            return None
+
+
+def _backlog_metrics(app: Flask, ctx) -> BacklogProbe:
+    unsent = metrics.gauge(app, "clientloop_outbox_unsent",
+                           "Events recorded and not yet published to the message bus", ["service"])
+    oldest = metrics.gauge(app, "clientloop_outbox_oldest_unsent_seconds",
+                           "How long the oldest event not yet published has waited (0: none waits)",
+                           ["service"])
+    deliveries = metrics.gauge(app, "clientloop_webhook_deliveries",
+                               "Webhook deliveries still to be made (pending) or given up (failed)",
+                               ["service", "status"])
+
+    def publish(backlog: Backlog | None) -> None:
+        unknown = math.nan
+        unsent.labels(ctx.service).set(unknown if backlog is None else backlog.outbox_unsent)
+        oldest.labels(ctx.service).set(unknown if backlog is None else backlog.oldest_unsent_s)
+        for state in WEBHOOK_STATES:
+            deliveries.labels(ctx.service, state).set(
+                unknown if backlog is None else backlog.webhook_deliveries[state])
+
+    probe = BacklogProbe(ctx.database, ctx.tables, now=ctx.clock, on_result=publish)
+    metrics.before_scrape(app, probe.check)
+    return probe
+
+
 def init_health(app: Flask, ctx) -> BrokerProbe:
     broker_up = metrics.gauge(app, "clientloop_broker_up",
                               "1 when the message broker accepted a connection at the last check",
@@ -82,6 +184,7 @@ def init_health(app: Flask, ctx) -> BrokerProbe:
     probe = BrokerProbe(ctx.settings.broker_url,
                         on_result=lambda up: broker_up.labels(ctx.service).set(1 if up else 0))
     metrics.before_scrape(app, probe.check)
+    app.extensions["clientloop_backlog"] = _backlog_metrics(app, ctx)
 
     @app.get("/healthz")
     def healthz():

@@ -1,6 +1,8 @@
 """The production shape: registry under gunicorn with its relay, on PostgreSQL and RabbitMQ."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -26,3 +28,7 @@ def test_registry_serves_its_api_under_gunicorn_and_is_ready(suite, settings):
     assert created.status_code == 201, created.text
     metrics = requests.get(f"{url}/metrics", timeout=5)
     assert "clientloop_http_requests_total" in metrics.text
+    # The event backlog, read from the database and merged across the workers (NaN >= 0 fails).
+    unsent = re.search(r'^clientloop_outbox_unsent\{service="registry"\} (\S+)$', metrics.text,
+                       re.MULTILINE)
+    assert unsent and float(unsent.group(1)) >= 0, metrics.text[-2000:]
