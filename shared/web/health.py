@@ -31,12 +31,13 @@ from shared.bus import topology
 from shared.clock import as_utc
 from shared.db import Database, PlatformTables
 from shared.web import metrics
+from shared.webhooks.store import FAILED, PENDING
 from shared.web.problems import problem
 
 OK = "ok"
 log = logging.getLogger("clientloop.health")
 #: The webhook delivery states reported: still to be made, and given up after the last attempt.
-WEBHOOK_STATES = ("pending", "failed")
+WEBHOOK_STATES = (PENDING, FAILED)
 
 
 class _Probe:
