@@ -6,7 +6,8 @@ the relay empties. So ``/readyz`` is ready exactly when the database answers; a 
 delays events but never takes the API down. The broker is reported beside it — in
 ``/readyz?verbose`` (``checks.broker``) and as ``clientloop_broker_up{service}`` on
 ``/metrics`` — from a ``BrokerProbe``: one short-lived connection at a time per process, its
-answer kept a few seconds, so probes and scrapes never pile connections up on the broker.
+answer kept a few seconds, so probes and scrapes never pile connections up on the broker. The
+same connection reads how many messages wait in the service's queues (passive declarations).
 
 What waits in the service's database is on ``/metrics`` too (``BacklogProbe``, read at most
 once every few seconds per process): events recorded and not yet published — how many, and how
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from flask import Flask, jsonify, request
 from sqlalchemy import func, select, text
@@ -71,31 +72,68 @@ class _Probe:
 
 class BrokerProbe(_Probe):
     """Whether the broker accepts a connection: ``check()`` answers ``"ok"`` or
-    ``"unavailable: <error class>"``, and ``on_result`` hears whether it was ok."""
+    ``"unavailable: <error class>"``, and ``on_result`` hears whether it was ok. Given a
+    ``service``, the same connection also reads how many messages wait in the service's queues
+    (``depths``: :func:`queue_depths`; empty while the broker is unavailable)."""
 
     def __init__(self, broker_url: str, *, ttl_s: float = 5.0, timeout_s: float = 2.0,
                  on_result: Callable[[bool], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, service: str | None = None) -> None:
         super().__init__(ttl_s=ttl_s, on_result=on_result, clock=clock)
         self.broker_url = broker_url
         self.timeout_s = timeout_s
+        self.service = service
+        self.depths: dict[str, int | None] = {}
 
     def _read(self) -> str:
-        return broker_check(self.broker_url, timeout_s=self.timeout_s)
+        found: dict[str, int | None] = {}
+        inspect = None if self.service is None else \
+            (lambda connection: found.update(queue_depths(connection, self.service)))
+        result = broker_check(self.broker_url, timeout_s=self.timeout_s, inspect=inspect)
+        self.depths = found if result == OK else {}
+        return result
 
     def _reported(self, result: str) -> bool:
         return result == OK
 
 
-def broker_check(broker_url: str, *, timeout_s: float = 2.0) -> str:
+#: The service's queues by what they hold: events to apply, events waiting for a retry, and
+#: events given up (dead letters).
+QUEUES = {"events": topology.queue_name, "retry": topology.retry_queue_name,
+          "dead_letter": topology.dlq_name}
+
+
+def queue_depths(connection, service: str) -> dict[str, int | None]:
+    """Messages waiting in each of the service's queues, by passive declarations (nothing is
+    created); ``None`` for a queue not declared yet (its consumer never started)."""
+    depths: dict[str, int | None] = {}
+    for kind, name in QUEUES.items():
+        channel = connection.channel()
+        try:
+            depths[kind] = channel.queue_declare(queue=name(service), passive=True).message_count
+        except Exception:  # noqa: BLE001 - not declared: the broker closes the channel
+            depths[kind] = None
+        finally:
+            try:
+                channel.close()
+            except Exception:  # noqa: BLE001 - already closed by the broker
+                pass
+    return depths
+
+
+def broker_check(broker_url: str, *, timeout_s: float = 2.0,
+                 inspect: Callable[[Any], object] | None = None) -> str:
     """A short-lived connection, never one held by a web worker; a refusal answers at once
-    (no back-off sleep between the two attempts)."""
+    (no back-off sleep between the two attempts). ``inspect(connection)`` runs on it once
+    connected."""
     try:
         connection = topology.connection_for(broker_url, connect_timeout=timeout_s) \
             if topology.is_amqp(broker_url) else topology.connection_for(broker_url)
         try:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
                                          interval_max=0, timeout=timeout_s)
+            if inspect is not None:
+                inspect(connection)
         finally:
             connection.release()
         return OK
@@ -182,9 +220,20 @@ def init_health(app: Flask, ctx) -> BrokerProbe:
     broker_up = metrics.gauge(app, "clientloop_broker_up",
                               "1 when the message broker accepted a connection at the last check",
                               ["service"])
-    probe = BrokerProbe(ctx.settings.broker_url,
-                        on_result=lambda up: broker_up.labels(ctx.service).set(1 if up else 0))
+    queued = metrics.gauge(app, "clientloop_bus_messages",
+                           "Messages waiting in the service's queues: events to apply (events), "
+                           "waiting for a retry (retry), given up (dead_letter)",
+                           ["service", "queue"])
+
+    def broker_result(up: bool) -> None:
+        broker_up.labels(ctx.service).set(1 if up else 0)
+        for kind in QUEUES:
+            depth = probe.depths.get(kind)
+            queued.labels(ctx.service, kind).set(math.nan if depth is None else depth)
+
+    probe = BrokerProbe(ctx.settings.broker_url, service=ctx.service, on_result=broker_result)
     metrics.before_scrape(app, probe.check)
+    app.extensions["clientloop_broker"] = probe
     app.extensions["clientloop_backlog"] = _backlog_metrics(app, ctx)
 
     @app.get("/healthz")

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from services.complaints.app import build_context, create_app
+from shared.bus import topology
 from shared.bus.outbox import mark_sent, record_event
 from shared.migrations import upgrade
 from shared.web.health import BacklogProbe
@@ -23,7 +24,7 @@ SERVICE = "complaints"
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
     found = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", text, re.MULTILINE)
     assert found, f"{name}{{{wanted}}} not in /metrics"
     return float(found.group(1))
@@ -146,3 +147,56 @@ def test_scrapes_share_one_read_every_few_seconds(monkeypatch):
     ticks[0] += 0.1
     probe.check()
     assert len(calls) == 2
+
+
+@pytest.fixture(params=["filesystem", "rabbitmq"])
+def bus_url(request, tmp_path):
+    if request.param == "rabbitmq":
+        return request.getfixturevalue("rabbitmq_url")
+    return f"filesystem://{tmp_path / 'bus'}"
+
+
+def _publish(url: str, queue: str, count: int) -> None:
+    with topology.connection_for(url) as connection:
+        producer = connection.Producer()
+        for number in range(count):
+            producer.publish({"number": number}, exchange="", routing_key=queue, serializer="json")
+
+
+def test_messages_waiting_in_the_services_queues_are_counted_by_queue(settings, bus_url):
+    upgrade(SERVICE, settings.database_url(SERVICE))
+    ctx = build_context(settings.with_overrides(broker_url=bus_url), clock=Clock(START))
+    app = create_app(context=ctx)
+    app.extensions["clientloop_broker"].ttl_s = 0
+    http = app.test_client()
+    try:
+        if topology.is_amqp(bus_url):   # not declared yet: unknown, and nothing is created
+            text = http.get("/metrics").get_data(as_text=True)
+            assert _sample(text, "clientloop_broker_up", service=SERVICE) == 1
+            assert math.isnan(_sample(text, "clientloop_bus_messages", service=SERVICE, queue="events"))
+        with topology.connection_for(bus_url) as connection:
+            topology.declare(connection)
+        _publish(bus_url, topology.queue_name(SERVICE), 3)
+        _publish(bus_url, topology.dlq_name(SERVICE), 2)
+        _publish(bus_url, topology.queue_name("registry"), 4)   # another service's queue
+        text = http.get("/metrics").get_data(as_text=True)
+        assert _sample(text, "clientloop_bus_messages", service=SERVICE, queue="events") == 3
+        assert _sample(text, "clientloop_bus_messages", service=SERVICE, queue="retry") == 0
+        assert _sample(text, "clientloop_bus_messages", service=SERVICE, queue="dead_letter") == 2
+    finally:
+        ctx.database.dispose()
+
+
+def test_queue_depths_are_unknown_while_the_broker_is_down(settings):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"amqp://guest:guest@127.0.0.1:{closed.getsockname()[1]}/"
+        upgrade(SERVICE, settings.database_url(SERVICE))
+        ctx = build_context(settings.with_overrides(broker_url=url))
+        try:
+            text = create_app(context=ctx).test_client().get("/metrics").get_data(as_text=True)
+        finally:
+            ctx.database.dispose()
+    assert _sample(text, "clientloop_broker_up", service=SERVICE) == 0
+    for queue in ("events", "retry", "dead_letter"):
+        assert math.isnan(_sample(text, "clientloop_bus_messages", service=SERVICE, queue=queue))

@@ -78,7 +78,7 @@ def test_a_reachable_broker_is_reported_up(settings, rabbitmq_url):
 def test_probes_and_scrapes_share_one_check_every_few_seconds(monkeypatch):
     calls = []
 
-    def slow_check(url, *, timeout_s):
+    def slow_check(url, *, timeout_s, inspect=None):
         calls.append(url)
         time.sleep(0.2)
         return "unavailable: OSError"
