@@ -98,15 +98,5 @@ def replay_to_queue(database: Database, tables: PlatformTables, broker_url: str,
 
 def _check_queue_exists(connection, queue: str) -> None:
     """RabbitMQ drops what the default exchange cannot route: refuse a queue that is not there."""
-    channel = connection.channel()
-    try:
-        channel.queue_declare(queue=queue, passive=True)
-    except Exception as exc:  # noqa: BLE001 - amqp's NotFound closes the channel
-        if "NOT_FOUND" in str(exc) or "404" in str(exc):
-            raise ValueError(f"there is no queue {queue!r} on the broker; declare it first") from None
-        raise
-    finally:
-        try:
-            channel.close()
-        except Exception:  # noqa: BLE001 - already closed by the broker
-            pass
+    if topology.queue_state(connection, queue) is None:
+        raise ValueError(f"there is no queue {queue!r} on the broker; declare it first")

@@ -92,6 +92,24 @@ def dlq_name(service: str) -> str:
     return f"{service}.events.dlq"
 
 
+def queue_state(connection: Connection, queue: str):
+    """The queue's passive declaration answer (its ``message_count`` and ``consumer_count``) on a
+    channel of its own, so nothing is created; ``None`` when the broker has no such queue (it
+    then closes the channel). Any other failure is raised."""
+    channel = connection.channel()
+    try:
+        return channel.queue_declare(queue=queue, passive=True)
+    except Exception as exc:  # noqa: BLE001 - amqp's NotFound closes the channel
+        if "NOT_FOUND" in str(exc) or "404" in str(exc):
+            return None
+        raise
+    finally:
+        try:
+            channel.close()
+        except Exception:  # noqa: BLE001 - already closed by the broker
+            pass
+
+
 def service_queue(service: str, amqp: bool) -> Queue:
     exchange = events_exchange(amqp)
     arguments = None

@@ -108,16 +108,11 @@ def queue_depths(connection, service: str) -> dict[str, int | None]:
     created); ``None`` for a queue not declared yet (its consumer never started)."""
     depths: dict[str, int | None] = {}
     for kind, name in QUEUES.items():
-        channel = connection.channel()
         try:
-            depths[kind] = channel.queue_declare(queue=name(service), passive=True).message_count
-        except Exception:  # noqa: BLE001 - not declared: the broker closes the channel
-            depths[kind] = None
-        finally:
-            try:
-                channel.close()
-            except Exception:  # noqa: BLE001 - already closed by the broker
-                pass
+            state = topology.queue_state(connection, name(service))
+        except Exception:  # noqa: BLE001 - unknown, like a queue not declared
+            state = None
+        depths[kind] = None if state is None else state.message_count
     return depths
 
 
