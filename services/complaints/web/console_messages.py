@@ -115,7 +115,6 @@ MESSAGES = {"zh-CN": {
     "Anyone": "任何人",
     "Overdue only": "仅显示逾期",
     "Assigned to me": "分派给我的",
-    "Filter": "筛选",
     "Clear": "清除",
     "%(num)s complaint": "%(num)s 条投诉",
     "%(num)s complaints": "%(num)s 条投诉",

@@ -22,8 +22,6 @@ MESSAGES: dict[str, dict[str, str]] = {"zh-CN": {
     "Tag": "标签",
     "Status": "状态",
     "Any": "全部",
-    "Filter": "筛选",
-    "Clear filters": "清除筛选",
     "Clients, newest first": "客户（最新的在前）",
     "Name": "名称",
     "Health": "健康度",

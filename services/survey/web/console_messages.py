@@ -9,7 +9,6 @@ MESSAGES = {"zh-CN": {
     "New survey": "新建问卷",
     "Status": "状态",
     "All": "全部",
-    "Filter": "筛选",
     "Surveys, newest first": "问卷（最新在前）",
     "Title": "标题",
     "Invitations": "邀请",

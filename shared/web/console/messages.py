@@ -61,6 +61,8 @@ MESSAGES = {
         "Page %(page)s of %(pages)s": "第 %(page)s 页，共 %(pages)s 页",
         "Previous": "上一页",
         "Next": "下一页",
+        "Filter": "筛选",
+        "Clear filters": "清除筛选",
         # charts
         "Lower bound": "下限",
         "No data yet": "暂无数据",

@@ -121,3 +121,38 @@ def test_an_analyst_sees_no_buttons_and_is_refused_when_posting(registry_ctx, co
     assert without_csrf.status_code in (400, 403)
     with registry_ctx.database.transaction() as session:
         assert requirements.get_change_request(session, cr_id).status == "submitted"
+
+
+def test_list_pages_name_their_search_form_and_scrolling_table(
+        registry_ctx, registry_app, settings, console_as):
+    """The requirements and change requests pages: the filter form is a search landmark, and
+    the box a wide table scrolls in is a named region a keyboard can reach."""
+    import re
+    client = register(registry_ctx)
+    requirement_id = _requirement(registry_ctx, client.id)
+    _act(registry_ctx, requirement_id, "analyse", "approve")
+    _change_request(registry_ctx, requirement_id, by="someone-else")
+    staff = console_as("staff")
+    for path, search, table in (("/console/requirements", "Find requirements", "Requirements"),
+                                ("/console/change-requests", "Find change requests", "Change requests")):
+        page = main_of(staff.get(path))
+        forms = re.findall(r"<form\b[^>]*>", page)
+        assert any('role="search"' in form and f'aria-label="{search}"' in form
+                   and 'method="get"' in form for form in forms), (path, forms)
+        boxes = re.findall(r'<div class="table-wrap"[^>]*>', page)
+        assert boxes == [f'<div class="table-wrap" role="region" aria-label="{table}" tabindex="0">'], \
+            (path, boxes)
+
+
+def test_client_page_tables_are_regions_named_by_their_section_headings(
+        registry_ctx, registry_app, settings, console_as):
+    import re
+    client = register(registry_ctx)
+    _requirement(registry_ctx, client.id)
+    page = main_of(console_as("staff").get(f"/console/clients/{client.id}"))
+    boxes = re.findall(r'<div class="table-wrap"[^>]*>', page)
+    assert boxes, page
+    for box in boxes:
+        named_by = re.search(r'role="region" aria-labelledby="([^"]+)" tabindex="0"', box)
+        assert named_by, box
+        assert re.search(rf'<h2 id="{re.escape(named_by.group(1))}">[^<]+</h2>', page), box
