@@ -9,6 +9,8 @@ MESSAGES = {"zh-CN": {
     "New survey": "新建问卷",
     "Status": "状态",
     "All": "全部",
+    "Find surveys": "查找问卷",
+    "Find invitations": "查找邀请",
     "Surveys, newest first": "问卷（最新在前）",
     "Title": "标题",
     "Invitations": "邀请",

@@ -62,3 +62,12 @@ def test_unknown_surveys_and_invitations_are_404_pages(staff_console):
         assert response.status_code == 404 and response.mimetype == "text/html", path
     refused = staff_console.post(f"/console/invitations/{missing}/revoke", {})
     assert refused.status_code == 404 and refused.mimetype == "text/html"
+
+
+def test_the_status_filter_is_a_named_search_form(staff_console, http, staff):
+    import re
+    create_survey(http, staff, title={"zh-CN": "问卷", "en": "A survey"})
+    page = staff_console.page("/console/")
+    [form] = re.findall(r'<form\b[^>]*role="search"[^>]*>', page)
+    assert 'aria-label="Find surveys"' in form and 'method="get"' in form
+    assert 'name="status"' in page.split(form, 1)[1].split("</form>", 1)[0]
