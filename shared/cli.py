@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timezone
 
 from shared.auth import ROLES, issue
-from shared.config import MAX_TOKEN_DAYS, Settings
+from shared.config import MAX_TOKEN_DAYS, Settings, background_nice
 from shared.logs import configure as configure_logs
 
 
@@ -239,6 +239,7 @@ def _run_suite(args, listener, lock, local_url: str) -> int:
     fmt = log_format(terminal=sys.stderr.isatty())
     port = listener.getsockname()[1]
     settings = Settings.from_env(data_dir=lock.folder, host=args.host, port=port)
+    nice = background_nice()
     configure_logs(settings.log_level, fmt)
     public_url = settings.public_url or local_url
     settings = settings.with_overrides(public_url=public_url)
@@ -252,24 +253,29 @@ def _run_suite(args, listener, lock, local_url: str) -> int:
             if hasattr(module, "load_demo"):
                 module.load_demo(contexts[service])
     stop = _stop_on_signals()
-    workers = Workers()
-    for service in services:
-        workers.start_service(service, contexts[service])
-    if args.demo:
-        # Services learn the demo clients from registry events a moment after start; run their
-        # periodic jobs often for a short while so what depends on those clients (the demo
-        # complaints) appears within seconds rather than at the next regular pass.
-        workers.start("demo-warm-up", lambda stop: _warm_up(stop, services, contexts))
     env = dict(os.environ, CLIENTLOOP_DATA_DIR=str(settings.data_dir), CLIENTLOOP_PUBLIC_URL=public_url,
-               CLIENTLOOP_SECRET_KEY=settings.secret_key, CLIENTLOOP_LOG_FORMAT=fmt)
+               CLIENTLOOP_SECRET_KEY=settings.secret_key, CLIENTLOOP_LOG_FORMAT=fmt,
+               CLIENTLOOP_THREADS=str(UP_THREADS))
     # The web server serves the socket bound above, and holds the data folder's lock with it.
+    # It starts first, at the priority ``up`` was given; the background work started below
+    # (relays, consumers, periodic jobs) runs at a lower one, so that under load the pages and
+    # the API answer first and events are applied with the CPU they leave.
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:shared.gunicorn_conf", "--bind",
-         f"fd://{listener.fileno()}", "--workers", "1", "--threads", "8",
+         f"fd://{listener.fileno()}", "--workers", "1", "--threads", str(UP_THREADS),
          "shared.embedded:wsgi()"], env=env, pass_fds=(listener.fileno(), lock.fileno()))
     address = loopback(listener)
     listener.close()
+    workers = Workers()
     try:
+        _lower_priority(nice)   # inherited by the threads started from here
+        for service in services:
+            workers.start_service(service, contexts[service])
+        if args.demo:
+            # Services learn the demo clients from registry events a moment after start; run
+            # their periodic jobs often for a short while so what depends on those clients (the
+            # demo complaints) appears within seconds rather than at the next regular pass.
+            workers.start("demo-warm-up", lambda stop: _warm_up(stop, services, contexts))
         indexes = wait_until_serving(server, address, services, stop)
         if indexes is not None:   # None: stopped (Ctrl-C) before the web server answered
             token = _admin_token(settings, contexts)
@@ -293,6 +299,20 @@ def _run_suite(args, listener, lock, local_url: str) -> int:
             ctx.database.dispose()
     print("ClientLoop stopped.", flush=True)
     return 0 if stop.is_set() else 1
+
+
+#: Request threads of ``up``'s single web worker.
+UP_THREADS = 8
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority by ``nice`` (threads it starts afterwards inherit
+    it on Linux; elsewhere the whole process's). Where the system refuses, nothing changes."""
+    if nice > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
 
 
 def _admin_token(settings: Settings, contexts) -> str:

@@ -46,6 +46,17 @@ def web_threads(env: Mapping[str, str] | None = None) -> int:
     return int((os.environ if env is None else env).get("CLIENTLOOP_THREADS", "4"))
 
 
+def background_nice(env: Mapping[str, str] | None = None) -> int:
+    """How much lower ``clientloop up`` runs its background work (relays, consumers, periodic
+    jobs) than its web server, in nice steps (``CLIENTLOOP_BACKGROUND_NICE``, 0–19, default
+    10; 0: the same priority)."""
+    name = "CLIENTLOOP_BACKGROUND_NICE"
+    value = _int(os.environ if env is None else env, name, 10)
+    if not 0 <= value <= 19:
+        raise SystemExit(f"{name} must be between 0 and 19, got {value}")
+    return value
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):

@@ -186,7 +186,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
+                                                  "check_same_thread": False},
                                **kwargs)
         _sqlite_pragmas(engine)
         return engine
@@ -236,6 +237,15 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise
 
 
+#: How long a SQLite writer waits for the write lock before failing ("database is locked").
+SQLITE_BUSY_TIMEOUT_S = 30
+#: Set on every SQLite connection: WAL (readers never wait for the writer), the busy timeout,
+#: foreign keys enforced, and a commit that syncs at checkpoints rather than at each write.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL",
+                  f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}",
+                  "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     """WAL, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers queue, not fail."""
 
@@ -243,10 +253,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,6 +1,7 @@
-"""PostgreSQL connections of the driver's own for a hot path: kept for reuse (as many as the
-path's threads use at once), in autocommit, each statement compiled by SQLAlchemy once and then
-sent straight to psycopg.
+"""Connections of the driver's own for a hot path: kept for reuse (as many as the path's threads
+use at once), in autocommit, each statement compiled by SQLAlchemy once and then sent straight
+to the driver — psycopg on PostgreSQL (:class:`DriverConnections`), ``sqlite3`` on the embedded
+default (:class:`SqliteDriverConnections`).
 
 The busiest request of the suite (the public survey submit) runs two statements, each atomic on
 its own. Through SQLAlchemy's ``Connection`` and pool, checking a connection out and in and
@@ -11,67 +12,66 @@ with ``first()``, ``one()``, ``scalar_one()``; ``dialect.name``; ``engine.url``)
 runs unchanged on either. Driver errors are raised as SQLAlchemy's (``IntegrityError``,
 ``OperationalError``…), as the same statement would raise them through SQLAlchemy; a connection
 the server dropped is closed, not kept, and the next call opens a new one.
+
+On SQLite a statement's values go through the bind processors of the engine's own dialect and
+its rows through the result processors (dates are stored as text there), so that the stored
+values and the rows read are the very ones SQLAlchemy would write and return. Autocommit means
+each statement on its own; :meth:`SqliteDriverConnection.write_transaction` holds SQLite's write
+lock (``BEGIN IMMEDIATE``) only around the writes that must be atomic together.
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, Engine, make_url
 
-from shared.db import CONNECT_TIMEOUT_S, normalise_url, psycopg_dsn
+from shared.db import (CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S, SQLITE_PRAGMAS, normalise_url,
+                       psycopg_dsn)
 
 _TUPLES_OK = 2   # psycopg.pq.ExecStatus.TUPLES_OK (a statement's result with rows, maybe none)
 
 
-class DriverConnections:
-    """This process's driver connections to the database at ``url``: up to ``keep`` idle ones
-    are kept for the next call (the most recently used first)."""
+class _KeptConnections:
+    """Up to ``keep`` idle driver connections kept for the next call (the most recently used
+    first); what is driver-specific is how one is opened, wrapped and judged fit for reuse."""
 
-    def __init__(self, url: str | URL, *, keep: int = 8) -> None:
-        from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
-        self.url = make_url(normalise_url(str(url)) if isinstance(url, str) else url)
-        self.dialect: Dialect = psycopg_dialect()
-        self._dsn = psycopg_dsn(self.url)
+    def __init__(self, url: URL, dialect: Dialect, keep: int) -> None:
+        self.url = url
+        self.dialect = dialect
         self.keep = keep
         self._idle: list = []
         self._generation = 0   # moved on by dispose: older connections are closed when given back
         self._lock = threading.Lock()
-        self._compiled: dict[Any, str] = {}
+        self._compiled: dict[Any, Any] = {}
         self.opened = 0   # connections opened so far (for tests and metrics)
 
     @property
-    def engine(self) -> "DriverConnections":
+    def engine(self) -> "_KeptConnections":
         """Itself: what a ``Connection`` answers to ``.engine`` (its ``url`` and ``dialect``)."""
         return self
 
-    def connect(self) -> "DriverConnection":
+    def connect(self):
         """An idle connection, or a new one; given back when the ``with`` block ends."""
         with self._lock:
             raw = self._idle.pop() if self._idle else None
             generation = self._generation
         if raw is None:
-            import psycopg
-            raw = psycopg.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            raw = self._open()
             with self._lock:
                 self.opened += 1
-        return DriverConnection(self, raw, generation)
+        return self._wrap(raw, generation)
 
     def _give_back(self, raw, generation: int) -> None:
-        if not (raw.closed or raw.broken):
+        if self._reusable(raw):
             with self._lock:
                 if generation == self._generation and len(self._idle) < self.keep:
                     self._idle.append(raw)
                     return
         raw.close()
-
-    def sql(self, statement) -> str:
-        """``statement`` (a SQLAlchemy statement built once) as the driver's SQL text."""
-        found = self._compiled.get(statement)
-        if found is None:
-            found = self._compiled[statement] = str(statement.compile(dialect=self.dialect))
-        return found
 
     def dispose(self) -> None:
         """Close the idle connections (one in use is closed when given back after this)."""
@@ -83,6 +83,42 @@ class DriverConnections:
                 raw.close()
             except Exception:  # noqa: BLE001 - closing what may already be gone
                 pass
+
+    def _open(self):
+        raise NotImplementedError
+
+    def _wrap(self, raw, generation: int):
+        raise NotImplementedError
+
+    def _reusable(self, raw) -> bool:
+        raise NotImplementedError
+
+
+class DriverConnections(_KeptConnections):
+    """This process's psycopg connections to the PostgreSQL database at ``url``."""
+
+    def __init__(self, url: str | URL, *, keep: int = 8) -> None:
+        from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+        url = make_url(normalise_url(str(url)) if isinstance(url, str) else url)
+        super().__init__(url, psycopg_dialect(), keep)
+        self._dsn = psycopg_dsn(self.url)
+
+    def _open(self):
+        import psycopg
+        return psycopg.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+
+    def _wrap(self, raw, generation: int) -> "DriverConnection":
+        return DriverConnection(self, raw, generation)
+
+    def _reusable(self, raw) -> bool:
+        return not (raw.closed or raw.broken)
+
+    def sql(self, statement) -> str:
+        """``statement`` (a SQLAlchemy statement built once) as the driver's SQL text."""
+        found = self._compiled.get(statement)
+        if found is None:
+            found = self._compiled[statement] = str(statement.compile(dialect=self.dialect))
+        return found
 
 
 class DriverConnection:
@@ -123,6 +159,10 @@ class DriverResult:
     def __init__(self, cursor) -> None:
         self._cursor = cursor
 
+    @staticmethod
+    def _row(raw):
+        return raw
+
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
@@ -134,14 +174,129 @@ class DriverResult:
         return result is not None and result.status == _TUPLES_OK
 
     def first(self):
-        return self._cursor.fetchone() if self._has_rows() else None
+        return self._row(self._cursor.fetchone()) if self._has_rows() else None
 
     def one(self):
         rows = self._cursor.fetchmany(2) if self._has_rows() else []
         if len(rows) != 1:
             raise sa_exc.NoResultFound("No row was found") if not rows else \
                 sa_exc.MultipleResultsFound("Multiple rows were found")
-        return rows[0]
+        return self._row(rows[0])
 
     def scalar_one(self):
         return self.one()[0]
+
+
+class SqliteDriverConnections(_KeptConnections):
+    """This process's ``sqlite3`` connections to the database of ``engine`` (a SQLite engine
+    made by ``shared.db.make_engine``: the same file, busy timeout and pragmas, its dialect's
+    SQL and value processing)."""
+
+    def __init__(self, engine: Engine, *, keep: int = 8) -> None:
+        super().__init__(engine.url, engine.dialect, keep)
+        self._path = engine.url.database or ":memory:"
+
+    def _open(self) -> sqlite3.Connection:
+        raw = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
+                              check_same_thread=False)
+        for pragma in SQLITE_PRAGMAS:
+            raw.execute(pragma)
+        return raw
+
+    def _wrap(self, raw, generation: int) -> "SqliteDriverConnection":
+        return SqliteDriverConnection(self, raw, generation)
+
+    def _reusable(self, raw) -> bool:
+        return not raw.in_transaction   # one a failed rollback left in a transaction is closed
+
+    def statement(self, statement, parameters: Mapping[str, Any]) -> "_SqliteStatement":
+        """``statement`` compiled for these parameters' names (an ``INSERT`` without values
+        takes its columns from them), once."""
+        key = (statement, tuple(parameters))
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compiled[key] = _SqliteStatement(statement, parameters, self.dialect)
+        return found
+
+
+class _SqliteStatement:
+    """A statement as ``sqlite3`` takes it: its SQL with ``?`` places, where each place's value
+    comes from (a parameter, or a value bound in the statement itself) and how it is converted,
+    and the converters of the columns it returns."""
+
+    def __init__(self, statement, parameters: Mapping[str, Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(parameters))
+        self.sql = compiled.string
+        bound = compiled.construct_params(_check=False)
+        processors = compiled._bind_processors
+        self.places = [(name, processors.get(name), bound.get(name))
+                       for name in compiled.positiontup or ()]
+        self.results = [column[3].dialect_impl(dialect).result_processor(dialect, None)
+                        for column in compiled._result_columns]
+        missing = {name for name, _p, value in self.places
+                   if name not in parameters and value is None}
+        if missing:
+            raise ValueError(f"no value for {sorted(missing)} in {self.sql!r}")
+
+    def arguments(self, parameters: Mapping[str, Any]) -> tuple:
+        values = []
+        for name, process, bound in self.places:
+            value = parameters.get(name, bound)
+            values.append(value if process is None or value is None else process(value))
+        return tuple(values)
+
+    def row(self, raw: tuple | None) -> tuple | None:
+        if raw is None or not any(self.results):
+            return raw
+        return tuple(value if process is None or value is None else process(value)
+                     for process, value in zip(self.results, raw))
+
+
+class SqliteDriverConnection(DriverConnection):
+    """A ``sqlite3`` connection in autocommit, answering as a SQLAlchemy ``Connection`` would;
+    a ``with`` block gives it back at its end."""
+
+    def execute(self, statement, parameters: Mapping[str, Any] | None = None) -> "SqliteResult":
+        parameters = parameters or {}
+        compiled = self._owner.statement(statement, parameters)
+        arguments = compiled.arguments(parameters)
+        try:
+            return SqliteResult(self._raw.execute(compiled.sql, arguments), compiled)
+        except sqlite3.Error as error:
+            raise sa_exc.DBAPIError.instance(compiled.sql, arguments, error,
+                                             sqlite3.Error) from error
+
+    @contextmanager
+    def write_transaction(self) -> Iterator["SqliteDriverConnection"]:
+        """The statements of the block in one transaction holding SQLite's write lock from its
+        start (``BEGIN IMMEDIATE``, waiting for it as long as the busy timeout allows);
+        committed when the block ends, rolled back if it raises."""
+        self._run("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self._raw.rollback()
+            raise
+        try:
+            self._run("COMMIT")
+        except BaseException:
+            self._raw.rollback()
+            raise
+
+    def _run(self, sql: str) -> None:
+        try:
+            self._raw.execute(sql)
+        except sqlite3.Error as error:
+            raise sa_exc.DBAPIError.instance(sql, (), error, sqlite3.Error) from error
+
+
+class SqliteResult(DriverResult):
+    """The part of SQLAlchemy's ``Result`` the hot path reads, each row through the statement's
+    result processors."""
+
+    def __init__(self, cursor: sqlite3.Cursor, statement: _SqliteStatement) -> None:
+        super().__init__(cursor)
+        self._row = statement.row
+
+    def _has_rows(self) -> bool:
+        return True   # a statement without rows fetches none

@@ -15,14 +15,17 @@ one update the row and re-checks the others' conditions against the updated row,
 nothing (then the link's state is read again and reported). ``UNIQUE (invitation_id)`` stays the
 last guard. Since the second statement is atomic on its own, it may run outside a transaction
 (``api.fast_submit``: two round trips in all, no ``BEGIN``/``COMMIT``) or inside the caller's.
-SQLite has no data-modifying ``WITH``: the same steps are four statements in the caller's
-``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips). The survey's
+SQLite has no data-modifying ``WITH``: the same steps are four statements in one
+``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips) — the caller's, or,
+on a driver connection in autocommit (``api.fast_submit``), one around those four only, so that
+SQLite's single write lock is not held while the answers are read, checked and scored. The survey's
 definition is parsed once per survey version and kept (``definition_for``).
 """
 from __future__ import annotations
 
 import json
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -206,13 +209,17 @@ def save_response(connection: Connection, invitation: LinkedInvitation, *, respo
             "subject": invitation.client_id, "event_id": envelope["id"],
             "event_type": event_type, "body_head": head, "body_tail": tail}).first()
         return None if row is None else StoredResponse(response_id, invitation.survey_id, score, now)
-    if connection.execute(ANSWER_SQLITE, still_open).rowcount != 1:
-        return None
-    connection.execute(_INSERT_RESPONSE, {**values, "survey_id": invitation.survey_id,
-                                          "invitation_id": invitation.id, "answers": answers,
-                                          "submitted_at": now})
-    record_event_on(connection, platform, service=service, event_type=event_type,
-                    subject=invitation.client_id, data=event_data, time=now)
+    # A driver connection (in autocommit: the invitation was read outside any transaction)
+    # takes SQLite's write lock for these four statements only (``shared.driver_db``); a
+    # SQLAlchemy ``Connection`` is already in the caller's transaction.
+    with getattr(connection, "write_transaction", nullcontext)():
+        if connection.execute(ANSWER_SQLITE, still_open).rowcount != 1:
+            return None
+        connection.execute(_INSERT_RESPONSE, {**values, "survey_id": invitation.survey_id,
+                                              "invitation_id": invitation.id,
+                                              "answers": answers, "submitted_at": now})
+        record_event_on(connection, platform, service=service, event_type=event_type,
+                        subject=invitation.client_id, data=event_data, time=now)
     return StoredResponse(response_id, invitation.survey_id, score, now)
 
 

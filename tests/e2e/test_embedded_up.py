@@ -174,3 +174,44 @@ def test_up_with_demo_starts_and_loads_the_demo_clients(tmp_path, suites):
     # demo complaints within seconds of start, not at the next regular jobs pass (60 s).
     assert eventually(demo_complaints, timeout=20, interval=0.5), suite.output()
     assert suite.interrupt() == 0, suite.output()
+
+
+def _nice(pid: int, tid: int | None = None) -> int:
+    """A thread's (or a process's main thread's) nice value, from /proc."""
+    path = f"/proc/{pid}/task/{tid or pid}/stat"
+    return int(Path(path).read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def test_up_runs_its_background_work_below_its_web_servers_priority(tmp_path, suites):
+    """The web server (gunicorn's master and worker) keeps the priority ``up`` was started
+    with; the relays, consumers and periodic jobs run ``CLIENTLOOP_BACKGROUND_NICE`` steps
+    lower, so a busy web server is answered first."""
+    base = os.nice(0)
+    suite = start(suites, tmp_path / "var", tmp_path, environment={"CLIENTLOOP_BACKGROUND_NICE": "3"})
+    up = suite.process.pid
+    threads = [int(tid) for tid in os.listdir(f"/proc/{up}/task")]
+    assert len(threads) > 6   # every service's relay, consumer and jobs
+    assert {_nice(up, tid) for tid in threads} == {min(base + 3, 19)}
+    master, = _children(up)
+    worker, = _children(master)
+    assert _nice(master) == _nice(worker) == base
+    assert {_nice(worker, int(tid)) for tid in os.listdir(f"/proc/{worker}/task")} == {base}
+    assert suite.interrupt() == 0, suite.output()
+
+
+@pytest.mark.parametrize("value", ["20", "-1", "low"])
+def test_up_refuses_a_background_priority_out_of_range(tmp_path, value):
+    env = {key: setting for key, setting in os.environ.items() if not key.startswith("CLIENTLOOP_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "up", "--port", str(free_port()), "--data-dir",
+         str(tmp_path / "var")], cwd=ROOT, env={**env, "CLIENTLOOP_BACKGROUND_NICE": value},
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "CLIENTLOOP_BACKGROUND_NICE must be" in done.stderr

@@ -30,6 +30,7 @@ from shared.bus.outbox import notify_channel, outbox_written
 from shared.bus.wake import waker
 from shared.clock import isoformat_z
 from shared.config import web_threads
+from shared.driver_db import DriverConnections, SqliteDriverConnections
 from shared.web import metrics
 
 PATH = "/api/v1/public/responses"
@@ -107,19 +108,20 @@ class FastSubmit:
                           ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     def _transaction(self):
-        """PostgreSQL: a driver connection in autocommit (``shared.driver_db``; the write is one
-        atomic statement: no ``BEGIN``/``COMMIT`` round trips, no ping — a connection the server
-        dropped fails the request over to the view, which gets a fresh one, and is not kept),
-        one kept for each of the worker's threads. SQLite: a ``BEGIN IMMEDIATE`` transaction on
-        the service's own engine."""
-        database = self._ctx.database
-        if database.dialect != "postgresql":
-            return database.engine.begin()
+        """A driver connection of the worker's own (``shared.driver_db``), one kept for each of
+        its threads, in autocommit: on PostgreSQL the write is one atomic statement (no
+        ``BEGIN``/``COMMIT`` round trips, no ping — a connection the server dropped fails the
+        request over to the view, which gets a fresh one, and is not kept); on SQLite the
+        invitation is read outside any transaction and the four writes take the write lock
+        together (``submission.save_response``)."""
         if self._drivers is None:
             with self._drivers_lock:
                 if self._drivers is None:
-                    from shared.driver_db import DriverConnections
-                    drivers = DriverConnections(database.url, keep=web_threads())
+                    database = self._ctx.database
+                    if database.dialect == "postgresql":
+                        drivers = DriverConnections(database.url, keep=web_threads())
+                    else:
+                        drivers = SqliteDriverConnections(database.engine, keep=web_threads())
                     database.on_dispose(drivers.dispose)
                     self._drivers = drivers
         return self._drivers.connect()
@@ -127,7 +129,7 @@ class FastSubmit:
     def _wake(self) -> None:
         """The relay: on PostgreSQL the relay process (through this process's waker, looked up
         once), else the in-process one (embedded)."""
-        if self._drivers is not None:
+        if self._drivers.dialect.name == "postgresql":
             if self._waker is None:
                 self._waker = waker(self._drivers.url, notify_channel(self._service.SERVICE))
             self._waker.poke()

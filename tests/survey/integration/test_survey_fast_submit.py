@@ -154,10 +154,12 @@ def test_unusual_bodies_get_the_views_answer(http, body):
 
 def test_simultaneous_submits_keep_one_connection_per_thread(http, staff, link, survey_ctx,
                                                              survey_app):
-    """On PostgreSQL the direct path keeps its connections for the next requests: under load it
-    never opens a connection per request (a new one costs more than a submit)."""
+    """The direct path keeps its driver connections for the next requests (psycopg's on
+    PostgreSQL, ``sqlite3``'s embedded): under load it never opens a connection per request."""
     import time
     from concurrent.futures import ThreadPoolExecutor
+
+    from services.survey.submission import LINKED
 
     threads = 4
     client_id = learn_client(survey_ctx)
@@ -177,20 +179,22 @@ def test_simultaneous_submits_keep_one_connection_per_thread(http, staff, link, 
     path = survey_app.wsgi_app
     while not hasattr(path, "_drivers"):
         path = path.app
-    if path._drivers is None:   # SQLite: the service's own engine, nothing of the path's own
-        return
-    original = path._drivers.sql
+    drivers = path._drivers
+    assert drivers.dialect.name == survey_ctx.database.dialect
+    compile_name = "sql" if drivers.dialect.name == "postgresql" else "statement"
+    original = getattr(drivers, compile_name)
 
-    def slow_sql(statement):   # each statement takes a while, so the threads' requests overlap
-        time.sleep(0.02)
-        return original(statement)
+    def slow_compile(statement, *rest):   # the read takes a while, so the requests overlap
+        if statement is LINKED:
+            time.sleep(0.02)
+        return original(statement, *rest)
 
-    path._drivers.sql = slow_sql
+    setattr(drivers, compile_name, slow_compile)
     assert set(round_of(tokens[1:threads * 4])) == {201}
-    opened = path._drivers.opened
+    opened = drivers.opened
     assert 1 <= opened <= threads
     assert set(round_of(tokens[threads * 4:])) == {201}
-    assert path._drivers.opened == opened and responses(survey_ctx) == threads * 24
+    assert drivers.opened == opened and responses(survey_ctx) == threads * 24
 
 
 def test_an_ordinary_submit_wakes_the_relay_after_its_commit(http, link, survey_ctx):
@@ -211,3 +215,38 @@ def test_an_ordinary_submit_wakes_the_relay_after_its_commit(http, link, survey_
         assert sum(1 for _ in listener.notifies(timeout=5, stop_after=1)) == 1
     finally:
         listener.close()
+
+
+def test_embedded_the_write_lock_is_taken_for_the_four_writes_only(http, staff, link, survey_ctx,
+                                                                    survey_app):
+    """SQLite has one write lock per database: the direct path reads the link's invitation
+    outside any transaction (its answers are checked and scored with no lock held), then takes
+    the lock for the four writes — the invitation answered, the response, the subject's
+    sequence, the outbox row — and commits."""
+    assert survey_ctx.database.dialect == "sqlite"
+    client_id = learn_client(survey_ctx)
+    tokens = [token_of(invite(http, staff, link["survey"]["id"], client_id,
+                              allow_duplicate=True)["url"]) for _ in range(2)]
+    assert submit(http, tokens[0], FULL_ANSWERS).status_code == 201   # opens, parses, keeps
+    path = survey_app.wsgi_app
+    while not hasattr(path, "_drivers"):
+        path = path.app
+    statements: list[str] = []
+    for raw in path._drivers._idle:
+        raw.set_trace_callback(statements.append)
+    try:
+        assert submit(http, tokens[1], FULL_ANSWERS).status_code == 201
+    finally:
+        for raw in path._drivers._idle:
+            raw.set_trace_callback(None)
+    top: list[str] = []   # a statement firing triggers is traced again for each: once here
+    for sql in statements:
+        sql = " ".join(sql.split()).split(" (")[0]
+        if not sql.startswith("--") and (not top or top[-1] != sql):
+            top.append(sql)
+    assert [sql.split(" ")[0] for sql in top] == [
+        "SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "INSERT", "COMMIT"], statements
+    assert top[0].startswith("SELECT invitation.id") and top[1] == "BEGIN IMMEDIATE"
+    assert [sql.replace("INSERT INTO", "INTO").split(" ")[1] for sql in top[2:6]] == [
+        "invitation", "survey_response", "event_sequence", "outbox"]
+    assert responses(survey_ctx) == 2
