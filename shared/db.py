@@ -18,7 +18,7 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index
                         MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
                         select, text)
 from sqlalchemy import exc as sqlalchemy_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import NotFound
@@ -259,7 +259,14 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reading (``Database.reading``) takes a snapshot only: in WAL mode it neither waits
+        # for the write lock nor holds it. Every other transaction takes the write lock first.
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+#: The execution option of a read-only transaction (``Database.reading``).
+READ_ONLY = "clientloop_read_only"
 
 
 def get_or_not_found(session: Session, model, key: str, noun: str, *, for_update: bool = False):
@@ -296,6 +303,17 @@ class Database:
         with self.sessions() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only unit of work on a connection: on SQLite a plain ``BEGIN`` (one snapshot
+        of the file, without SQLite's single write lock, which every ``transaction`` takes
+        first), so a background reader never holds up the writers; on PostgreSQL an ordinary
+        transaction. A write in it fails on SQLite if another writer is active."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY: True})
+            with connection.begin():
+                yield connection
 
     def on_dispose(self, callback) -> None:
         """Call ``callback`` when this database is disposed (another pool on the same URL)."""

@@ -334,7 +334,7 @@ def wake_relay(bind, service: str) -> None:
         waker(bind.engine.url, notify_channel(service)).poke()
 
 
-def pending(session: Session, tables: PlatformTables, limit: int = 100, *,
+def pending(session: Session | Connection, tables: PlatformTables, limit: int = 100, *,
             skip_subjects: Iterable[str] = ()):
     """The oldest unsent rows by id (a subject's rows in the order they were committed),
     leaving out those of ``skip_subjects``.

@@ -180,8 +180,9 @@ class Relay:
                     f"SELECT id, event_id, event_type, subject, body FROM "
                     f"{self.tables.outbox.name} WHERE sent_at IS NULL{skip} ORDER BY id LIMIT %s",
                     (*([sorted(waiting)] if waiting else []), self.batch_size)).fetchall()
-        with self.database.transaction() as session:
-            return outbox.pending(session, self.tables, self.batch_size, skip_subjects=waiting)
+        with self.database.reading() as connection:   # SQLite: without the write lock
+            return outbox.pending(connection, self.tables, self.batch_size,
+                                  skip_subjects=waiting)
 
     def _mark_sent(self, ids: list[int]) -> None:
         if self._listener is not None:

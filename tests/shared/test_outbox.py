@@ -200,3 +200,34 @@ def test_the_active_relay_on_postgresql_reads_and_marks_on_its_own_connection(
     finally:
         relay.close()
         ctx.database.dispose()
+
+
+def test_on_sqlite_a_relay_reads_its_outbox_without_the_write_lock(settings):
+    """SQLite has one write lock per file, which every transaction of the services takes first:
+    the relay's read of its pending rows is a plain snapshot instead, so it neither waits for a
+    writer nor holds one up; only marking rows sent takes the lock."""
+    import sqlite3
+
+    from shared.bus.relay import Relay
+    from tests.shared.bus_helpers import register, registry_context
+    ctx = registry_context(settings)
+    holder = None
+    try:
+        assert ctx.database.dialect == "sqlite"
+        register(ctx, "Pending")
+        relay = Relay("registry", ctx.database, platform, ctx.settings.broker_url, batch_size=10)
+        holder = sqlite3.connect(ctx.database.engine.url.database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")                # another writer holds the lock
+        read: list = []
+        reader = threading.Thread(target=lambda: read.append(relay._pending(set())))
+        reader.start()
+        reader.join(3)
+        alive = reader.is_alive()
+        holder.execute("COMMIT")
+        reader.join(35)
+        assert not alive and len(read[0]) == 1 and read[0][0].subject
+        relay.close()
+    finally:
+        if holder is not None:
+            holder.close()
+        ctx.database.dispose()
