@@ -113,6 +113,8 @@ class Dispatcher:
 
     def _fan_out_batch(self) -> int:
         outbox, endpoints = self.tables.outbox, self.tables.webhook_endpoint
+        if not self._any(select(outbox.c.id).where(outbox.c.webhooks_at.is_(None))):
+            return 0
         with self.database.transaction() as session:
             statement = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
                                 outbox.c.subject, outbox.c.body, outbox.c.created_at)
@@ -165,6 +167,8 @@ class Dispatcher:
                    or_(deliveries.c.locked_until.is_(None), deliveries.c.locked_until <= now))
         other = deliveries.alias("other")
         claims: list[Claim] = []
+        if not self._any(select(deliveries.c.id).where(due)):
+            return claims
         with self.database.transaction() as session:
             # Endpoints with a due delivery and no attempt in flight anywhere, longest waiting
             # first, one slot each.
@@ -186,6 +190,14 @@ class Dispatcher:
             with self._lock:
                 self._busy.update(claim.endpoint_id for claim in claims)
         return claims
+
+    def _any(self, statement) -> bool:
+        """Whether ``statement`` finds a row, read in a snapshot: a pass with nothing to do
+        takes no write transaction (on SQLite the file's single write lock, which every web
+        request that writes needs too); one that finds work does it in a transaction that
+        reads again."""
+        with self.database.reading() as connection:
+            return connection.execute(statement.limit(1)).first() is not None
 
     def _claim_one(self, session: Session, endpoint_id: str, due, lease: datetime) -> Claim | None:
         deliveries, endpoints = self.tables.webhook_delivery, self.tables.webhook_endpoint

@@ -259,3 +259,34 @@ def test_an_uncommitted_event_is_fanned_out_only_once_committed(postgres_url, lo
             assert server.ids() == [envelope["id"]]
     finally:
         database.dispose()
+
+
+def test_a_pass_with_nothing_to_do_takes_no_write_lock(tmp_path, local):
+    """SQLite: a dispatcher pass that finds nothing to fan out and nothing due neither waits for
+    the file's single write lock nor takes it; once there is work, it takes it."""
+    import sqlite3
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    upgrade("registry", url)
+    database = Database(url)
+    holder = sqlite3.connect(tmp_path / "registry.db", isolation_level=None)
+    try:
+        sender = dispatcher(database, local)
+        holder.execute("BEGIN IMMEDIATE")           # another writer holds the lock
+        passes: list[int] = []
+        idle = threading.Thread(target=lambda: passes.append(sender.fan_out() + sender.dispatch_due()))
+        idle.start()
+        idle.join(3)
+        assert not idle.is_alive() and passes == [0]
+        holder.execute("COMMIT")
+        record(database, "client.registered")
+        holder.execute("BEGIN IMMEDIATE")
+        busy = threading.Thread(target=lambda: passes.append(sender.fan_out()))
+        busy.start()
+        busy.join(0.5)
+        assert busy.is_alive()                       # work to do: it waits for the lock
+        holder.execute("COMMIT")
+        busy.join(35)
+        assert passes == [0, 1]
+    finally:
+        holder.close()
+        database.dispose()
