@@ -233,6 +233,7 @@ class _SqliteStatement:
                        for name in compiled.positiontup or ()]
         self.results = [column[3].dialect_impl(dialect).result_processor(dialect, None)
                         for column in compiled._result_columns]
+        self._converts = any(self.results)
         missing = {name for name, _p, value in self.places
                    if name not in parameters and value is None}
         if missing:
@@ -246,7 +247,7 @@ class _SqliteStatement:
         return tuple(values)
 
     def row(self, raw: tuple | None) -> tuple | None:
-        if raw is None or not any(self.results):
+        if raw is None or not self._converts:
             return raw
         return tuple(value if process is None or value is None else process(value)
                      for process, value in zip(self.results, raw))
@@ -259,12 +260,7 @@ class SqliteDriverConnection(DriverConnection):
     def execute(self, statement, parameters: Mapping[str, Any] | None = None) -> "SqliteResult":
         parameters = parameters or {}
         compiled = self._owner.statement(statement, parameters)
-        arguments = compiled.arguments(parameters)
-        try:
-            return SqliteResult(self._raw.execute(compiled.sql, arguments), compiled)
-        except sqlite3.Error as error:
-            raise sa_exc.DBAPIError.instance(compiled.sql, arguments, error,
-                                             sqlite3.Error) from error
+        return SqliteResult(self._run(compiled.sql, compiled.arguments(parameters)), compiled)
 
     @contextmanager
     def write_transaction(self) -> Iterator["SqliteDriverConnection"]:
@@ -283,11 +279,12 @@ class SqliteDriverConnection(DriverConnection):
             self._raw.rollback()
             raise
 
-    def _run(self, sql: str) -> None:
+    def _run(self, sql: str, arguments: tuple = ()) -> sqlite3.Cursor:
+        """``sql`` on the connection; a driver error raised as SQLAlchemy's."""
         try:
-            self._raw.execute(sql)
+            return self._raw.execute(sql, arguments)
         except sqlite3.Error as error:
-            raise sa_exc.DBAPIError.instance(sql, (), error, sqlite3.Error) from error
+            raise sa_exc.DBAPIError.instance(sql, arguments, error, sqlite3.Error) from error
 
 
 class SqliteResult(DriverResult):
