@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from shared.auth import ROLES, issue
 from shared.config import MAX_TOKEN_DAYS, Settings, background_nice
+from shared.heap import freeze_start_up_objects
 from shared.logs import configure as configure_logs
 
 
@@ -134,9 +135,11 @@ def cmd_relay(args) -> int:
     from shared.runtime import Workers, make_dispatcher, make_relay
     ctx = _service_context(args)
     workers = Workers(_stop_on_signals())
+    relay = make_relay(args.service, ctx)
+    freeze_start_up_objects()
     # The webhook dispatcher runs beside the relay, on a thread of its own.
     workers.start(f"{args.service}-webhooks", make_dispatcher(args.service, ctx).run)
-    make_relay(args.service, ctx).run(workers.stop)
+    relay.run(workers.stop)
     workers.shutdown()
     return 0
 
@@ -144,6 +147,7 @@ def cmd_relay(args) -> int:
 def cmd_consume(args) -> int:
     from shared.runtime import Workers
     ctx = _service_context(args)
+    freeze_start_up_objects()
     workers = Workers(_stop_on_signals())
     workers.start_service(args.service, ctx, relay=False)  # the consumer, and the jobs beside it
     workers.wait()
@@ -266,6 +270,7 @@ def _run_suite(args, listener, lock, local_url: str) -> int:
          "shared.embedded:wsgi()"], env=env, pass_fds=(listener.fileno(), lock.fileno()))
     address = loopback(listener)
     listener.close()
+    freeze_start_up_objects()
     workers = Workers()
     try:
         _lower_priority(nice)   # inherited by the threads started from here

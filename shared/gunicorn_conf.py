@@ -13,6 +13,7 @@ through; what gunicorn refuses itself (longer, or not valid HTTP) is answered as
 import os
 
 from shared.config import REQUEST_TIMEOUT_S, web_threads
+from shared.heap import freeze_start_up_objects
 from shared.logs import dict_config, log_format
 from shared.web import server_errors
 
@@ -28,8 +29,10 @@ limit_request_line = server_errors.MAX_REQUEST_LINE
 limit_request_field_size = server_errors.MAX_HEADER_FIELD
 
 
-def post_worker_init(worker):  # gunicorn's own 400/414/431 answers as problem details
-    server_errors.install()
+def post_worker_init(worker):
+    server_errors.install()   # gunicorn's own 400/414/431 answers as problem details
+    # The app is built: keep its objects out of the collector's full passes (``shared.heap``).
+    freeze_start_up_objects()
 
 
 def child_exit(server, worker):  # keep prometheus multiprocess files consistent
