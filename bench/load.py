@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
 from bench.support import ROOT, percentile
@@ -277,6 +278,25 @@ class Answer:
     latency_ms: float | None  # None: no answer (error or still pending at the end)
     status: int
     body: bytes
+
+
+def timeline(answers: Sequence[Answer], *, step_s: float = 0.5) -> list[list]:
+    """Per ``step_s`` of due time: ``[offset s, requests, p50 ms, max ms]`` (``None``: some
+    request unanswered) — where in a run the slow answers were."""
+    if not answers:
+        return []
+    first = min(answer.due for answer in answers)
+    steps: dict[int, list[float]] = {}
+    for answer in answers:
+        latency = math.inf if answer.latency_ms is None else answer.latency_ms
+        steps.setdefault(int((answer.due - first) / step_s), []).append(latency)
+    rows = []
+    for index in sorted(steps):
+        values = sorted(steps[index])
+        worst = values[-1]
+        rows.append([round(index * step_s, 2), len(values), round(values[len(values) // 2], 1),
+                     None if math.isinf(worst) else round(worst, 1)])
+    return rows
 
 
 def open_loop(url: str, make_request: Requests, *, rate: float, seconds: float,

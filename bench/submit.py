@@ -176,7 +176,7 @@ def _measure(result: PathResult, url: str, floor_url: str, tokens: list[str],
         f"p99 {floor.p99_ms:.1f} ms ({floor.tool})")
     rate = floor.rate / 2
     batch = fresh(int(rate * sizes["open_seconds"]) + 50)
-    floor_open, _ = load.open_loop(floor_url, _requests(floor_url, batch), rate=rate,
+    floor_open, floor_answers = load.open_loop(floor_url, _requests(floor_url, batch), rate=rate,
                                    seconds=sizes["open_seconds"], drain_s=sizes["drain_s"])
     say(f"floor at {rate:,.0f} req/s: p50 {floor_open.p50_ms:.1f} ms, p99 {floor_open.p99_ms:.1f} ms")
 
@@ -185,7 +185,7 @@ def _measure(result: PathResult, url: str, floor_url: str, tokens: list[str],
         f"p99 {service.p99_ms:.1f} ms, {service.failures} failed")
     stored_closed = stored() - before
     _settle(stored)  # embedded: the consumers' share of the machine is what it is, not a backlog
-    service_open, _ = load.open_loop(url, _requests(url, batch), rate=rate,
+    service_open, service_answers = load.open_loop(url, _requests(url, batch), rate=rate,
                                      seconds=sizes["open_seconds"], drain_s=sizes["drain_s"])
     say(f"service at {rate:,.0f} req/s: p50 {service_open.p50_ms:.1f} ms, "
         f"p99 {service_open.p99_ms:.1f} ms, {service_open.failures} failed")
@@ -203,6 +203,8 @@ def _measure(result: PathResult, url: str, floor_url: str, tokens: list[str],
         floor_closed=floor.as_json(), service_closed=service.as_json(),
         service_open=service_open.as_json(), floor_open=floor_open.as_json(),
         responses_stored_in_closed_loop=stored_closed,
+        floor_open_timeline=load.timeline(floor_answers),
+        service_open_timeline=load.timeline(service_answers),
         floor_rows_stored=floor_stored() - floor_before)
 
 

@@ -12,6 +12,8 @@ through; what gunicorn refuses itself (longer, or not valid HTTP) is answered as
 """
 import os
 
+from gunicorn.glogging import Logger
+
 from shared.config import REQUEST_TIMEOUT_S, web_threads
 from shared.heap import freeze_start_up_objects
 from shared.logs import dict_config, log_format
@@ -22,6 +24,20 @@ threads = web_threads()
 loglevel = (os.environ.get("CLIENTLOOP_LOG_LEVEL") or "INFO").lower()
 logconfig_dict = dict_config(loglevel, log_format())
 accesslog = None
+
+
+class ClientLoopLogger(Logger):
+    """gunicorn's logger without its access line: each app writes its own (``clientloop.access``),
+    and gunicorn, given a logging configuration, would otherwise build its line's fields for
+    every request before the disabled ``gunicorn.access`` logger dropped it."""
+
+    access_log_enabled = False
+
+    def access(self, resp, req, environ, request_time) -> None:
+        return None
+
+
+logger_class = ClientLoopLogger
 errorlog = "-"
 graceful_timeout = 10
 timeout = REQUEST_TIMEOUT_S

@@ -76,7 +76,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": _utc_second(int(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -84,15 +84,32 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
-        try:
-            from flask import g, has_request_context
-            if has_request_context() and "request_id" not in entry:
-                entry["request_id"] = g.get("request_id")
-        except ImportError:  # pragma: no cover
-            pass
+        if "request_id" not in entry:
+            request_id = _flask_request_id()
+            if request_id is not _NO_REQUEST:
+                entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(redact(entry), ensure_ascii=False, default=lambda v: redact(str(v)))
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """``2026-12-01T07:48:23`` (UTC) for a Unix second: one formatting per second, not per line."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+_NO_REQUEST = object()
+
+
+def _flask_request_id() -> Any:
+    """The request id of the Flask request being handled, or ``_NO_REQUEST`` outside one (or
+    without Flask)."""
+    try:
+        from flask import g, has_request_context
+    except ImportError:  # pragma: no cover
+        return _NO_REQUEST
+    return g.get("request_id") if has_request_context() else _NO_REQUEST
 
 
 class TextFormatter(logging.Formatter):

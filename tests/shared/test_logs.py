@@ -187,3 +187,16 @@ def test_a_configured_process_logs_without_looking_up_the_caller():
     line = json.loads(done.stderr.strip().splitlines()[-1])
     assert (line["logger"], line["message"], line["status"]) == ("clientloop.access", "request", 201)
     assert not {"thread", "process", "lineno"} & set(line)
+
+
+@pytest.mark.parametrize("created", [1_795_000_000.0, 1_795_000_000.987, 1_795_000_001.004])
+def test_each_line_carries_its_own_utc_time_to_the_millisecond(created):
+    formatter = JsonFormatter()
+    line = {}
+    for moment in (created - 1.5, created):   # a line of another second first
+        record = logging.LogRecord("clientloop.test", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = moment, (moment - int(moment)) * 1000
+        line = json.loads(formatter.format(record))
+    from datetime import datetime, timezone
+    expected = datetime.fromtimestamp(created, timezone.utc)
+    assert line["time"] == expected.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(record.msecs):03d}Z"

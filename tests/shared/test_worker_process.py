@@ -1,4 +1,5 @@
-"""Long-running processes keep their start-up objects out of the collector's full passes."""
+"""Long-running processes: start-up objects kept out of the collector's full passes, and
+gunicorn's own per-request work kept to what is used."""
 import gc
 import subprocess
 import sys
@@ -27,3 +28,19 @@ def test_a_gunicorn_worker_freezes_its_app_once_it_is_built():
     before, after = subprocess.run([sys.executable, "-c", script], check=True, text=True,
                                    capture_output=True).stdout.split()
     assert int(before) == 0 and int(after) > 1000
+
+
+def test_gunicorn_builds_no_access_line_of_its_own():
+    # Each app writes its own access line; gunicorn's logger, given a logging configuration,
+    # would build every request's fields for a logger that drops them.
+    from gunicorn.config import Config
+
+    from shared import gunicorn_conf as conf
+    config = Config()
+    config.set("logconfig_dict", conf.logconfig_dict)
+    config.set("logger_class", conf.logger_class)
+    logger = config.logger_class(config)
+    assert isinstance(logger, conf.ClientLoopLogger)
+    assert logger.access_log_enabled is False
+    # Nothing of the request is looked at (these would fail if it were).
+    assert logger.access(None, None, None, None) is None
