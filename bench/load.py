@@ -293,8 +293,9 @@ def timeline(answers: Sequence[Answer], *, step_s: float = 0.5) -> list[list]:
     rows = []
     for index in sorted(steps):
         values = sorted(steps[index])
-        worst = values[-1]
-        rows.append([round(index * step_s, 2), len(values), round(values[len(values) // 2], 1),
+        middle, worst = values[len(values) // 2], values[-1]
+        rows.append([round(index * step_s, 2), len(values),
+                     None if math.isinf(middle) else round(middle, 1),
                      None if math.isinf(worst) else round(worst, 1)])
     return rows
 

@@ -48,3 +48,11 @@ def test_requests_on_connections_the_server_closed_are_sent_again_on_new_ones():
     assert run.failures == 0 and run.details["unanswered"] == 0
     assert len(answers) == 200 and {answer.status for answer in answers} == {201}
     assert len(served) == 200
+
+
+def test_the_open_loop_timeline_shows_where_the_slow_answers_were():
+    answers = [load.Answer(1, 100.0, 3.0, 201, b""), load.Answer(2, 100.2, 5.0, 201, b""),
+               load.Answer(3, 100.6, 80.0, 201, b""), load.Answer(4, 100.7, 2.0, 201, b""),
+               load.Answer(5, 101.1, None, 0, b"")]
+    assert load.timeline(answers) == [[0.0, 2, 5.0, 5.0], [0.5, 2, 80.0, 80.0], [1.0, 1, None, None]]
+    assert load.timeline([]) == []
