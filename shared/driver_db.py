@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Dialect, Engine, make_url
@@ -192,15 +192,23 @@ class SqliteDriverConnections(_KeptConnections):
     made by ``shared.db.make_engine``: the same file, busy timeout and pragmas, its dialect's
     SQL and value processing)."""
 
-    def __init__(self, engine: Engine, *, keep: int = 8) -> None:
+    def __init__(self, engine: Engine, *, keep: int = 8, setup: Sequence[str] = ()) -> None:
         super().__init__(engine.url, engine.dialect, keep)
         self._path = engine.url.database or ":memory:"
+        #: Statements run on each connection as it opens, after the pragmas: the caller's own
+        #: temporary objects (``CREATE TEMP VIEW``, ``CREATE TEMP TRIGGER``…), which live as
+        #: long as the connection and are seen by it alone.
+        self.setup = tuple(setup)
 
     def _open(self) -> sqlite3.Connection:
         raw = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
                               check_same_thread=False)
-        for pragma in SQLITE_PRAGMAS:
-            raw.execute(pragma)
+        try:
+            for statement in (*SQLITE_PRAGMAS, *self.setup):
+                raw.execute(statement)
+        except BaseException:
+            raw.close()
+            raise
         return raw
 
     def _wrap(self, raw, generation: int) -> "SqliteDriverConnection":
@@ -261,6 +269,12 @@ class SqliteDriverConnection(DriverConnection):
         parameters = parameters or {}
         compiled = self._owner.statement(statement, parameters)
         return SqliteResult(self._run(compiled.sql, compiled.arguments(parameters)), compiled)
+
+    @property
+    def total_changes(self) -> int:
+        """Rows inserted, changed or deleted on this connection since it opened, by statements
+        and the triggers they ran (``sqlite3_total_changes``)."""
+        return self._raw.total_changes
 
     @contextmanager
     def write_transaction(self) -> Iterator["SqliteDriverConnection"]:

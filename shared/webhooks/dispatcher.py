@@ -116,21 +116,29 @@ class Dispatcher:
         if not self._any(select(outbox.c.id).where(outbox.c.webhooks_at.is_(None))):
             return 0
         with self.database.transaction() as session:
-            statement = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
-                                outbox.c.subject, outbox.c.body, outbox.c.created_at)
-                         .where(outbox.c.webhooks_at.is_(None)).order_by(outbox.c.id)
-                         .limit(self.batch_size))
-            if self._postgres():
-                statement = statement.with_for_update(skip_locked=True)
-            rows = session.execute(statement).all()
-            if not rows:
-                return 0
             now = self.clock()
             subscribed = [(endpoint.id, json.loads(endpoint.event_types),
                            as_utc(endpoint.created_at))
                           for endpoint in session.execute(
                               select(endpoints.c.id, endpoints.c.event_types,
                                      endpoints.c.created_at).where(endpoints.c.enabled))]
+            statement = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
+                                outbox.c.subject, outbox.c.body, outbox.c.created_at)
+                         .where(outbox.c.webhooks_at.is_(None)).order_by(outbox.c.id)
+                         .limit(self.batch_size))
+            if self._postgres():
+                statement = statement.with_for_update(skip_locked=True)
+            if not subscribed:
+                # No endpoint to deliver to: the rows are only marked, by one statement that
+                # reads no body (on SQLite the file's write lock is held for a moment, not
+                # while a batch of events is read into Python and its marks written back).
+                return session.execute(
+                    update(outbox).where(outbox.c.id.in_(
+                        statement.with_only_columns(outbox.c.id).scalar_subquery()))
+                    .values(webhooks_at=now)).rowcount
+            rows = session.execute(statement).all()
+            if not rows:
+                return 0
             # Due a microsecond apart in the outbox's order, the order an endpoint gets them in.
             deliveries = [
                 store.new_delivery(endpoint_id, event_id=row.event_id,

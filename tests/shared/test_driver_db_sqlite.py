@@ -158,3 +158,26 @@ def test_connections_are_reused_at_most_keep_idle_and_none_after_dispose(drivers
     assert drivers._idle == []
     with drivers.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_each_connection_runs_the_setup_statements_and_counts_its_changes(engine):
+    """Temporary objects of the caller's own, made on every connection as it opens and seen by
+    that connection alone; ``total_changes`` counts what its statements and their triggers
+    changed."""
+    drivers = SqliteDriverConnections(engine, keep=1, setup=(
+        "CREATE TEMP VIEW counted (n) AS SELECT NULL",
+        "CREATE TEMP TRIGGER counted_add INSTEAD OF INSERT ON counted BEGIN "
+        "INSERT INTO item (id, name) SELECT NEW.n, 'n' WHERE NEW.n > 0; END"))
+    try:
+        with drivers.connect() as first, drivers.connect() as second:
+            for connection in (first, second):   # each has its own, made as it opened
+                before = connection.total_changes
+                connection.execute(text("INSERT INTO counted (n) VALUES (0)"))
+                assert connection.total_changes == before   # the trigger changed nothing
+            first.execute(text("INSERT INTO counted (n) VALUES (7)"))
+            assert first.total_changes == 1 and second.total_changes == 0
+        with engine.connect() as other:                      # not a connection of these
+            assert other.execute(text("SELECT count(*) FROM sqlite_temp_master")).scalar_one() == 0
+        assert stored(engine, 7)[0] == "n"
+    finally:
+        drivers.dispose()

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 from flask import Flask
 
+from services.survey import submission
 from shared.bus.outbox import notify_channel, outbox_written
 from shared.bus.wake import waker
 from shared.clock import isoformat_z
@@ -121,7 +122,8 @@ class FastSubmit:
                     if database.dialect == "postgresql":
                         drivers = DriverConnections(database.url, keep=web_threads())
                     else:
-                        drivers = SqliteDriverConnections(database.engine, keep=web_threads())
+                        drivers = SqliteDriverConnections(database.engine, keep=web_threads(),
+                                                          setup=submission.SQLITE_SETUP)
                     database.on_dispose(drivers.dispose)
                     self._drivers = drivers
         return self._drivers.connect()

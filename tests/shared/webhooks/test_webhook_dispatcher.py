@@ -222,6 +222,32 @@ def test_fan_out_with_no_endpoints_marks_the_rows_and_creates_nothing(database, 
         assert server.requests == []
 
 
+def test_with_no_endpoint_the_rows_are_marked_in_batches_without_reading_them(database, local):
+    """No endpoint to deliver to: each batch is one UPDATE (the oldest rows first) and no
+    event body is read — the write transaction, on SQLite the file's single write lock, lasts
+    a moment whatever the events."""
+    from sqlalchemy import event as sa_event
+    events = [record(database) for _ in range(5)]
+    worker = dispatcher(database, local, batch_size=2)
+    statements: list[str] = []
+    listener = lambda _conn, _cursor, sql, *_rest: statements.append(" ".join(sql.split()))  # noqa: E731
+    sa_event.listen(database.engine, "before_cursor_execute", listener)
+    try:
+        assert worker._fan_out_batch() == 2
+        outbox = TABLES.outbox
+        with database.transaction() as session:
+            marked = session.execute(select(outbox.c.event_id)
+                                     .where(outbox.c.webhooks_at.is_not(None))).scalars().all()
+        assert sorted(marked) == sorted(event["id"] for event in events[:2])
+        assert worker.fan_out() == 3
+    finally:
+        sa_event.remove(database.engine, "before_cursor_execute", listener)
+    assert not any("outbox.body" in sql for sql in statements), statements
+    updates = [sql for sql in statements if sql.startswith("UPDATE outbox")]
+    assert len(updates) == 3   # batches of 2, 2 and 1
+    assert all("LIMIT" in sql for sql in updates)
+
+
 def test_deliveries_come_only_from_committed_outbox_rows(database, local):
     with receiver() as server:
         hook = create_endpoint(database, server.url)

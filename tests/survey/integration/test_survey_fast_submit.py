@@ -2,6 +2,7 @@
 two-statement write under it (``submission``): same answer as the view, same guarantees."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -13,6 +14,7 @@ from services.survey.adapters.orm import ResponseRecord, platform
 from services.survey.app import build_context, create_app
 from services.survey.domain import definition as definition_module
 from services.survey.domain.invitations import hash_token
+from shared.driver_db import DriverConnections, SqliteDriverConnections
 from tests.survey.integration.test_survey_public_responses import link, responses, submit  # noqa: F401
 from tests.survey.survey_support import FULL_ANSWERS, active_survey, invite, learn_client, outbox, token_of
 
@@ -43,6 +45,23 @@ def test_the_direct_answer_is_the_views_answer(http, staff, link, survey_ctx):
     assert responses(survey_ctx) == 2
     events = outbox(survey_ctx, "survey.response.submitted")
     assert {event["data"]["response_id"] for event in events} == {first["id"], second["id"]}
+    # Stored alike, value for value and type for type (SQLite keeps what it is given).
+    if survey_ctx.database.dialect == "sqlite":
+        from sqlalchemy import text
+        with survey_ctx.database.engine.connect() as connection:
+            stored = {row[0]: row[1:] for row in connection.execute(text(
+                "SELECT r.id, r.answers, r.score, typeof(r.score), r.scoring_version, r.language,"
+                " r.nps, r.csat, r.ces, length(r.submitted_at), typeof(r.submitted_at),"
+                " length(i.answered_at), i.delivery_status, i.version, length(o.created_at),"
+                " o.attempts, o.sent_at IS NULL"
+                "  FROM survey_response r JOIN invitation i ON i.id = r.invitation_id"
+                "  JOIN outbox o ON o.event_type = 'survey.response.submitted'"
+                "   AND o.body LIKE '%' || r.id || '%'"))}
+        assert stored[first["id"]] == stored[second["id"]]
+    bodies = [{key: value for key, value in event.items() if key not in ("id", "sequence", "data", "time", "subject")}
+              for event in events]
+    assert bodies[0] == bodies[1]
+    assert [sorted(event["data"]) for event in events][0] == [sorted(event["data"]) for event in events][1]
 
 
 def test_the_direct_answer_is_logged_and_counted(http, link, survey_app, caplog):
@@ -87,8 +106,27 @@ def _read(ctx, token):
         return submission.linked_invitation(connection, hash_token(token))
 
 
-def _save(ctx, invitation, response_id):
-    with ctx.database.engine.begin() as connection:
+@contextlib.contextmanager
+def _connection(ctx, path: str):
+    """A SQLAlchemy connection in a transaction (the view's path), or a driver connection in
+    autocommit as the direct path uses (on SQLite with the submit's own view and trigger)."""
+    if path == "transaction":
+        with ctx.database.engine.begin() as connection:
+            yield connection
+        return
+    if ctx.database.dialect == "sqlite":
+        drivers = SqliteDriverConnections(ctx.database.engine, keep=1, setup=submission.SQLITE_SETUP)
+    else:
+        drivers = DriverConnections(ctx.database.url, keep=1)
+    try:
+        with drivers.connect() as connection:
+            yield connection
+    finally:
+        drivers.dispose()
+
+
+def _save(ctx, invitation, response_id, path="transaction"):
+    with _connection(ctx, path) as connection:
         return submission.save_response(
             connection, invitation, response_id=response_id, answers={"recommend": 9}, score=None,
             scoring_version="test", first={"nps": 9, "csat": None, "ces": None},
@@ -96,11 +134,13 @@ def _save(ctx, invitation, response_id):
             event_type="survey.response.submitted")
 
 
-def test_of_two_writes_read_before_either_only_the_first_stores_anything(http, link, survey_ctx):
+@pytest.mark.parametrize("path", ["transaction", "driver"])
+def test_of_two_writes_read_before_either_only_the_first_stores_anything(http, link, survey_ctx,
+                                                                         path):
     first, second = _read(survey_ctx, link["token"]), _read(survey_ctx, link["token"])
     assert first.answered_at is None and second.answered_at is None
-    assert _save(survey_ctx, first, "00000000-0000-4000-8000-000000000001") is not None
-    assert _save(survey_ctx, second, "00000000-0000-4000-8000-000000000002") is None
+    assert _save(survey_ctx, first, "00000000-0000-4000-8000-000000000001", path) is not None
+    assert _save(survey_ctx, second, "00000000-0000-4000-8000-000000000002", path) is None
     assert responses(survey_ctx) == 1
     [event] = outbox(survey_ctx, "survey.response.submitted")
     table = platform.event_sequence
@@ -114,10 +154,11 @@ def test_of_two_writes_read_before_either_only_the_first_stores_anything(http, l
     assert submit(http, link["token"], FULL_ANSWERS).get_json()["reason"] == "answered"
 
 
-def test_a_survey_changed_since_the_read_writes_nothing(http, staff, link, survey_ctx):
+@pytest.mark.parametrize("path", ["transaction", "driver"])
+def test_a_survey_changed_since_the_read_writes_nothing(http, staff, link, survey_ctx, path):
     stale = _read(survey_ctx, link["token"])
     assert http.post(f"/api/v1/surveys/{link['survey']['id']}/close", headers=staff).status_code == 200
-    assert _save(survey_ctx, stale, "00000000-0000-4000-8000-000000000003") is None
+    assert _save(survey_ctx, stale, "00000000-0000-4000-8000-000000000003", path) is None
     assert responses(survey_ctx) == 0 and outbox(survey_ctx, "survey.response.submitted") == []
     assert submit(http, link["token"], FULL_ANSWERS).get_json()["reason"] == "closed"
 
@@ -217,12 +258,13 @@ def test_an_ordinary_submit_wakes_the_relay_after_its_commit(http, link, survey_
         listener.close()
 
 
-def test_embedded_the_write_lock_is_taken_for_the_four_writes_only(http, staff, link, survey_ctx,
-                                                                    survey_app):
+def test_embedded_the_four_writes_are_one_statement_in_autocommit(http, staff, link, survey_ctx,
+                                                                   survey_app):
     """SQLite has one write lock per database: the direct path reads the link's invitation
-    outside any transaction (its answers are checked and scored with no lock held), then takes
-    the lock for the four writes — the invitation answered, the response, the subject's
-    sequence, the outbox row — and commits."""
+    outside any transaction (its answers are checked and scored with no lock held), then makes
+    the four writes — the invitation answered, the response, the subject's sequence, the outbox
+    row — as one statement on its own (the write lock taken as it starts, committed as it ends),
+    through its connection's own view and trigger."""
     assert survey_ctx.database.dialect == "sqlite"
     client_id = learn_client(survey_ctx)
     tokens = [token_of(invite(http, staff, link["survey"]["id"], client_id,
@@ -241,12 +283,20 @@ def test_embedded_the_write_lock_is_taken_for_the_four_writes_only(http, staff, 
             raw.set_trace_callback(None)
     top: list[str] = []   # a statement firing triggers is traced again for each: once here
     for sql in statements:
-        sql = " ".join(sql.split()).split(" (")[0]
+        sql = " ".join(sql.split())
         if not sql.startswith("--") and (not top or top[-1] != sql):
             top.append(sql)
-    assert [sql.split(" ")[0] for sql in top] == [
-        "SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "INSERT", "COMMIT"], statements
-    assert top[0].startswith("SELECT invitation.id") and top[1] == "BEGIN IMMEDIATE"
-    assert [sql.replace("INSERT INTO", "INTO").split(" ")[1] for sql in top[2:6]] == [
-        "invitation", "survey_response", "event_sequence", "outbox"]
+    assert len(top) == 2, statements
+    assert top[0].startswith("SELECT invitation.id")
+    assert top[1].startswith("INSERT INTO clientloop_submit ")
+    assert not any(sql.startswith(("BEGIN", "COMMIT", "SAVEPOINT")) for sql in statements)
+    # Its trigger's four writes, and the tally triggers they set off, ran inside it.
+    assert sum(1 for sql in statements if " ".join(sql.split()) == top[1]) >= 4
+    # The outbox body carries the number the statement took, as 20 digits.
+    numbers = [event["sequence"] for event in outbox(survey_ctx) if event["subject"] == client_id]
+    table = platform.event_sequence
+    with survey_ctx.database.transaction() as session:
+        taken = session.execute(select(table.c.last_value)
+                                .where(table.c.subject == client_id)).scalar_one()
+    assert numbers == [f"{number:020d}" for number in range(1, taken + 1)]
     assert responses(survey_ctx) == 2
