@@ -17,7 +17,9 @@ On SQLite a statement's values go through the bind processors of the engine's ow
 its rows through the result processors (dates are stored as text there), so that the stored
 values and the rows read are the very ones SQLAlchemy would write and return. Autocommit means
 each statement on its own; :meth:`SqliteDriverConnection.write_transaction` holds SQLite's write
-lock (``BEGIN IMMEDIATE``) only around the writes that must be atomic together.
+lock (``BEGIN IMMEDIATE``) only around the writes that must be atomic together. A caller may
+instead have each connection make temporary objects of its own as it opens (``setup``: a view
+and a trigger that runs several writes, say), so that such writes are one statement.
 """
 from __future__ import annotations
 

@@ -16,9 +16,11 @@ nothing (then the link's state is read again and reported). ``UNIQUE (invitation
 last guard. Since the second statement is atomic on its own, it may run outside a transaction
 (``api.fast_submit``: two round trips in all, no ``BEGIN``/``COMMIT``) or inside the caller's.
 SQLite has no data-modifying ``WITH``: the same steps are four statements in one
-``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips) — the caller's, or,
-on a driver connection in autocommit (``api.fast_submit``), one around those four only, so that
-SQLite's single write lock is not held while the answers are read, checked and scored. The survey's
+``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips) in the caller's
+transaction; on the submit's own driver connections in autocommit (``api.fast_submit``) they
+are **one** statement, an insert into a view of the connection's own whose trigger runs the four
+(``SQLITE_SETUP``), so that SQLite's single write lock is held neither while the answers are
+read, checked and scored nor while the writing thread waits for the interpreter. The survey's
 definition is parsed once per survey version and kept (``definition_for``).
 """
 from __future__ import annotations
@@ -60,8 +62,8 @@ LINKED = (
 
 DEFINITION = select(_survey.c.definition, _survey.c.version).where(_survey.c.id == bindparam("id"))
 
-#: The marker the outbox body carries where the subject's sequence goes (PostgreSQL fills it in
-#: the statement that takes the number).
+#: The marker the outbox body carries where the subject's sequence goes (the statement that
+#: takes the number fills it in: PostgreSQL's, and SQLite's single one).
 _SEQUENCE_MARK = 0
 
 #: Still open, at the version whose definition checked the answers (both dialects).
