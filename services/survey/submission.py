@@ -43,7 +43,8 @@ from services.survey.domain.definition import (DefinitionRules, SurveyDefinition
                                                validate_survey_definition)
 from shared.bus.envelope import SEQUENCE_DIGITS, build_envelope
 from shared.bus.outbox import record_event_on, split_at_sequence
-from shared.db import UTCDateTime
+from shared.db import Database, UTCDateTime
+from shared.driver_db import DriverConnections, SqliteDriverConnections
 
 _invitation = InvitationRecord.__table__
 _link = InvitationLinkRecord.__table__
@@ -149,6 +150,16 @@ SAVE_SQLITE = text("INSERT INTO clientloop_submit ({0}) VALUES ({1})".format(
     ", ".join(_SUBMIT_COLUMNS), ", ".join(f":{name}" for name in _SUBMIT_COLUMNS))).bindparams(
     bindparam("now", type_=UTCDateTime()), bindparam("answers", type_=ResponseRecord.answers.type),
     bindparam("score", type_=ResponseRecord.score.type))
+
+
+def driver_connections(database: Database, *, keep: int) -> DriverConnections | SqliteDriverConnections:
+    """The submit's own driver connections to ``database`` (``shared.driver_db``), ``keep`` of
+    them kept: psycopg on PostgreSQL; on SQLite ``sqlite3`` connections that each make the
+    submit's view and trigger as they open (``SQLITE_SETUP``), so that ``save_response`` writes
+    in one statement on them."""
+    if database.dialect == "postgresql":
+        return DriverConnections(database.url, keep=keep)
+    return SqliteDriverConnections(database.engine, keep=keep, setup=SQLITE_SETUP)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from shared.bus.outbox import notify_channel, outbox_written
 from shared.bus.wake import waker
 from shared.clock import isoformat_z
 from shared.config import web_threads
-from shared.driver_db import DriverConnections, SqliteDriverConnections
 from shared.web import metrics
 
 PATH = "/api/v1/public/responses"
@@ -113,17 +112,13 @@ class FastSubmit:
         its threads, in autocommit: on PostgreSQL the write is one atomic statement (no
         ``BEGIN``/``COMMIT`` round trips, no ping — a connection the server dropped fails the
         request over to the view, which gets a fresh one, and is not kept); on SQLite the
-        invitation is read outside any transaction and the four writes take the write lock
-        together (``submission.save_response``)."""
+        invitation is read outside any transaction and the four writes are one statement
+        (``submission.driver_connections``)."""
         if self._drivers is None:
             with self._drivers_lock:
                 if self._drivers is None:
                     database = self._ctx.database
-                    if database.dialect == "postgresql":
-                        drivers = DriverConnections(database.url, keep=web_threads())
-                    else:
-                        drivers = SqliteDriverConnections(database.engine, keep=web_threads(),
-                                                          setup=submission.SQLITE_SETUP)
+                    drivers = submission.driver_connections(database, keep=web_threads())
                     database.on_dispose(drivers.dispose)
                     self._drivers = drivers
         return self._drivers.connect()

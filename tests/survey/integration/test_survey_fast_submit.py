@@ -14,7 +14,6 @@ from services.survey.adapters.orm import ResponseRecord, platform
 from services.survey.app import build_context, create_app
 from services.survey.domain import definition as definition_module
 from services.survey.domain.invitations import hash_token
-from shared.driver_db import DriverConnections, SqliteDriverConnections
 from tests.survey.integration.test_survey_public_responses import link, responses, submit  # noqa: F401
 from tests.survey.survey_support import FULL_ANSWERS, active_survey, invite, learn_client, outbox, token_of
 
@@ -58,10 +57,11 @@ def test_the_direct_answer_is_the_views_answer(http, staff, link, survey_ctx):
                 "  JOIN outbox o ON o.event_type = 'survey.response.submitted'"
                 "   AND o.body LIKE '%' || r.id || '%'"))}
         assert stored[first["id"]] == stored[second["id"]]
-    bodies = [{key: value for key, value in event.items() if key not in ("id", "sequence", "data", "time", "subject")}
-              for event in events]
-    assert bodies[0] == bodies[1]
-    assert [sorted(event["data"]) for event in events][0] == [sorted(event["data"]) for event in events][1]
+    first_event, second_event = events
+    own = ("id", "sequence", "data", "time", "subject")   # each event's own values
+    assert ({key: value for key, value in first_event.items() if key not in own}
+            == {key: value for key, value in second_event.items() if key not in own})
+    assert sorted(first_event["data"]) == sorted(second_event["data"])
 
 
 def test_the_direct_answer_is_logged_and_counted(http, link, survey_app, caplog):
@@ -114,10 +114,7 @@ def _connection(ctx, path: str):
         with ctx.database.engine.begin() as connection:
             yield connection
         return
-    if ctx.database.dialect == "sqlite":
-        drivers = SqliteDriverConnections(ctx.database.engine, keep=1, setup=submission.SQLITE_SETUP)
-    else:
-        drivers = DriverConnections(ctx.database.url, keep=1)
+    drivers = submission.driver_connections(ctx.database, keep=1)
     try:
         with drivers.connect() as connection:
             yield connection
