@@ -15,13 +15,16 @@ every field and in tracebacks (``redact``).
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import logging
 import logging.config
 import os
 import re
+import threading
 import time
+import weakref
 from typing import Any, Mapping
 
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
@@ -183,7 +186,7 @@ def dict_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {fmt: {"()": TextFormatter if for_people else JsonFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": fmt,
+        "handlers": {"stderr": {"class": "shared.logs.LineWriter", "formatter": fmt,
                                 "stream": "ext://sys.stderr"}},
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
@@ -194,6 +197,141 @@ def dict_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
             **({name: {"level": start_up} for name in NOISY_FOR_PEOPLE} if for_people else {}),
         },
     }
+
+
+class LineWriter(logging.StreamHandler):
+    """A stream handler whose logging threads only format: the writing is a thread's own.
+
+    ``logging.StreamHandler`` writes each line to the stream from the thread that logged it,
+    holding the handler's lock through the ``write`` — a system call that gives up the
+    interpreter lock, which the thread must then wait to take back (up to the interpreter's
+    switch interval, 5 ms, while other threads run Python) with the handler's lock still held,
+    so every other thread that logs meanwhile queues behind it. A web worker's request threads
+    each log an access line, so under load they queued there.
+
+    Here the logging thread formats the line (redaction and the request id need its context)
+    and appends it to a queue, taking no lock; a daemon thread of the process writes what has
+    queued up, in order, several lines per ``write`` under load. :meth:`flush` writes what is
+    queued from the calling thread, so ``logging.shutdown`` at exit (and ``setStream``) leaves
+    nothing behind; a queue beyond ``max_queued`` lines is written by the logging thread
+    itself, so a stream that stops taking lines holds up the loggers instead of filling the
+    memory. A process forked with lines queued leaves them to its parent: the child starts with
+    an empty queue and a writer thread of its own at its first line.
+    """
+
+    def __init__(self, stream=None, max_queued: int = 10_000, interval_s: float = 0.005) -> None:
+        super().__init__(stream)
+        self.max_queued = max_queued
+        self.interval_s = interval_s
+        self._lines: collections.deque[str] = collections.deque()
+        self._queued = threading.Event()
+        self._writing = threading.Lock()     # the writer thread and flush, never a logger
+        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        _line_writers.add(self)
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """``Handler.handle`` without the handler's lock around ``emit``: appending to the queue
+        is safe from any thread."""
+        passed = self.filter(record)
+        if isinstance(passed, logging.LogRecord):
+            record = passed
+        if passed:
+            self.emit(record)
+        return bool(passed)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - as StreamHandler: reported, never raised
+            self.handleError(record)
+            return
+        self._lines.append(line)
+        if len(self._lines) > self.max_queued:
+            self.flush()
+            return
+        if self._writer_pid != os.getpid():
+            self._start_writer()
+        if not self._queued.is_set():
+            self._queued.set()
+
+    def flush(self) -> None:
+        """Write every line queued so far (from this thread), then flush the stream."""
+        with self._writing:
+            self._write_queued()
+
+    def setStream(self, stream):
+        with self._writing:   # what was queued goes to the stream it was logged for
+            self._write_queued()
+        return super().setStream(stream)
+
+    def close(self) -> None:
+        self.flush()
+        _line_writers.discard(self)
+        super().close()
+
+    def _write_queued(self) -> None:
+        lines = self._lines
+        taken = []
+        while lines:
+            try:
+                taken.append(lines.popleft())
+            except IndexError:   # pragma: no cover - taken by another flush meanwhile
+                break
+        stream = self.stream
+        if stream is None:
+            return
+        try:
+            if taken:
+                stream.write("".join(taken))
+            if hasattr(stream, "flush"):
+                stream.flush()
+        except Exception:  # noqa: BLE001 - a stream that fails loses these lines, as StreamHandler's would
+            pass
+
+    def _start_writer(self) -> None:
+        with _writer_start:
+            if self._writer_pid == os.getpid():
+                return
+            self._writer = threading.Thread(target=self._write_forever, daemon=True,
+                                            name="log-writer")
+            self._writer_pid = os.getpid()
+            self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            self._queued.wait()
+            while True:
+                self._queued.clear()
+                with self._writing:
+                    self._write_queued()
+                time.sleep(self.interval_s)   # the lines logged meanwhile share the next write
+                if not self._lines:
+                    break
+
+    def _forked(self) -> None:
+        """In a forked child: the parent writes its own queued lines; none of its threads is
+        here, and its locks may have been held at the fork."""
+        self._lines.clear()
+        self._queued = threading.Event()
+        self._writing = threading.Lock()
+        self._writer = None
+        self._writer_pid = 0
+
+
+_line_writers: "weakref.WeakSet[LineWriter]" = weakref.WeakSet()
+_writer_start = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _writer_start
+    _writer_start = threading.Lock()
+    for writer in list(_line_writers):
+        writer._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:

@@ -7,14 +7,17 @@ import logging
 import logging.config
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from shared.logs import (NOISY, NOISY_FOR_PEOPLE, REDACTED, JsonFormatter, TextFormatter, dict_config,
-                         log_format, redact)
+from shared.logs import (NOISY, NOISY_FOR_PEOPLE, REDACTED, JsonFormatter, LineWriter, TextFormatter,
+                         dict_config, log_format, redact)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,17 +177,11 @@ def test_a_configured_process_logs_without_looking_up_the_caller():
     """The lines name no file, line, thread or process, so logging never walks the stack for
     them (a web worker logs once per request)."""
     program = (
-        "import json, logging, logging.config, sys\n"
-        "from shared.logs import dict_config\n"
-        "logging.config.dictConfig(dict_config('INFO'))\n"
         "def looked_up(*args, **kwargs):\n"
         "    raise SystemExit('the caller was looked up')\n"
         "logging.Logger.findCaller = looked_up\n"
         "logging.getLogger('clientloop.access').info('request', extra={'status': 201})\n")
-    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    line = json.loads(done.stderr.strip().splitlines()[-1])
+    line = json.loads(_configured_process(program).strip().splitlines()[-1])
     assert (line["logger"], line["message"], line["status"]) == ("clientloop.access", "request", 201)
     assert not {"thread", "process", "lineno"} & set(line)
 
@@ -200,3 +197,163 @@ def test_each_line_carries_its_own_utc_time_to_the_millisecond(created):
     from datetime import datetime, timezone
     expected = datetime.fromtimestamp(created, timezone.utc)
     assert line["time"] == expected.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(record.msecs):03d}Z"
+
+
+# -- LineWriter: logging threads format, a thread of the process writes -------------------------
+
+class _GatedStream(io.StringIO):
+    """A stream whose writes wait for ``gate`` (in the process that made it), noting which
+    threads wrote."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.writers: set[str] = set()
+        self.owner = os.getpid()
+
+    def write(self, text: str) -> int:
+        if os.getpid() == self.owner:
+            self.writers.add(threading.current_thread().name)
+            assert self.gate.wait(10), "the test never opened the gate"
+        return super().write(text)
+
+
+def _writer(stream, **settings) -> tuple[logging.Logger, LineWriter]:
+    handler = LineWriter(stream, **settings)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.Logger(f"line-writer-test-{id(handler)}")
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def test_the_configured_handler_is_the_line_writer():
+    config = dict_config("INFO")
+    assert config["handlers"]["stderr"]["class"] == "shared.logs.LineWriter"
+
+
+def test_a_logging_thread_does_not_wait_for_the_stream():
+    """StreamHandler writes in the logging thread: with the stream stuck, the log call would
+    not return."""
+    stream = _GatedStream()
+    logger, handler = _writer(stream)
+    try:
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: ([logger.info("line %d", n) for n in range(50)],
+                                                  done.set()), name="request-thread")
+        thread.start()
+        assert done.wait(3), "a log call waited for the stream"
+        assert "request-thread" not in stream.writers
+    finally:
+        stream.gate.set()
+        handler.close()
+    assert stream.getvalue().splitlines() == [f"line {n}" for n in range(50)]
+
+
+def test_every_line_of_every_thread_is_written_once_in_its_order_without_a_flush():
+    stream = io.StringIO()
+    logger, handler = _writer(stream)
+
+    def log(thread: int) -> None:
+        for n in range(300):
+            logger.info("t%d %d", thread, n)
+
+    threads = [threading.Thread(target=log, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 5
+    while len(stream.getvalue().splitlines()) < 2400 and time.monotonic() < deadline:
+        time.sleep(0.01)   # the writer thread's, not a flush
+    lines = stream.getvalue().splitlines()
+    handler.close()
+    assert len(lines) == 2400
+    for number in range(8):
+        assert [line for line in lines if line.startswith(f"t{number} ")] == \
+            [f"t{number} {n}" for n in range(300)]
+
+
+def test_a_full_queue_holds_the_logging_thread_back_and_loses_nothing():
+    stream = _GatedStream()
+    logger, handler = _writer(stream, max_queued=5)
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: ([logger.info("line %d", n) for n in range(20)],
+                                              done.set()))
+    thread.start()
+    try:
+        assert not done.wait(0.5), "the queue grew past its bound while the stream was stuck"
+    finally:
+        stream.gate.set()
+    assert done.wait(5)
+    handler.close()
+    assert stream.getvalue().splitlines() == [f"line {n}" for n in range(20)]
+
+
+def test_lines_logged_just_before_the_process_exits_are_written():
+    script = (
+        "import threading\n"
+        "log = logging.getLogger('clientloop.test')\n"
+        "def run(t):\n"
+        "    for n in range(500):\n"
+        "        log.info('line', extra={'writer': t, 'n': n})\n"
+        "threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n")
+    lines = [json.loads(line) for line in _configured_process(script).splitlines()]
+    assert sorted((line["writer"], line["n"]) for line in lines) == \
+        [(t, n) for t in range(4) for n in range(500)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_writes_its_own_lines_and_not_its_parents_queued_ones(tmp_path):
+    """A gunicorn worker is forked from a master that logged: the lines queued in the master
+    at the fork are the master's to write, and its writer may be mid-write (holding its lock)."""
+    path = tmp_path / "log"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+    class GatedFile(_GatedStream):
+        def write(self, text: str) -> int:
+            if os.getpid() == self.owner:
+                self.gate.wait(10)
+            return os.write(descriptor, text.encode())
+
+    stream = GatedFile()
+    logger, handler = _writer(stream)
+    logger.info("first")               # the writer thread takes it and waits at the gate
+    deadline = time.monotonic() + 5
+    while handler._lines and time.monotonic() < deadline:
+        time.sleep(0.01)
+    logger.info("queued at the fork")  # stays queued behind the stuck write
+    child = os.fork()
+    if child == 0:   # pragma: no cover - the child's exit status is the assertion
+        try:
+            logger.info("in the child")
+            handler.flush()
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while (found := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if found[0] == 0:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            pytest.fail("the child hung on a lock its parent's writer held at the fork")
+        status = found[1]
+    finally:
+        stream.gate.set()
+    handler.close()
+    os.close(descriptor)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sorted(path.read_text().splitlines()) == ["first", "in the child", "queued at the fork"]
+
+
+def _configured_process(program: str) -> str:
+    """The stderr of a Python process that configured logging as the services do, then ran
+    ``program`` (``logging`` imported) and exited normally."""
+    prelude = ("import logging, logging.config\n"
+               "from shared.logs import dict_config\n"
+               "logging.config.dictConfig(dict_config('INFO'))\n")
+    done = subprocess.run([sys.executable, "-c", prelude + program], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
