@@ -212,8 +212,8 @@ class LineWriter(logging.StreamHandler):
     Here the logging thread formats the line (redaction and the request id need its context)
     and appends it to a queue, taking no lock; a daemon thread of the process writes what has
     queued up, in order, several lines per ``write`` under load. :meth:`flush` writes what is
-    queued from the calling thread, so ``logging.shutdown`` at exit (and ``setStream``) leaves
-    nothing behind; a queue beyond ``max_queued`` lines is written by the logging thread
+    queued from the calling thread, so ``logging.shutdown`` at exit (and ``setStream``, which
+    flushes before it swaps) leaves nothing behind; a queue beyond ``max_queued`` lines is written by the logging thread
     itself, so a stream that stops taking lines holds up the loggers instead of filling the
     memory. A process forked with lines queued leaves them to its parent: the child starts with
     an empty queue and a writer thread of its own at its first line.
@@ -226,8 +226,7 @@ class LineWriter(logging.StreamHandler):
         self._lines: collections.deque[str] = collections.deque()
         self._queued = threading.Event()
         self._writing = threading.Lock()     # the writer thread and flush, never a logger
-        self._writer: threading.Thread | None = None
-        self._writer_pid = 0
+        self._writer: threading.Thread | None = None   # this process's (reset in a forked child)
         _line_writers.add(self)
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -250,7 +249,7 @@ class LineWriter(logging.StreamHandler):
         if len(self._lines) > self.max_queued:
             self.flush()
             return
-        if self._writer_pid != os.getpid():
+        if self._writer is None:
             self._start_writer()
         if not self._queued.is_set():
             self._queued.set()
@@ -260,24 +259,14 @@ class LineWriter(logging.StreamHandler):
         with self._writing:
             self._write_queued()
 
-    def setStream(self, stream):
-        with self._writing:   # what was queued goes to the stream it was logged for
-            self._write_queued()
-        return super().setStream(stream)
-
     def close(self) -> None:
         self.flush()
         _line_writers.discard(self)
         super().close()
 
     def _write_queued(self) -> None:
-        lines = self._lines
-        taken = []
-        while lines:
-            try:
-                taken.append(lines.popleft())
-            except IndexError:   # pragma: no cover - taken by another flush meanwhile
-                break
+        lines = self._lines   # loggers only append; only the holder of ``_writing`` takes
+        taken = [lines.popleft() for _ in range(len(lines))]
         stream = self.stream
         if stream is None:
             return
@@ -291,12 +280,11 @@ class LineWriter(logging.StreamHandler):
 
     def _start_writer(self) -> None:
         with _writer_start:
-            if self._writer_pid == os.getpid():
-                return
-            self._writer = threading.Thread(target=self._write_forever, daemon=True,
-                                            name="log-writer")
-            self._writer_pid = os.getpid()
-            self._writer.start()
+            if self._writer is None:
+                writer = threading.Thread(target=self._write_forever, daemon=True,
+                                          name="log-writer")
+                writer.start()
+                self._writer = writer
 
     def _write_forever(self) -> None:
         while True:
@@ -316,7 +304,6 @@ class LineWriter(logging.StreamHandler):
         self._queued = threading.Event()
         self._writing = threading.Lock()
         self._writer = None
-        self._writer_pid = 0
 
 
 _line_writers: "weakref.WeakSet[LineWriter]" = weakref.WeakSet()
