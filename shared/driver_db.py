@@ -8,7 +8,7 @@ its own. Through SQLAlchemy's ``Connection`` and pool, checking a connection out
 executing a compiled statement cost about as much CPU as the rest of the request's Python work;
 here a statement is a dictionary lookup and a psycopg ``execute``. :class:`DriverConnection`
 offers the small part of SQLAlchemy's ``Connection`` the path's code calls (``execute(…)``
-with ``first()``, ``one()``, ``scalar_one()``; ``dialect.name``; ``engine.url``), so that code
+with ``first()``, ``one()``, ``scalar_one()``; ``dialect.name``; ``engine.url``; ``info``), so that code
 runs unchanged on either. Driver errors are raised as SQLAlchemy's (``IntegrityError``,
 ``OperationalError``…), as the same statement would raise them through SQLAlchemy; a connection
 the server dropped is closed, not kept, and the next call opens a new one.
@@ -102,12 +102,13 @@ class DriverConnections(_KeptConnections):
     def __init__(self, url: str | URL, *, keep: int = 8) -> None:
         from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
         url = make_url(normalise_url(str(url)) if isinstance(url, str) else url)
-        super().__init__(url, psycopg_dialect(), keep)
+        super().__init__(url, psycopg_dialect(paramstyle="numeric_dollar"), keep)
         self._dsn = psycopg_dsn(self.url)
 
     def _open(self):
         import psycopg
-        return psycopg.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        return psycopg.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                               cursor_factory=psycopg.RawCursor)
 
     def _wrap(self, raw, generation: int) -> "DriverConnection":
         return DriverConnection(self, raw, generation)
@@ -115,11 +116,17 @@ class DriverConnections(_KeptConnections):
     def _reusable(self, raw) -> bool:
         return not (raw.closed or raw.broken)
 
-    def sql(self, statement) -> str:
-        """``statement`` (a SQLAlchemy statement built once) as the driver's SQL text."""
+    def sql(self, statement) -> tuple[str, tuple[str, ...]]:
+        """``statement`` (a SQLAlchemy statement built once) as the driver's SQL text with
+        numbered placeholders (``$1``…), and the names of its parameters in that order. The
+        connections' cursors send that text as it is (``psycopg.RawCursor``): psycopg need not
+        convert named placeholders on every call, which it does not cache for a statement of
+        more than 50 parameters or 4 KB."""
         found = self._compiled.get(statement)
         if found is None:
-            found = self._compiled[statement] = str(statement.compile(dialect=self.dialect))
+            compiled = statement.compile(dialect=self.dialect)
+            found = self._compiled[statement] = (compiled.string,
+                                                 tuple(compiled.positiontup or ()))
         return found
 
 
@@ -131,6 +138,8 @@ class DriverConnection:
         self._owner = owner
         self._raw = raw
         self._generation = generation
+        self.info: dict[str, Any] = {}
+        """Free for the caller's code, as a ``Connection``'s or a ``Session``'s ``info``."""
 
     @property
     def engine(self) -> DriverConnections:
@@ -142,9 +151,10 @@ class DriverConnection:
 
     def execute(self, statement, parameters: Mapping[str, Any] | None = None) -> "DriverResult":
         import psycopg
-        sql = self._owner.sql(statement)
+        sql, names = self._owner.sql(statement)
+        values = [parameters[name] for name in names] if names else None
         try:
-            return DriverResult(self._raw.execute(sql, parameters))
+            return DriverResult(self._raw.execute(sql, values))
         except psycopg.Error as error:
             raise sa_exc.DBAPIError.instance(sql, parameters, error, psycopg.Error) from error
 

@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, *,
         blueprints=[complaints_blp, reports_blp, improvements_blp, root_causes_blp,
                     forecasts_blp])
     init_console(app, console)  # the staff pages: /complaints/console/ (services/complaints/web)
+    from services.complaints.api.fast_open import install
+    install(app)  # ordinary openings answered without the framework (PostgreSQL)
     return app
 
 

@@ -113,8 +113,7 @@ _OPENING_FIELDS = ("channel", "category", "severity", "title", "description", "r
 def opening_errors(session: Session, fields: Mapping[str, Any],
                    rules: ComplaintRules) -> dict[str, list[str]]:
     """Everything wrong with a new complaint's fields, its client included, by field."""
-    problems = errors_of(validate_opening, **{name: fields.get(name) for name in _OPENING_FIELDS},
-                         limits=rules.text_limits)
+    problems = _opening_problems(fields, rules)
     if fields.get("client_id") is not None:
         problems.update(errors_of(client_for_new_complaint, session, str(fields["client_id"])))
     return problems
@@ -126,8 +125,7 @@ def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, 
     timeline and its ``complaint.opened`` event with the next number — on PostgreSQL in one
     statement that takes the number, so the counter every opening queues for is locked only
     from there to the commit."""
-    problems = errors_of(validate_opening, **{name: fields.get(name) for name in _OPENING_FIELDS},
-                         limits=rules.text_limits)
+    problems = _opening_problems(fields, rules)
     client_id = str(fields["client_id"])
     try:
         client = client_for_new_complaint(session, client_id)
@@ -139,20 +137,59 @@ def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, 
         raise ValidationFailed(problems)
     at_write = repository.numbers_at_write(session)
     number = repository.PROVISIONAL_NUMBER if at_write else repository.next_ref_number(session)
-    complaint, events = open_complaint(
-        complaint_id=uuid.uuid4(), ref=format_ref(number), client_id=UUID(client_id),
-        client_tier=client.tier, channel=fields.get("channel"), category=fields.get("category"),
-        severity=fields.get("severity"), title=fields.get("title"),
-        description=fields.get("description"), remedy_sought=fields.get("remedy_sought"),
-        assignee=fields.get("assignee"), by=by, now=now, rules=rules)
+    complaint, events = _new_complaint(fields, client, number, by=by, now=now, rules=rules)
     if not at_write:
         entry_ids = repository.insert_complaint(session, complaint, created_by=by)
         publish(session, complaint, events)
         return Changed(complaint, list(complaint.timeline), events, entry_ids, client.name)
+    return _insert_numbered(session, complaint, events, client, by=by,
+                            checked=False)  # never None: unchecked, the statement writes
+
+
+def open_at_once(connection, fields: Mapping[str, Any], *, by: str, now: datetime,
+                 rules: ComplaintRules) -> Changed | None:
+    """:func:`open_new_complaint` on PostgreSQL outside a transaction, in two statements: the
+    client's directory entry read without a lock, then the one statement that writes (see
+    ``repository.insert_numbered``), which writes only if the entry still says what was read.
+    ``None``, with nothing written, when the opening is not that simple — invalid fields, a
+    client that may not complain or is not (yet) known, a directory entry that changed
+    meanwhile: :func:`open_new_complaint` in a transaction says what to answer."""
+    if _opening_problems(fields, rules):
+        return None
+    client = repository.directory_entry(connection, str(fields["client_id"]), lock=False)
+    if client is None or client.status == "erased" or not client.registered:
+        return None
+    complaint, events = _new_complaint(fields, client, repository.PROVISIONAL_NUMBER, by=by,
+                                       now=now, rules=rules)
+    return _insert_numbered(connection, complaint, events, client, by=by, checked=True)
+
+
+def _opening_problems(fields: Mapping[str, Any], rules: ComplaintRules) -> dict[str, list[str]]:
+    return errors_of(validate_opening, **{name: fields.get(name) for name in _OPENING_FIELDS},
+                     limits=rules.text_limits)
+
+
+def _new_complaint(fields: Mapping[str, Any], client: repository.DirectoryEntry, number: int, *,
+                   by: str, now: datetime, rules: ComplaintRules
+                   ) -> tuple[Complaint, list[DomainEvent]]:
+    return open_complaint(
+        complaint_id=uuid.uuid4(), ref=format_ref(number), client_id=UUID(str(fields["client_id"])),
+        client_tier=client.tier, channel=fields.get("channel"), category=fields.get("category"),
+        severity=fields.get("severity"), title=fields.get("title"),
+        description=fields.get("description"), remedy_sought=fields.get("remedy_sought"),
+        assignee=fields.get("assignee"), by=by, now=now, rules=rules)
+
+
+def _insert_numbered(session, complaint: Complaint, events: list[DomainEvent],
+                     client: repository.DirectoryEntry, *, by: str, checked: bool
+                     ) -> Changed | None:
     [event] = events
     numbered = repository.insert_numbered(
         session, complaint, created_by=by, service=SERVICE, event_type=event.type,
-        subject=str(event.subject), data=event.json_data(), time=event.occurred_at)
+        subject=str(event.subject), data=event.json_data(), time=event.occurred_at,
+        checked=client if checked else None)
+    if numbered is None:
+        return None
     complaint.ref = format_ref(numbered.number)
     event = replace(event, data={**event.data, "ref": complaint.ref})
     return Changed(complaint, list(complaint.timeline), [event], [numbered.entry_id],

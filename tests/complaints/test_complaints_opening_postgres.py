@@ -1,6 +1,7 @@
 """Opening a complaint on PostgreSQL: two statements (the client's directory entry, then one
 that takes the number, writes the complaint, its timeline entry and its event, and wakes the
-relay at the commit), an answer equal to what a read answers, an event naming the number the
+relay at the commit) — outside a transaction for an ordinary request, in the view's transaction
+otherwise — an answer equal to what a read answers, an event naming the number the
 complaint got, and numbers without gaps or duplicates however many open at once."""
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import psycopg
 import pytest
 from sqlalchemy import event, select, text
 
+from services.complaints import service
 from services.complaints.adapters.orm import platform
 from services.complaints.adapters.repository import COMPLAINTS
 from services.complaints.app import build_context, create_app
 from shared.bus.outbox import notify_channel
+from shared.driver_db import DriverConnection
 from shared.migrations import upgrade
 from tests.complaints.complaints_helpers import ComplaintsApi, register_client
 
@@ -41,18 +44,33 @@ def outbox_events(ctx) -> list[dict]:
 
 
 def test_opening_takes_two_statements_and_answers_what_a_read_answers(pg_api, pg_ctx,
-                                                                      postgres_url):
+                                                                      postgres_url, monkeypatch):
+    """The ordinary opening (``api.fast_open``): two statements on a driver connection in
+    autocommit — the directory entry, then the write — and none through the ORM's engine (no
+    ``BEGIN``, no ``COMMIT``)."""
     pg_api.opened()  # the first request of an app reads the token revocations once
     statements: list[str] = []
     event.listen(pg_ctx.database.engine, "before_cursor_execute",
                  lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    driver_statements: list[str] = []
+    execute = DriverConnection.execute
+
+    def traced(connection, statement, parameters=None):
+        driver_statements.append(connection.engine.sql(statement)[0])
+        return execute(connection, statement, parameters)
+
+    monkeypatch.setattr(DriverConnection, "execute", traced)
     with psycopg.connect(postgres_url, autocommit=True) as relay:
         relay.execute(f'LISTEN "{notify_channel("complaints")}"')
         response = pg_api.open(title="工单无人处理 \"quoted\" CMP-000001", channel="phone")
         assert response.status_code == 201, response.get_json()
         woken = [notice.channel for notice in relay.notifies(timeout=5, stop_after=1)]
     assert woken == [notify_channel("complaints")]  # the relay's channel, at the commit
-    assert len(statements) == 2, statements
+    assert statements == []
+    assert len(driver_statements) == 2, driver_statements
+    assert "FROM known_client" in driver_statements[0]
+    assert "FOR SHARE" not in driver_statements[0]   # the write checks the entry again
+    assert driver_statements[1].lstrip().startswith("WITH client AS")
     opened = response.get_json()
     assert opened["ref"] == "CMP-000002"
     read = pg_api.get(opened["id"])
@@ -65,6 +83,24 @@ def test_opening_takes_two_statements_and_answers_what_a_read_answers(pg_api, pg
     assert envelope["sequence"] == "2".zfill(20)
     assert envelope["data"]["ref"] == "CMP-000002"
     assert envelope["data"]["complaint_id"] == opened["id"]
+
+
+def test_in_a_transaction_opening_takes_two_statements(pg_api, pg_ctx):
+    """The view's opening (an ``Idempotency-Key``, say), inside the caller's transaction: the
+    directory entry share-locked, then the one statement that writes."""
+    client_id = pg_api.default_client()
+    statements: list[str] = []
+    event.listen(pg_ctx.database.engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    with pg_ctx.database.transaction() as session:
+        changed = service.open_new_complaint(
+            session, pg_api.body(client_id=client_id), by="staff-user", now=pg_ctx.clock(),
+            rules=pg_ctx.extras["rules"])
+    assert len(statements) == 2, statements
+    assert "FOR SHARE" in statements[0]
+    assert changed.complaint.ref == "CMP-000001"
+    response = pg_api.open(headers=pg_api.headers(**{"Idempotency-Key": "k-1"}))
+    assert response.status_code == 201 and response.get_json()["ref"] == "CMP-000002"
 
 
 def test_a_number_past_six_digits_is_written_in_full(pg_api, pg_ctx):

@@ -50,6 +50,29 @@ def test_statements_answer_as_through_sqlalchemy(drivers, postgres_url):
         engine.dispose()
 
 
+def test_a_long_statement_is_sent_with_numbered_placeholders_converted_once(drivers,
+                                                                           monkeypatch):
+    """Over 50 parameters (psycopg would convert its named placeholders on every call, as it
+    keeps no such statement): numbered once by the compile, a name used twice is one number,
+    and the text goes to the server as it is."""
+    import psycopg._queries as queries
+    names = [f"p{number}" for number in range(60)]
+    long = text("SELECT " + " + ".join(f"CAST(:{name} AS integer)" for name in names)
+                + " + CAST(:p0 AS integer), '%' || CAST(:p1 AS text)")
+    sql, order = drivers.sql(long)
+    assert "$1" in sql and "$61" not in sql and ":p" not in sql
+    assert list(order) == names
+    converted: list[bytes] = []
+    monkeypatch.setattr(queries, "_query2pg_nocache",
+                        lambda query, *rest: converted.append(query))   # never called
+    with drivers.connect() as connection:
+        for base in (0, 1):
+            values = {name: number + base for number, name in enumerate(names)}
+            total = sum(values.values()) + values["p0"]
+            assert connection.execute(long, values).one() == (total, f"%{values['p1']}")
+    assert converted == []
+
+
 def test_driver_errors_are_sqlalchemys(drivers):
     with drivers.connect() as connection:
         connection.execute(ADD, {"id": 1, "name": "one"})

@@ -81,15 +81,19 @@ class DirectoryEntry(NamedTuple):
     registered: bool
 
 
-def directory_entry(session: Session, client_id: str) -> DirectoryEntry | None:
-    """The client's directory entry, share-locked until the transaction ends (an erasure
-    being applied meanwhile waits for this transaction, or comes first), or ``None``."""
-    row = session.execute(_ENTRY, {"client_id": client_id}).first()
+def directory_entry(session: Session, client_id: str, *, lock: bool = True
+                    ) -> DirectoryEntry | None:
+    """The client's directory entry, or ``None``: share-locked until the transaction ends (an
+    erasure being applied meanwhile waits for this transaction, or comes first); ``lock=False``:
+    a plain read, for a caller whose write checks the entry again (:func:`insert_numbered`'s
+    ``checked``)."""
+    row = session.execute(_ENTRY if lock else _ENTRY_UNLOCKED, {"client_id": client_id}).first()
     return None if row is None else DirectoryEntry(*row)
 
 
-_ENTRY = (select(CLIENTS.c.name, CLIENTS.c.tier, CLIENTS.c.status, CLIENTS.c.registered)
-          .where(CLIENTS.c.id == bindparam("client_id")).with_for_update(read=True))
+_ENTRY_UNLOCKED = (select(CLIENTS.c.name, CLIENTS.c.tier, CLIENTS.c.status, CLIENTS.c.registered)
+                   .where(CLIENTS.c.id == bindparam("client_id")))
+_ENTRY = _ENTRY_UNLOCKED.with_for_update(read=True)
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -155,12 +159,18 @@ class Numbered(NamedTuple):
 
 def insert_numbered(session: Session, complaint: Complaint, *, created_by: str, service: str,
                     event_type: str, subject: str, data: Mapping[str, Any],
-                    time: datetime) -> Numbered:
+                    time: datetime, checked: DirectoryEntry | None = None) -> Numbered | None:
     """PostgreSQL: take the next complaint number, insert the complaint (its ``ref`` made of
     that number, whatever ``complaint.ref`` says) with its one timeline entry, and record its
     event (``data`` holding ``complaint.ref``, replaced there too) with ``NOTIFY`` — one
     statement, the last before the commit, so the counter row stays locked for as short a
-    time as can be: every opening queues for it."""
+    time as can be: every opening queues for it.
+
+    ``checked``: the client's directory entry as the caller read it without a lock. The
+    statement then share-locks the row and writes only if it still says exactly that (and the
+    client may still complain); else it writes nothing and ``None`` is returned. Atomic on its
+    own, so it may run outside a transaction: an erasure or a new tier being applied meanwhile
+    either comes first (nothing is written) or waits for the statement."""
     if len(complaint.timeline) != 1:
         raise ValueError("a new complaint has exactly one timeline entry")
     envelope, params = outbox.event_parameters(service=service, event_type=event_type,
@@ -174,9 +184,17 @@ def insert_numbered(session: Session, complaint: Complaint, *, created_by: str, 
     params.update(t_at=entry.at, t_by=entry.by, t_action=entry.action,
                   t_from_status=entry.from_status, t_to_status=entry.to_status,
                   t_note=entry.note, t_details=json.dumps(_json_safe(dict(entry.details))))
-    row = session.execute(_open_statement(), params).one()
-    return Numbered(int(row.last_number), int(row.entry_id),
-                    outbox.event_recorded(session, envelope, row.sequence))
+    if checked is not None:
+        params.update(k_client_id=str(complaint.client_id), k_name=checked.name,
+                      k_tier=checked.tier)
+    row = session.execute(_open_statement(checked is not None), params).first()
+    if row is None:
+        if checked is None:
+            raise RuntimeError("the opening statement wrote nothing")
+        return None
+    last_number, entry_id, sequence = row[0], row[1], row[2]
+    return Numbered(int(last_number), int(entry_id),
+                    outbox.event_recorded(session, envelope, sequence))
 
 
 def _typed(table, name: str, parameter: str | None = None) -> str:
@@ -188,18 +206,29 @@ def _typed(table, name: str, parameter: str | None = None) -> str:
     return f"CAST(:{parameter or name} AS {type_name})"
 
 
+#: The client's directory row, still as read and still one a complaint may name, share-locked.
+_CLIENT_CHECK = f"""client AS (
+    SELECT 1 FROM {CLIENTS.name}
+     WHERE id = :k_client_id AND registered AND status <> 'erased'
+       AND name IS NOT DISTINCT FROM CAST(:k_name AS text)
+       AND tier IS NOT DISTINCT FROM CAST(:k_tier AS text)
+       FOR SHARE
+), """
+
+
 @lru_cache(maxsize=None)
-def _open_statement():
+def _open_statement(checked: bool = False):
     """:func:`insert_numbered`'s statement. The counter is upserted (the migration seeds its
-    row; should someone have removed it, numbering starts again at 1 as it always did)."""
+    row; should someone have removed it, numbering starts again at 1 as it always did);
+    ``checked``: only from the directory row ``_CLIENT_CHECK`` finds."""
     complaint_values = ", ".join(
         "ref.ref" if name == "ref" else _typed(COMPLAINTS, name, f"c_{name}")
         for name in _INSERTED_COLUMNS)
     entry_values = ", ".join(_typed(TIMELINE, name, f"t_{name}")
                              for name in _TIMELINE_COLUMNS if name != "complaint_id")
     return text(f"""
-WITH number AS (
-    INSERT INTO complaint_ref_counter (id, last_number) VALUES (1, 1)
+WITH {_CLIENT_CHECK if checked else ""}number AS (
+    INSERT INTO complaint_ref_counter (id, last_number) {"SELECT 1, 1 FROM client" if checked else "VALUES (1, 1)"}
     ON CONFLICT (id) DO UPDATE SET last_number = complaint_ref_counter.last_number + 1
     RETURNING last_number
 ), ref AS (

@@ -50,15 +50,15 @@ def complaint_view(row, now, names: Mapping[str, str | None],
     ``names``: the client names of :func:`queue.client_names`."""
     return _view(repository.complaint_from_row(row), now,
                  None if row.client_erased else names.get(row.client_id),
-                 bool(row.client_erased), row.created_by, timeline)
+                 bool(row.client_erased), row.created_by, timeline, rules())
 
 
 def _view(complaint: Complaint, now, client_name: str | None, client_erased: bool,
-          created_by: str, timeline: Iterable[Any] | None) -> dict[str, Any]:
+          created_by: str, timeline: Iterable[Any] | None, rules) -> dict[str, Any]:
     view = {name: getattr(complaint, name) for name in _COMPLAINT_FIELDS}
     view.update(id=str(complaint.id), client_id=str(complaint.client_id),
                 client_name=client_name, overdue=complaint.overdue(now),
-                allowed_actions=[str(a) for a in complaint.allowed_actions(now, rules())],
+                allowed_actions=[str(a) for a in complaint.allowed_actions(now, rules)],
                 client_erased=client_erased, created_by=created_by)
     if timeline is not None:
         view["timeline"] = list(timeline)
@@ -69,7 +69,7 @@ _COMPLAINT_SCHEMA = ComplaintSchema()
 
 
 def _answer(view: dict[str, Any], version: int, status: int = 200):
-    response = current_app.make_response((_COMPLAINT_SCHEMA.dump(view), status))
+    response = current_app.make_response((dump(view), status))
     if status == 201:
         response.headers["Location"] = f"{request.script_root}/api/v1/complaints/{view['id']}"
     return with_etag(response, version)
@@ -83,14 +83,23 @@ def respond_with(session, complaint_id, status: int = 200):
     return _answer(view, row.version, status)
 
 
-def respond_opened(changed: service.Changed, created_by: str):
+def dump(view: dict[str, Any]) -> dict[str, Any]:
+    """A complaint's view as the API answers it (``ComplaintSchema``)."""
+    return _COMPLAINT_SCHEMA.dump(view)
+
+
+def opened_view(changed: service.Changed, created_by: str, now, rules) -> dict[str, Any]:
     """The complaint just opened, as :func:`respond_with` would read it back, from what the
     opening wrote (the rows hold exactly these values; nobody else can have changed them
     before the answer leaves, and the directory entry was share-locked while it was read)."""
     complaint = changed.complaint
     timeline = repository.timeline_view(complaint.id, changed.entries, changed.entry_ids)
-    view = _view(complaint, ctx().clock(), changed.client_name, False, created_by, timeline)
-    return _answer(view, complaint.version, 201)
+    return _view(complaint, now, changed.client_name, False, created_by, timeline, rules)
+
+
+def respond_opened(changed: service.Changed, created_by: str):
+    view = opened_view(changed, created_by, ctx().clock(), rules())
+    return _answer(view, changed.complaint.version, 201)
 
 
 @blp.route("")

@@ -16,12 +16,8 @@ back), and a request handed over is not counted twice by the rate limit.
 """
 from __future__ import annotations
 
-import io
 import json
-import logging
-import threading
 import time
-import uuid
 from typing import Any, Callable, Iterable
 
 from flask import Flask
@@ -32,15 +28,12 @@ from shared.bus.wake import waker
 from shared.clock import isoformat_z
 from shared.config import web_threads
 from shared.web import metrics
+from shared.web.fast import (HandOver, OnFirstUse, answer, give_back_body, read_json_body,
+                             request_id)
 
 PATH = "/api/v1/public/responses"
 #: Set on a request handed to the Flask view after the rate limit already counted it here.
 COUNTED = "clientloop.survey.ratelimit_counted"
-access_log = logging.getLogger("clientloop.access")
-
-
-class _HandOver(Exception):
-    """Not an ordinary submit: let the Flask view answer it."""
 
 
 class FastSubmit:
@@ -53,9 +46,8 @@ class FastSubmit:
         self._limiter = app.extensions["survey_limiter"]
         self._limits = _parse_limits(self._ctx.settings.ratelimit_public)
         self._observe = metrics.observer(app)
-        self._drivers = None
+        self._drivers = OnFirstUse(self._connections)
         self._waker = None   # made in the worker, with its driver connections
-        self._drivers_lock = threading.Lock()
 
         @self._limiter.request_filter
         def _already_counted() -> bool:
@@ -67,31 +59,23 @@ class FastSubmit:
                 or environ.get("QUERY_STRING") or "HTTP_IDEMPOTENCY_KEY" in environ):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        request_id = _request_id(environ)
-        raw = _read_body(environ, self._ctx.settings.max_body_bytes)
+        raw = read_json_body(environ, self._ctx.settings.max_body_bytes)
         if raw is None:
             return self.wsgi_app(environ, start_response)
         try:
             body = self._submit(environ, raw)
-        except _HandOver:
-            environ["wsgi.input"] = io.BytesIO(raw)
-            environ["CONTENT_LENGTH"] = str(len(raw))
+        except HandOver:
+            give_back_body(environ, raw)
             return self.wsgi_app(environ, start_response)
-        start_response("201 CREATED", [("Content-Type", "application/json"),
-                                       ("Content-Length", str(len(body))),
-                                       ("X-Request-ID", request_id)])
-        duration = time.perf_counter() - started
-        self._observe("POST", PATH, "201", duration)
-        access_log.info("request", extra={
-            "method": "POST", "path": PATH, "status": 201, "duration_ms": round(duration * 1000, 2),
-            "by": None, "request_id": request_id})
-        return [body]
+        return answer(start_response, self._observe, status=201, reason="CREATED", method="POST",
+                      path=PATH, body=body, headers=[("Content-Type", "application/json")],
+                      started=started, request=request_id(environ), by=None)
 
     def _submit(self, environ: dict, raw: bytes) -> bytes:
         fields = _plain_submit(environ, raw)
         address = environ.get("REMOTE_ADDR") or "127.0.0.1"
         if not self._count(address):
-            raise _HandOver()          # over the limit: the view answers 429 (counted there)
+            raise HandOver()          # over the limit: the view answers 429 (counted there)
         environ[COUNTED] = True
         ctx = self._ctx
         rules = ctx.extras["rules"]
@@ -100,7 +84,7 @@ class FastSubmit:
                 stored = self._service.submit_on(connection, fields["token"], fields["answers"],
                                                  now=ctx.clock(), rules=rules)
         except Exception as exc:          # noqa: BLE001 - the view answers every refusal
-            raise _HandOver() from exc
+            raise HandOver() from exc
         self._wake()
         return json.dumps({"id": stored.id, "survey_id": stored.survey_id,
                            "score": None if stored.score is None else float(stored.score),
@@ -114,21 +98,21 @@ class FastSubmit:
         request over to the view, which gets a fresh one, and is not kept); on SQLite the
         invitation is read outside any transaction and the four writes are one statement
         (``submission.driver_connections``)."""
-        if self._drivers is None:
-            with self._drivers_lock:
-                if self._drivers is None:
-                    database = self._ctx.database
-                    drivers = submission.driver_connections(database, keep=web_threads())
-                    database.on_dispose(drivers.dispose)
-                    self._drivers = drivers
-        return self._drivers.connect()
+        return self._drivers.get().connect()
+
+    def _connections(self):
+        database = self._ctx.database
+        drivers = submission.driver_connections(database, keep=web_threads())
+        database.on_dispose(drivers.dispose)
+        return drivers
 
     def _wake(self) -> None:
         """The relay: on PostgreSQL the relay process (through this process's waker, looked up
         once), else the in-process one (embedded)."""
-        if self._drivers.dialect.name == "postgresql":
+        drivers = self._drivers.get()
+        if drivers.dialect.name == "postgresql":
             if self._waker is None:
-                self._waker = waker(self._drivers.url, notify_channel(self._service.SERVICE))
+                self._waker = waker(drivers.url, notify_channel(self._service.SERVICE))
             self._waker.poke()
         else:
             outbox_written.set()
@@ -152,26 +136,6 @@ def _parse_limits(text: str) -> list:
     return list(parse_many(text))
 
 
-def _read_body(environ: dict, limit: int) -> bytes | None:
-    """The body when it is JSON of a declared length within the limit; ``None`` otherwise
-    (then the view reads the body and answers 400, 411 or 413 as usual)."""
-    content_type = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json" or "HTTP_TRANSFER_ENCODING" in environ:
-        return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        return None
-    if not 0 < length <= limit:
-        return None
-    raw = environ["wsgi.input"].read(length)
-    if len(raw) != length:   # shorter than declared: give back what came, the view refuses it
-        environ["wsgi.input"] = io.BytesIO(raw)
-        environ["CONTENT_LENGTH"] = str(len(raw))
-        return None
-    return raw
-
-
 def _plain_submit(environ: dict, raw: bytes) -> dict[str, Any]:
     """``{"token": str, "answers": {…}}`` and nothing else, parsed the way the view's input
     checks parse it; anything unusual is handed over."""
@@ -180,19 +144,13 @@ def _plain_submit(environ: dict, raw: bytes) -> dict[str, Any]:
         body = parse_json(raw)
         if (not isinstance(body, dict) or body.keys() != {"token", "answers"}
                 or not isinstance(body["token"], str) or not isinstance(body["answers"], dict)):
-            raise _HandOver()
+            raise HandOver()
         errors: dict[str, list[str]] = {}
         find_unstorable_text(body, errors)
-    except _HandOver:
+    except HandOver:
         raise
     except Exception as exc:  # noqa: BLE001 - bad JSON, too deep: the view's 400
-        raise _HandOver() from exc
+        raise HandOver() from exc
     if errors or not 0 < len(body["token"]) <= 200:
-        raise _HandOver()
+        raise HandOver()
     return body
-
-
-def _request_id(environ: dict) -> str:
-    incoming = environ.get("HTTP_X_REQUEST_ID", "")
-    return incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else str(uuid.uuid4())
-

@@ -217,7 +217,7 @@ def test_simultaneous_submits_keep_one_connection_per_thread(http, staff, link, 
     path = survey_app.wsgi_app
     while not hasattr(path, "_drivers"):
         path = path.app
-    drivers = path._drivers
+    drivers = path._drivers.get()
     assert drivers.dialect.name == survey_ctx.database.dialect
     compile_name = "sql" if drivers.dialect.name == "postgresql" else "statement"
     original = getattr(drivers, compile_name)
@@ -271,12 +271,12 @@ def test_embedded_the_four_writes_are_one_statement_in_autocommit(http, staff, l
     while not hasattr(path, "_drivers"):
         path = path.app
     statements: list[str] = []
-    for raw in path._drivers._idle:
+    for raw in path._drivers.get()._idle:
         raw.set_trace_callback(statements.append)
     try:
         assert submit(http, tokens[1], FULL_ANSWERS).status_code == 201
     finally:
-        for raw in path._drivers._idle:
+        for raw in path._drivers.get()._idle:
             raw.set_trace_callback(None)
     top: list[str] = []   # a statement firing triggers is traced again for each: once here
     for sql in statements:

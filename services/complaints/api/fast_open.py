@@ -1,0 +1,151 @@
+"""Opening a complaint answered without the framework, when nothing about the request is unusual.
+
+``POST /api/v1/complaints`` is the complaints service's busiest write: every complaint support
+staff (or a connected system) takes in. Most of those requests are ordinary — a JSON body of
+the opening's fields, a staff token, a client the service knows — and for those the full Flask
+stack (routing, hooks, webargs, the ORM session and its transaction) costs more than the work
+itself. :class:`FastOpen` wraps the complaints app's WSGI callable on PostgreSQL and answers
+such a request directly: the token checked as the API checks it (signature, expiry, the
+revocation list, a role that may write), the body checked by the same schema, the same domain
+code (``service.open_at_once``: two statements outside a transaction, the second one atomic
+and the only write), the same answer body and headers (``Location``, ``ETag``), the same
+access line, metrics and request id.
+
+Anything else goes to the Flask view unchanged, which answers it as it always has: a query
+string, an ``Idempotency-Key``, a body that is not plain JSON of the opening's fields, a missing,
+invalid, revoked or read-only token, invalid fields, a client that is unknown or erased, a
+directory entry that changed between the two statements, a database that fails. Those paths
+write nothing before handing over.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+import marshmallow as ma
+from flask import Flask
+
+from shared.auth import Principal, verify_token
+from shared.bus.outbox import outbox_written
+from shared.config import web_threads
+from shared.driver_db import DriverConnections
+from shared.web import metrics
+from shared.web.body import find_unstorable_text, parse_json
+from shared.web.fast import (HandOver, OnFirstUse, answer, give_back_body, read_json_body,
+                             request_id)
+from shared.web.security import revocation_list
+from shared.web.versioning import etag
+
+PATH = "/api/v1/complaints"
+
+
+class FastOpen:
+    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+        from services.complaints import service
+        from services.complaints.api import complaints
+        from services.complaints.api.schemas import ComplaintInSchema
+        self.wsgi_app = wsgi_app
+        self._flask = app
+        self._service = service
+        self._views = complaints
+        self._schema = ComplaintInSchema()
+        self._fields = frozenset(self._schema.fields)
+        self._ctx = app.extensions["clientloop"]
+        self._observe = metrics.observer(app)
+        self._drivers = OnFirstUse(self._connections)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if (environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != PATH
+                or environ.get("QUERY_STRING") or "HTTP_IDEMPOTENCY_KEY" in environ):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        script_root = (environ.get("SCRIPT_NAME") or "").rstrip("/")
+        if not script_root.isascii():   # the view decodes it for Location
+            return self.wsgi_app(environ, start_response)
+        raw = read_json_body(environ, self._ctx.settings.max_body_bytes)
+        if raw is None:
+            return self.wsgi_app(environ, start_response)
+        try:
+            principal = self._principal(environ)
+            changed = self._open(raw, principal)
+        except HandOver:
+            give_back_body(environ, raw)
+            return self.wsgi_app(environ, start_response)
+        # Written: from here on nothing hands over (the view would open it a second time).
+        outbox_written.set()   # an in-process relay, if any (the statement notified the relay process)
+        complaint = changed.complaint
+        view = self._views.opened_view(changed, principal.name, self._ctx.clock(),
+                                       self._ctx.extras["rules"])
+        body = self._flask.json.response(self._views.dump(view))
+        return answer(start_response, self._observe, status=201, reason="CREATED",
+                      method="POST", path=PATH, body=body.get_data(),
+                      headers=[("Content-Type", body.content_type),
+                               ("Location", f"{script_root}{PATH}/{complaint.id}"),
+                               ("ETag", etag(complaint.version))],
+                      started=started, request=request_id(environ), by=principal.name)
+
+    def _principal(self, environ: dict) -> Principal:
+        """The caller, as ``shared.web.security.authenticate`` would let them write; anything it
+        would refuse (401, 403), or could not decide, is the view's to answer."""
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HandOver()
+        try:
+            principal = verify_token(self._ctx.settings.secret_key, token.strip(),
+                                     now=self._ctx.clock())
+            revoked = revocation_list(self._flask).is_revoked(principal.token_id)
+        except Exception as exc:  # noqa: BLE001 - invalid, expired, list unreadable: the view's
+            raise HandOver() from exc
+        if revoked or not principal.can_write():
+            raise HandOver()
+        return principal
+
+    def _open(self, raw: bytes, principal: Principal):
+        fields = self._plain_opening(raw)
+        try:
+            with self._drivers.get().connect() as connection:
+                changed = self._service.open_at_once(
+                    connection, fields, by=principal.name, now=self._ctx.clock(),
+                    rules=self._ctx.extras["rules"])
+        except Exception as exc:  # noqa: BLE001 - a failed statement wrote nothing
+            raise HandOver() from exc
+        if changed is None:
+            raise HandOver()
+        return changed
+
+    def _plain_opening(self, raw: bytes) -> dict[str, Any]:
+        """The opening's fields, as the view's schema loads them, from a JSON object of those
+        fields only, with storable text; anything else is handed over."""
+        try:
+            body = parse_json(raw)
+            if not isinstance(body, dict) or not body.keys() <= self._fields:
+                raise HandOver()
+            errors: dict[str, list[str]] = {}
+            find_unstorable_text(body, errors)
+            if errors:
+                raise HandOver()
+            # The schema's own checks only: the view adds the use case's messages to a refusal.
+            return ma.Schema.load(self._schema, body)
+        except HandOver:
+            raise
+        except Exception as exc:  # noqa: BLE001 - bad JSON, too deep, invalid: the view's 400/422
+            raise HandOver() from exc
+
+    def _connections(self) -> DriverConnections:
+        database = self._ctx.database
+        drivers = DriverConnections(database.url, keep=web_threads())
+        database.on_dispose(drivers.dispose)
+        return drivers
+
+
+def install(app: Flask) -> None:
+    """Answer ordinary openings directly (PostgreSQL only), inside the proxy headers' fix when
+    there is one, so it sees the request as the app does."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    if app.extensions["clientloop"].database.dialect != "postgresql":
+        return
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = FastOpen(app, app.wsgi_app.app)
+    else:
+        app.wsgi_app = FastOpen(app, app.wsgi_app)
+
