@@ -34,14 +34,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Sequence
 
-from sqlalchemy import (DateTime, Integer, String, bindparam, cast, delete, func, insert, or_, select,
-                        text, true, union_all, update)
+from sqlalchemy import (DateTime, Integer, String, bindparam, cast, delete, func, insert,
+                        literal_column, null, or_, select, text, true, union_all, update)
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -174,8 +175,7 @@ def _refold(session: Session, works: list[_Work], *, now: datetime,
     order; each client's steps in the order their inputs were stored, announced one by one as
     if each had been folded alone."""
     _resume_from(session, works, now, rules)
-    _load_inputs(session, works)
-    _load_stored_records(session, works)
+    _load(session, works)
     announcements: list[tuple[str, str, dict[str, Any]]] = []
     for work in works:
         client = work.client
@@ -273,12 +273,12 @@ def _batch(session: Session, kind: str, pairs, **fixed) -> tuple[Any, dict[str, 
     return _statement(kind, size), params
 
 
-def _targets(bound_type=None, kept: bool = False):
+def _targets(bound_type=None, kept: bool = False, bounds: str = "bounds"):
     """PostgreSQL: the batch's clients as rows ``w(client_id, bound, kept)`` from the arrays
-    ``:clients``, ``:bounds`` and ``:kept``."""
+    ``:clients``, ``:bounds`` (or the parameter ``bounds`` names) and ``:kept``."""
     arrays, names = [cast(bindparam("clients"), pg.ARRAY(String))], ["client_id"]
     if bound_type is not None:
-        arrays.append(cast(bindparam("bounds"), pg.ARRAY(bound_type)))
+        arrays.append(cast(bindparam(bounds), pg.ARRAY(bound_type)))
         names.append("bound")
     if kept:
         arrays.append(cast(bindparam("kept"), pg.ARRAY(Integer)))
@@ -388,35 +388,95 @@ def _statement(kind: str, count: int):
     raise ValueError(kind)
 
 
-def _load_inputs(session: Session, works: list[_Work]) -> None:
-    """The events and annual value changes the fold needs: those from each start on (the
-    fold skips the ones at or before the start's own place)."""
+#: The four reads of what a fold needs from each start on, in the order they are read.
+_READS = ("events", "changes", "ledger", "history")
+#: The bound each read takes from a work's start (the events' and changes' time, the ledger's
+#: and history's position), and the parameter that carries it on PostgreSQL.
+_BOUNDS = {"events": "at_bounds", "changes": "at_bounds", "ledger": "ledger_bounds",
+           "history": "history_bounds"}
+#: A read's rows, by the names of :func:`_read_columns` (as the other dialects' rows have them).
+_ROW_TYPES = {kind: namedtuple(f"{kind}_row", [column.name for column in _read_columns(kind)])
+              for kind in _READS}
+
+
+def _load(session: Session, works: list[_Work]) -> None:
+    """What each work's fold needs from its start on: the events and annual value changes
+    from the start's time on (the fold skips the ones at or before the start's own place), and
+    the stored ledger and history rows from the start's positions on, as the saving compares
+    them. On PostgreSQL one statement (:func:`_pg_reads_statement`), elsewhere one each."""
     by_client = {work.client.id: work for work in works}
-    pairs = [(work.client.id, work.start.at or _EARLIEST) for work in works]
-    for row in session.execute(*_batch(session, "events", pairs)):
+    bounds = {
+        "at_bounds": [work.start.at or _EARLIEST for work in works],
+        "ledger_bounds": [work.start.ledger_size for work in works],
+        "history_bounds": [work.start.history_size for work in works]}
+    if session.get_bind().dialect.name == "postgresql":
+        rows: dict[str, list] = {kind: [] for kind in _READS}
+        spans = _pg_read_spans()
+        for row in session.connection().execute(
+                _pg_reads_statement(), {"clients": [work.client.id for work in works], **bounds}):
+            kind = row[0]
+            rows[kind].append(_ROW_TYPES[kind]._make((row[1], *row[spans[kind]])))
+    else:
+        rows = {kind: list(session.execute(*_batch(session, kind, zip(
+            (work.client.id for work in works), bounds[_BOUNDS[kind]])))) for kind in _READS}
+    for row in rows["events"]:
         by_client[row.client_id].events.append(_event_of(row))
-    for row in session.execute(*_batch(session, "changes", pairs)):
+    for row in rows["changes"]:
         by_client[row.client_id].changes.append(AnnualValueChange(
             event_id=row.event_id, event_type=row.event_type, at=as_utc(row.at),
             annual_value=None if row.amount is None else Money(Decimal(row.amount), row.currency)))
     for work in works:
         work.changes.sort(key=lambda change: (change.at, change.event_id))
-
-
-def _load_stored_records(session: Session, works: list[_Work]) -> None:
-    """The stored ledger and history rows from each start's positions on, as the saving
-    compares them."""
-    by_client = {work.client.id: work for work in works}
-    for row in session.execute(*_batch(
-            session, "ledger", ((work.client.id, work.start.ledger_size) for work in works))):
+    for row in rows["ledger"]:
         by_client[row.client_id].stored_ledger.append((
             row.event_id, row.event_type, as_utc(row.occurred_at),
             None if row.delta is None else Decimal(row.delta), Decimal(row.value), row.reason))
-    for row in session.execute(*_batch(
-            session, "history", ((work.client.id, work.start.history_size) for work in works))):
+    for row in rows["history"]:
         by_client[row.client_id].stored_history.append((
             as_utc(row.at), row.cause_event_id, row.cause_event_type, row.tier,
             Decimal(row.health_score), row.health_band, Decimal(row.value_at_risk)))
+
+
+@lru_cache(maxsize=1)
+def _pg_reads_statement():
+    """PostgreSQL: :func:`_pg_statement`'s four reads as one ``UNION ALL``, in one round trip.
+    Each row is ``(kind, client_id, position,`` then each read's own columns — those of its
+    kind set, the others ``NULL`` (typed in the first read, as PostgreSQL resolves a union's
+    column types from left to right) — ``)``, ordered by kind, client and position (the ledger's and history's rows in position
+    order, as their own reads give them). Short enough (under 4 kB) for the driver to keep its
+    parsed form."""
+    tables = {"events": _EVENTS, "changes": _CHANGES, "ledger": _LEDGER, "history": _HISTORY}
+    bound_types = {"events": DateTime(timezone=True), "changes": DateTime(timezone=True),
+                   "ledger": Integer(), "history": Integer()}
+    bound_columns = {"events": _EVENTS.c.occurred_at, "changes": _CHANGES.c.at,
+                     "ledger": _LEDGER.c.position, "history": _HISTORY.c.position}
+    selects = []
+    for kind in _READS:
+        table, w = tables[kind], _targets(bound_types[kind], bounds=_BOUNDS[kind])
+        first = not selects   # types each column (left to right, two NULLs make text)
+        position = table.c.position if kind in ("ledger", "history") else \
+            cast(null(), Integer) if first else null()
+        columns = [literal_column(f"'{kind}'").label("kind"), table.c.client_id.label("client_id"),
+                   position.label("position")]
+        for other in _READS:
+            for column in _read_columns(other)[1:]:
+                value = column if other == kind else cast(null(), column.type) if first else null()
+                columns.append(value.label(f"c{len(columns)}"))
+        selects.append(select(*columns).join_from(
+            table, w, (table.c.client_id == w.c.client_id) & (bound_columns[kind] >= w.c.bound)))
+    return union_all(*selects).order_by(text("kind"), text("client_id"), text("position"))
+
+
+@lru_cache(maxsize=1)
+def _pg_read_spans() -> dict[str, slice]:
+    """Where each read's own columns lie in a row of :func:`_pg_reads_statement` (after its
+    kind, client id and position)."""
+    spans, start = {}, 3
+    for kind in _READS:
+        width = len(_read_columns(kind)) - 1
+        spans[kind] = slice(start, start + width)
+        start += width
+    return spans
 
 
 def _state_of(row) -> FoldState:
@@ -651,32 +711,38 @@ class _Rows:
 def _save(session: Session, works: list[_Work], now: datetime, rules: RegistryRules,
           announcements: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Save the folds: each table's deletes, then its rows, the clients' current figures and
-    the change events. On PostgreSQL the rows of the three tables and the events go in one
-    statement (:func:`_write_pg`); elsewhere one statement each."""
+    the change events. On PostgreSQL the rows of the three tables, the clients' figures and the
+    events go in one statement (:func:`_write_pg`); elsewhere one statement each."""
     tables = [_ledger_rows(works, rules), _history_rows(works), _checkpoint_rows(works)]
     for table in tables:
         if table.deletes:
             session.execute(*_batch(session, table.delete_kind, table.deletes))
-    if session.get_bind().dialect.name == "postgresql":
-        _write_pg(session, tables, announcements, now)
-    else:
-        for table in tables:
-            if table.rows:
-                session.execute(insert(table.table), table.rows)
-        record_events(session, platform, service=SERVICE, events=announcements, time=now)
-    _save_current(session, works, now, rules)
-
-
-def _write_pg(session: Session, tables: list[_Rows], announcements, now: datetime) -> None:
-    """PostgreSQL: the ledger, history and checkpoint rows (each table's as one JSON array,
-    read back into its row type) and the change events, in one statement (which sends the
-    relay's ``NOTIFY`` only when there are events)."""
-    if not announcements and not any(table.rows for table in tables):
+    current = _current_rows(works, now, rules)
+    if session.get_bind().dialect.name == "postgresql" and (
+            announcements or any(table.rows for table in tables)):
+        _write_pg(session, tables, current, announcements, now)
         return
+    for table in tables:
+        if table.rows:
+            session.execute(insert(table.table), table.rows)
+    record_events(session, platform, service=SERVICE, events=announcements, time=now)
+    if current:
+        session.execute(_update_current(), current)
+
+
+def _write_pg(session: Session, tables: list[_Rows], current: list[dict[str, Any]],
+              announcements, now: datetime) -> None:
+    """PostgreSQL: the ledger, history and checkpoint rows and the clients' current figures
+    (each as one JSON array, read back into its row type) and the change events, in one
+    statement (which sends the relay's ``NOTIFY`` only when there are events)."""
     envelopes, params = events_parameters(service=SERVICE, events=announcements, time=now)
     for table in tables:
         params[table.table.name] = json.dumps(table.rows, default=_json_value,
                                               ensure_ascii=False, separators=(",", ":"))
+    params["client"] = json.dumps([{"id": row["client"], **{name: value for name, value in
+                                                            row.items() if name != "client"}}
+                                   for row in current], default=_json_value,
+                                  ensure_ascii=False, separators=(",", ":"))
     events_recorded(session, envelopes,
                     session.connection().execute(_write_pg_statement(), params))
 
@@ -691,6 +757,13 @@ def _write_pg_statement():
         inserts.append(f"""{table.name}_rows AS (
     INSERT INTO {table.name} ({names})
     SELECT {names} FROM json_populate_recordset(NULL::{table.name}, CAST(:{table.name} AS json))
+)""")
+    client = ClientRecord.__table__.name
+    figures = ", ".join(f"{name} = figures.{name}" for name in _CURRENT_FIGURES)
+    inserts.append(f"""{client}_rows AS (
+    UPDATE {client} SET {figures}
+      FROM json_populate_recordset(NULL::{client}, CAST(:{client} AS json)) AS figures
+     WHERE {client}.id = figures.id
 )""")
     return text(f"WITH {', '.join(inserts)}, {events_ctes(platform)}{EVENTS_RESULT}\n").bindparams(
         bindparam("created_at", type_=UTCDateTime()))
@@ -784,30 +857,33 @@ def shown_state(client: ClientRecord) -> ShownState:
                   client.health_band)
 
 
-def _save_current(session: Session, works: list[_Work], now: datetime,
-                  rules: RegistryRules) -> None:
-    """The clients' current figures from their folds: one ``UPDATE`` for the batch (a Core
-    statement, without the ORM's unit of work), and the same values on the loaded clients as
-    what the database now holds, so the session neither writes them again nor reads them back."""
+#: The client's columns a fold sets (:func:`_current_rows`).
+_CURRENT_FIGURES = ("satisfaction", "tier", "health_score", "health_band", "open_low",
+                    "open_medium", "open_high", "open_critical", "complaints_90d",
+                    "value_at_risk", "window_moves_at", "records_at", "checkpoints_at",
+                    "records_rules")
+
+
+def _current_rows(works: list[_Work], now: datetime,
+                  rules: RegistryRules) -> list[dict[str, Any]]:
+    """The clients' current figures from their folds, one row each (``client``: the id, then
+    :data:`_CURRENT_FIGURES`), for one ``UPDATE`` of the batch (a Core statement, without the
+    ORM's unit of work); the loaded clients take the same values as committed ones, so the
+    session neither writes them again nor reads them back."""
     rows = []
     for work in works:
         value, fold = work.fold.value, work.fold
-        figures = {
-            "satisfaction": shown(fold.satisfaction, rules.satisfaction.places),
-            "tier": value.tier, "health_score": value.health_score,
-            "health_band": value.health_band, "open_low": value.open_complaints.low,
-            "open_medium": value.open_complaints.medium,
-            "open_high": value.open_complaints.high,
-            "open_critical": value.open_complaints.critical,
-            "complaints_90d": value.complaints_90d,
-            "value_at_risk": round_half_up(value.value_at_risk, MONEY_PLACES),
-            "window_moves_at": fold.window_moves_at, "records_at": now, "checkpoints_at": now,
-            "records_rules": rules.fingerprint}
+        figures = dict(zip(_CURRENT_FIGURES, (
+            shown(fold.satisfaction, rules.satisfaction.places), value.tier,
+            value.health_score, value.health_band, value.open_complaints.low,
+            value.open_complaints.medium, value.open_complaints.high,
+            value.open_complaints.critical, value.complaints_90d,
+            round_half_up(value.value_at_risk, MONEY_PLACES), fold.window_moves_at, now, now,
+            rules.fingerprint)))
         for name, figure in figures.items():
             set_committed_value(work.client, name, figure)
         rows.append({"client": work.client.id, **figures})
-    if rows:
-        session.execute(_update_current(), rows)
+    return rows
 
 
 @lru_cache(maxsize=1)
