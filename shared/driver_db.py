@@ -149,6 +149,11 @@ class DriverConnection:
     def dialect(self) -> Dialect:
         return self._owner.dialect
 
+    @property
+    def broken(self) -> bool:
+        """The connection was closed or lost (it will not be kept)."""
+        return bool(self._raw.closed or self._raw.broken)
+
     def execute(self, statement, parameters: Mapping[str, Any] | None = None) -> "DriverResult":
         import psycopg
         sql, names = self._owner.sql(statement)

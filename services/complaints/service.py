@@ -146,14 +146,24 @@ def open_new_complaint(session: Session, fields: Mapping[str, Any], *, by: str, 
                             checked=False)  # never None: unchecked, the statement writes
 
 
-def open_at_once(connection, fields: Mapping[str, Any], *, by: str, now: datetime,
-                 rules: ComplaintRules) -> Changed | None:
-    """:func:`open_new_complaint` on PostgreSQL outside a transaction, in two statements: the
-    client's directory entry read without a lock, then the one statement that writes (see
-    ``repository.insert_numbered``), which writes only if the entry still says what was read.
-    ``None``, with nothing written, when the opening is not that simple — invalid fields, a
-    client that may not complain or is not (yet) known, a directory entry that changed
-    meanwhile: :func:`open_new_complaint` in a transaction says what to answer."""
+@dataclass
+class Opening:
+    """A complaint ready to be written by :func:`write_opening`: built from the fields and the
+    client's directory entry as read (without a lock) by :func:`prepare_opening`."""
+
+    complaint: Complaint
+    events: list[DomainEvent]
+    client: repository.DirectoryEntry
+    by: str
+
+
+def prepare_opening(connection, fields: Mapping[str, Any], *, by: str, now: datetime,
+                    rules: ComplaintRules) -> Opening | None:
+    """The first half of :func:`open_new_complaint` on PostgreSQL outside a transaction: the
+    fields checked and the client's directory entry read without a lock (one statement, no
+    write). ``None`` when the opening is not that simple — invalid fields, a client that may
+    not complain or is not (yet) known: :func:`open_new_complaint` in a transaction says what
+    to answer."""
     if _opening_problems(fields, rules):
         return None
     client = repository.directory_entry(connection, str(fields["client_id"]), lock=False)
@@ -161,7 +171,15 @@ def open_at_once(connection, fields: Mapping[str, Any], *, by: str, now: datetim
         return None
     complaint, events = _new_complaint(fields, client, repository.PROVISIONAL_NUMBER, by=by,
                                        now=now, rules=rules)
-    return _insert_numbered(connection, complaint, events, client, by=by, checked=True)
+    return Opening(complaint, events, client, by)
+
+
+def write_opening(connection, opening: Opening) -> Changed | None:
+    """The second half: the one statement that writes (``repository.insert_numbered``), atomic
+    on its own, which writes only if the directory entry still says what was read; ``None``,
+    with nothing written, when it does not."""
+    return _insert_numbered(connection, opening.complaint, opening.events, opening.client,
+                            by=opening.by, checked=True)
 
 
 def _opening_problems(fields: Mapping[str, Any], rules: ComplaintRules) -> dict[str, list[str]]:

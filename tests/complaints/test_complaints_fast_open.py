@@ -228,3 +228,56 @@ def test_many_threads_open_directly_with_one_connection_each(pg_ctx, tokens):
     assert sorted(refs) == [f"CMP-{number:06d}" for number in range(1, 25)]
     drivers = app.wsgi_app._drivers.get()
     assert 1 <= drivers.opened <= 4
+
+
+def test_a_write_the_server_refused_is_handed_to_the_view(pg_api, pg_ctx, monkeypatch):
+    """A statement the server refused (it reported an error of its own on a working
+    connection) wrote nothing: the view opens the complaint as it always did."""
+    from sqlalchemy import exc as sa_exc
+    write = service.write_opening
+    calls: list[int] = []
+
+    def refused_once(connection, opening):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa_exc.DBAPIError.instance(
+                "INSERT …", {}, psycopg.errors.SerializationFailure("could not serialize"),
+                psycopg.Error)
+        return write(connection, opening)
+
+    monkeypatch.setattr(service, "write_opening", refused_once)
+    response = pg_api.open()
+    assert response.status_code == 201, response.get_json()
+    assert calls == [1] and stored(pg_ctx)[0] == 1
+    assert pg_api.opened()["ref"] == "CMP-000002"   # the next is direct again
+
+
+def test_a_write_whose_outcome_is_unknown_is_not_opened_again(pg_api, pg_ctx, monkeypatch,
+                                                               caplog):
+    """The connection lost while the write ran: it may have been committed. The view must not
+    open it a second time; the answer is the outage's (503 with Retry-After), logged, counted,
+    with its request id, and nothing else is written."""
+    from sqlalchemy import exc as sa_exc
+    opened_by_view: list[int] = []
+    monkeypatch.setattr(service, "open_new_complaint",
+                        lambda *args, **kwargs: opened_by_view.append(1))
+
+    def lost(connection, opening):
+        raise sa_exc.DBAPIError.instance(
+            "INSERT …", {}, psycopg.OperationalError("server closed the connection unexpectedly"),
+            psycopg.Error)
+
+    monkeypatch.setattr(service, "write_opening", lost)
+    before = stored(pg_ctx)
+    with caplog.at_level(logging.INFO, logger="clientloop.access"):
+        response = pg_api.open(headers=pg_api.headers(**{"X-Request-ID": "req-unknown"}))
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"]
+    assert response.headers["X-Request-ID"] == "req-unknown"
+    assert opened_by_view == [] and stored(pg_ctx) == before
+    assert [(record.method, record.path) for record in caplog.records
+            if getattr(record, "status", None) == 503] == [("POST", "/api/v1/complaints")]
+    metrics = pg_api.client.get("/metrics").get_data(as_text=True)
+    assert ('clientloop_http_requests_total{endpoint="/api/v1/complaints",method="POST",'
+            'service="complaints",status="503"} 1.0') in metrics

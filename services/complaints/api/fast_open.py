@@ -7,15 +7,18 @@ stack (routing, hooks, webargs, the ORM session and its transaction) costs more 
 itself. :class:`FastOpen` wraps the complaints app's WSGI callable on PostgreSQL and answers
 such a request directly: the token checked as the API checks it (signature, expiry, the
 revocation list, a role that may write), the body checked by the same schema, the same domain
-code (``service.open_at_once``: two statements outside a transaction, the second one atomic
-and the only write), the same answer body and headers (``Location``, ``ETag``), the same
+code (``service.prepare_opening`` and ``service.write_opening``: two statements outside a
+transaction, the second one atomic and the only write), the same answer body and headers (``Location``, ``ETag``), the same
 access line, metrics and request id.
 
 Anything else goes to the Flask view unchanged, which answers it as it always has: a query
 string, an ``Idempotency-Key``, a body that is not plain JSON of the opening's fields, a missing,
 invalid, revoked or read-only token, invalid fields, a client that is unknown or erased, a
-directory entry that changed between the two statements, a database that fails. Those paths
-write nothing before handing over.
+directory entry that changed between the two statements, a statement the database refused.
+Those paths write nothing before handing over. A write whose outcome is unknown (the connection
+lost while it ran: it may have been committed) is not handed over to be opened again; the app
+answers it as the failure it met (503 with ``Retry-After``), as the view answers a commit whose
+answer was lost.
 """
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ from shared.web.security import revocation_list
 from shared.web.versioning import etag
 
 PATH = "/api/v1/complaints"
+#: Set on a request handed to the app after its write failed in a way that leaves the outcome
+#: unknown (the exception): the app answers it with that failure instead of opening it again.
+UNKNOWN_OUTCOME = "clientloop.complaints.unknown_outcome"
 
 
 class FastOpen:
@@ -67,12 +73,12 @@ class FastOpen:
             return self.wsgi_app(environ, start_response)
         try:
             principal = self._principal(environ)
-            changed = self._open(raw, principal)
+            changed = self._open(raw, principal, environ)
         except HandOver:
             give_back_body(environ, raw)
             return self.wsgi_app(environ, start_response)
         # Written: from here on nothing hands over (the view would open it a second time).
-        outbox_written.set()   # an in-process relay, if any (the statement notified the relay process)
+        outbox_written.set()   # an in-process relay, if any (the statement notified the others)
         complaint = changed.complaint
         view = self._views.opened_view(changed, principal.name, self._ctx.clock(),
                                        self._ctx.extras["rules"])
@@ -100,15 +106,26 @@ class FastOpen:
             raise HandOver()
         return principal
 
-    def _open(self, raw: bytes, principal: Principal):
+    def _open(self, raw: bytes, principal: Principal, environ: dict):
         fields = self._plain_opening(raw)
-        try:
-            with self._drivers.get().connect() as connection:
-                changed = self._service.open_at_once(
-                    connection, fields, by=principal.name, now=self._ctx.clock(),
-                    rules=self._ctx.extras["rules"])
-        except Exception as exc:  # noqa: BLE001 - a failed statement wrote nothing
-            raise HandOver() from exc
+        ctx = self._ctx
+        with self._drivers.get().connect() as connection:
+            try:
+                opening = self._service.prepare_opening(
+                    connection, fields, by=principal.name, now=ctx.clock(),
+                    rules=ctx.extras["rules"])
+            except Exception as exc:  # noqa: BLE001 - a read failed: nothing was written
+                raise HandOver() from exc
+            if opening is None:
+                raise HandOver()
+            try:
+                changed = self._service.write_opening(connection, opening)
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                if not _refused(exc, connection):
+                    # The write may have been committed with its answer lost: the view must
+                    # not open it again. It answers as for any outage (503, Retry-After).
+                    environ[UNKNOWN_OUTCOME] = exc
+                raise HandOver() from exc
         if changed is None:
             raise HandOver()
         return changed
@@ -138,12 +155,34 @@ class FastOpen:
         return drivers
 
 
+def _refused(error: Exception, connection) -> bool:
+    """The server refused the statement, so it wrote nothing: it reported an error of its own
+    (a SQLSTATE) and the connection still works. Otherwise — the connection lost, say — the
+    statement may have been committed before its answer was lost."""
+    original = getattr(error, "orig", error)
+    return getattr(original, "sqlstate", None) is not None and not connection.broken
+
+
+def _answer_unknown_outcomes(app: Flask) -> None:
+    """A request whose write may or may not have been committed (``UNKNOWN_OUTCOME``) is handed
+    to the app only to be answered as the failure it met (503 with ``Retry-After`` for an
+    outage), with the app's request id, access line and metrics — never opened again."""
+    from flask import request
+
+    @app.before_request
+    def _unknown_outcome():
+        failure = request.environ.get(UNKNOWN_OUTCOME)
+        if failure is not None:
+            raise failure
+
+
 def install(app: Flask) -> None:
     """Answer ordinary openings directly (PostgreSQL only), inside the proxy headers' fix when
     there is one, so it sees the request as the app does."""
     from werkzeug.middleware.proxy_fix import ProxyFix
     if app.extensions["clientloop"].database.dialect != "postgresql":
         return
+    _answer_unknown_outcomes(app)
     if isinstance(app.wsgi_app, ProxyFix):
         app.wsgi_app.app = FastOpen(app, app.wsgi_app.app)
     else:
