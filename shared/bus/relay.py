@@ -206,11 +206,7 @@ class Relay:
         if not self._postgres():
             return True
         if self._listener is None:
-            import psycopg
-
-            from shared.db import psycopg_dsn
-            self._listener = psycopg.connect(psycopg_dsn(self.database.engine.url), autocommit=True)
-            self._listener.execute(f'LISTEN "{outbox.notify_channel(self.service)}"')
+            self._listener = listener_connection(self.database, self.service)
         key = zlib.crc32(f"clientloop.relay.{self.service}".encode())
         return bool(self._listener.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
 
@@ -258,6 +254,22 @@ class Relay:
         self._reset_broker()
         if self._listener is not None:
             self._close_listener()
+
+
+def listener_connection(database: Database, service: str):
+    """The active relay's own PostgreSQL connection: autocommit, listening on the service's
+    outbox channel. Its commits (the ``sent_at`` marks) do not wait for the WAL to reach the
+    disk (``synchronous_commit = off``): should PostgreSQL itself crash, the marks of its last
+    fraction of a second may be lost, and those events are published again after the restart —
+    delivery is at least once and every consumer deduplicates by event id. The relay is then
+    not held up by a disk flush on every pass."""
+    import psycopg
+
+    from shared.db import psycopg_dsn
+    connection = psycopg.connect(psycopg_dsn(database.engine.url), autocommit=True)
+    connection.execute("SET synchronous_commit TO off")
+    connection.execute(f'LISTEN "{outbox.notify_channel(service)}"')
+    return connection
 
 
 def _is_refusal(exc: Exception) -> bool:

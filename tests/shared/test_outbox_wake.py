@@ -128,3 +128,28 @@ def test_pokes_spread_over_time_share_notifies_at_most_one_per_interval(postgres
         assert received >= 1
     finally:
         listener.close()
+
+
+def test_the_relays_connection_listens_and_does_not_wait_for_disk_flushes(postgres_url):
+    """The active relay's own connection: autocommit, listening on the service's channel, its
+    ``sent_at`` marks committed without waiting for the WAL flush (a lost mark means the event
+    is published again, which consumers deduplicate); the services' own connections keep the
+    server's default."""
+    from shared.bus.outbox import notify_channel
+    from shared.bus.relay import listener_connection
+    from shared.db import Database
+    database = Database(postgres_url)
+    connection = listener_connection(database, "complaints")
+    try:
+        assert connection.autocommit
+        assert connection.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        with psycopg.connect(postgres_url, autocommit=True) as other:
+            other.execute(f"NOTIFY \"{notify_channel('complaints')}\"")
+        assert [notice.channel for notice in connection.notifies(timeout=5, stop_after=1)] == \
+            [notify_channel("complaints")]
+        with database.transaction() as session:
+            from sqlalchemy import text
+            assert session.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    finally:
+        connection.close()
+        database.dispose()
