@@ -323,20 +323,7 @@ def _pg_statement(kind: str):
                                          table.c.at <= bindparam("now", type_=table.c.at.type))
                   .order_by(table.c.points.desc()).limit(_LATEST_CHECKPOINTS).lateral("latest"))
         return select(*latest.c).select_from(w.join(latest, true()))
-    if kind == "events":
-        w = _targets(DateTime(timezone=True))
-        return select(*_read_columns(kind)).join_from(
-            _EVENTS, w, (_EVENTS.c.client_id == w.c.client_id)
-            & (_EVENTS.c.occurred_at >= w.c.bound))
-    if kind == "changes":
-        w = _targets(DateTime(timezone=True))
-        return select(*_read_columns(kind)).join_from(
-            _CHANGES, w, (_CHANGES.c.client_id == w.c.client_id) & (_CHANGES.c.at >= w.c.bound))
-    if kind in ("ledger", "history"):
-        table, w = (_LEDGER if kind == "ledger" else _HISTORY), _targets(Integer)
-        return select(*_read_columns(kind)).join_from(
-            table, w, (table.c.client_id == w.c.client_id) & (table.c.position >= w.c.bound)
-        ).order_by(table.c.client_id, table.c.position)
+    # The reads of events, changes, ledger and history are one statement: _pg_reads_statement.
     if kind in ("delete ledger", "delete history"):
         table, w = (_LEDGER if kind == "delete ledger" else _HISTORY), _targets(Integer)
         return delete(table).where(table.c.client_id == w.c.client_id,
@@ -439,12 +426,14 @@ def _load(session: Session, works: list[_Work]) -> None:
 
 @lru_cache(maxsize=1)
 def _pg_reads_statement():
-    """PostgreSQL: :func:`_pg_statement`'s four reads as one ``UNION ALL``, in one round trip.
-    Each row is ``(kind, client_id, position,`` then each read's own columns — those of its
-    kind set, the others ``NULL`` (typed in the first read, as PostgreSQL resolves a union's
-    column types from left to right) — ``)``, ordered by kind, client and position (the ledger's and history's rows in position
-    order, as their own reads give them). Short enough (under 4 kB) for the driver to keep its
-    parsed form."""
+    """PostgreSQL: :func:`_statement`'s four reads (events and annual value changes from each
+    client's bound time on, ledger and history rows from its bound positions on) as one
+    ``UNION ALL``, in one round trip for any number of clients (their bounds as arrays joined
+    as rows, as in :func:`_pg_statement`). Each row is ``(kind, client_id, position,`` then each
+    read's own columns — those of its kind set, the others ``NULL``, typed in the first read as
+    PostgreSQL resolves a union's column types from left to right — ``)``, ordered by kind,
+    client and position (the ledger's and history's rows in position order, as their own reads
+    give them). Short enough (under 4 kB) for the driver to keep its parsed form."""
     tables = {"events": _EVENTS, "changes": _CHANGES, "ledger": _LEDGER, "history": _HISTORY}
     bound_types = {"events": DateTime(timezone=True), "changes": DateTime(timezone=True),
                    "ledger": Integer(), "history": Integer()}
