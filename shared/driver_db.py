@@ -8,8 +8,8 @@ its own. Through SQLAlchemy's ``Connection`` and pool, checking a connection out
 executing a compiled statement cost about as much CPU as the rest of the request's Python work;
 here a statement is a dictionary lookup and a psycopg ``execute``. :class:`DriverConnection`
 offers the small part of SQLAlchemy's ``Connection`` the path's code calls (``execute(…)``
-with ``first()``, ``one()``, ``scalar_one()``; ``dialect.name``; ``engine.url``; ``info``), so that code
-runs unchanged on either. Driver errors are raised as SQLAlchemy's (``IntegrityError``,
+with ``first()``, ``one()``, ``scalar_one()``; ``dialect.name``; ``engine.url``; ``info``),
+so that code runs unchanged on either. Driver errors are raised as SQLAlchemy's (``IntegrityError``,
 ``OperationalError``…), as the same statement would raise them through SQLAlchemy; a connection
 the server dropped is closed, not kept, and the next call opens a new one.
 

@@ -226,9 +226,10 @@ def _open_statement(checked: bool = False):
         for name in _INSERTED_COLUMNS)
     entry_values = ", ".join(_typed(TIMELINE, name, f"t_{name}")
                              for name in _TIMELINE_COLUMNS if name != "complaint_id")
+    first_number = "SELECT 1, 1 FROM client" if checked else "VALUES (1, 1)"
     return text(f"""
 WITH {_CLIENT_CHECK if checked else ""}number AS (
-    INSERT INTO complaint_ref_counter (id, last_number) {"SELECT 1, 1 FROM client" if checked else "VALUES (1, 1)"}
+    INSERT INTO complaint_ref_counter (id, last_number) {first_number}
     ON CONFLICT (id) DO UPDATE SET last_number = complaint_ref_counter.last_number + 1
     RETURNING last_number
 ), ref AS (

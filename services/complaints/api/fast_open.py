@@ -8,8 +8,8 @@ itself. :class:`FastOpen` wraps the complaints app's WSGI callable on PostgreSQL
 such a request directly: the token checked as the API checks it (signature, expiry, the
 revocation list, a role that may write), the body checked by the same schema, the same domain
 code (``service.prepare_opening`` and ``service.write_opening``: two statements outside a
-transaction, the second one atomic and the only write), the same answer body and headers (``Location``, ``ETag``), the same
-access line, metrics and request id.
+transaction, the second one atomic and the only write), the same answer body and headers
+(``Location``, ``ETag``), the same access line, metrics and request id.
 
 Anything else goes to the Flask view unchanged, which answers it as it always has: a query
 string, an ``Idempotency-Key``, a body that is not plain JSON of the opening's fields, a missing,
