@@ -9,9 +9,10 @@ executing a compiled statement cost about as much CPU as the rest of the request
 here a statement is a dictionary lookup and a psycopg ``execute``. :class:`DriverConnection`
 offers the small part of SQLAlchemy's ``Connection`` the path's code calls (``execute(…)``
 with ``first()``, ``one()``, ``scalar_one()``; ``dialect.name``; ``engine.url``; ``info``),
-so that code runs unchanged on either. Driver errors are raised as SQLAlchemy's (``IntegrityError``,
-``OperationalError``…), as the same statement would raise them through SQLAlchemy; a connection
-the server dropped is closed, not kept, and the next call opens a new one.
+so that code runs unchanged on either. Driver errors are raised as SQLAlchemy's
+(``IntegrityError``, ``OperationalError``…), as the same statement would raise them through
+SQLAlchemy; a connection the server dropped is closed, not kept, and the next call opens a new
+one.
 
 On SQLite a statement's values go through the bind processors of the engine's own dialect and
 its rows through the result processors (dates are stored as text there), so that the stored

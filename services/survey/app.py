@@ -67,13 +67,9 @@ def create_app(settings: Settings | None = None, *, context: ServiceContext | No
 def _answer_plain_submits_directly(app: Flask) -> None:
     """The ordinary public submit answered without the framework (``api.fast_submit``), inside
     the proxy headers' fix when there is one, so it sees the client's own address."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     from services.survey.api.fast_submit import FastSubmit
-    if isinstance(app.wsgi_app, ProxyFix):
-        app.wsgi_app.app = FastSubmit(app, app.wsgi_app.app)
-    else:
-        app.wsgi_app = FastSubmit(app, app.wsgi_app)
+    from shared.web.fast import in_front_of_app
+    in_front_of_app(app, FastSubmit)
 
 
 def _rate_limits(app: Flask, ctx: ServiceContext, blueprints) -> "Limiter":

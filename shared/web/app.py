@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
@@ -22,6 +21,7 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import Database, PlatformTables
 from shared.web import body, health, ids, metrics, query, reference, security
+from shared.web.fast import request_id
 from shared.web.idempotency import init_idempotency
 from shared.web.index import init_index
 from shared.web.openapi import DocumentedRules
@@ -104,8 +104,7 @@ def log_requests(app: Flask) -> None:
 
 
 def _request_id():
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else str(uuid.uuid4())
+    g.request_id = request_id(request.environ)
     g.request_started = time.perf_counter()
 
 

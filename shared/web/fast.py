@@ -89,3 +89,13 @@ class OnFirstUse(Generic[T]):
                     self._value = self._make()
                 value = self._value
         return value
+
+
+def in_front_of_app(app, wrapper: Callable) -> None:
+    """Put ``wrapper(app, wsgi_app)`` in front of the app's WSGI callable — inside the proxy
+    headers' fix when there is one, so it sees the request (address, prefix) as the app does."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = wrapper(app, app.wsgi_app.app)
+    else:
+        app.wsgi_app = wrapper(app, app.wsgi_app)

@@ -58,6 +58,19 @@ def current_principal() -> Principal:
     return g.principal
 
 
+def bearer_principal(app: Flask, authorization: str) -> Principal:
+    """The caller an ``Authorization: Bearer …`` header names: ``InvalidToken`` when the token
+    is missing, not signed here, expired or revoked (the app's revocation list)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("missing")
+    ctx = app.extensions["clientloop"]
+    principal = verify_token(ctx.settings.secret_key, token.strip(), now=ctx.clock())
+    if revocation_list(app).is_revoked(principal.token_id):
+        raise InvalidToken("revoked")
+    return principal
+
+
 def authenticate() -> None:
     """``before_request`` hook."""
     g.principal = None
@@ -66,15 +79,7 @@ def authenticate() -> None:
     access = _access_of_current_view()
     if access == "public" or request.method == "OPTIONS":
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("missing")
-    settings = current_app.extensions["clientloop"].settings
-    clock = current_app.extensions["clientloop"].clock
-    principal = verify_token(settings.secret_key, token.strip(), now=clock())
-    if revocation_list(current_app).is_revoked(principal.token_id):
-        raise InvalidToken("revoked")
+    principal = bearer_principal(current_app, request.headers.get("Authorization", ""))
     g.principal = principal
     if access == "admin" and not principal.is_admin():
         raise Forbidden("Only an admin may do this.")

@@ -28,15 +28,15 @@ from typing import Any, Callable, Iterable
 import marshmallow as ma
 from flask import Flask
 
-from shared.auth import Principal, verify_token
+from shared.auth import Principal
 from shared.bus.outbox import outbox_written
 from shared.config import web_threads
 from shared.driver_db import DriverConnections
 from shared.web import metrics
 from shared.web.body import find_unstorable_text, parse_json
-from shared.web.fast import (HandOver, OnFirstUse, answer, give_back_body, read_json_body,
-                             request_id)
-from shared.web.security import revocation_list
+from shared.web.fast import (HandOver, OnFirstUse, answer, give_back_body, in_front_of_app,
+                             read_json_body, request_id)
+from shared.web.security import bearer_principal
 from shared.web.versioning import etag
 
 PATH = "/api/v1/complaints"
@@ -93,16 +93,11 @@ class FastOpen:
     def _principal(self, environ: dict) -> Principal:
         """The caller, as ``shared.web.security.authenticate`` would let them write; anything it
         would refuse (401, 403), or could not decide, is the view's to answer."""
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise HandOver()
         try:
-            principal = verify_token(self._ctx.settings.secret_key, token.strip(),
-                                     now=self._ctx.clock())
-            revoked = revocation_list(self._flask).is_revoked(principal.token_id)
-        except Exception as exc:  # noqa: BLE001 - invalid, expired, list unreadable: the view's
+            principal = bearer_principal(self._flask, environ.get("HTTP_AUTHORIZATION", ""))
+        except Exception as exc:  # noqa: BLE001 - missing, invalid, revoked, list unreadable
             raise HandOver() from exc
-        if revoked or not principal.can_write():
+        if not principal.can_write():
             raise HandOver()
         return principal
 
@@ -179,12 +174,8 @@ def _answer_unknown_outcomes(app: Flask) -> None:
 def install(app: Flask) -> None:
     """Answer ordinary openings directly (PostgreSQL only), inside the proxy headers' fix when
     there is one, so it sees the request as the app does."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
     if app.extensions["clientloop"].database.dialect != "postgresql":
         return
     _answer_unknown_outcomes(app)
-    if isinstance(app.wsgi_app, ProxyFix):
-        app.wsgi_app.app = FastOpen(app, app.wsgi_app.app)
-    else:
-        app.wsgi_app = FastOpen(app, app.wsgi_app)
+    in_front_of_app(app, FastOpen)
 
