@@ -16,10 +16,11 @@ tier.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.complaints.adapters.orm import KnownClientRecord, platform
@@ -112,8 +113,38 @@ def on_client_profile(now: Callable[[], datetime]):
 
 
 def on_value_changed(session: Session, event: Event) -> None:
-    """``client.value.changed``: the client's tier (other value fields are not needed here)."""
+    """``client.value.changed``: the client's tier (other value fields are not needed here).
+
+    A known client's entry is changed by one ``UPDATE`` that takes the tier only if the event
+    is newer than the tier's own time and moves ``last_event_at`` on, comparing in the
+    statement as :func:`_set_tier` and :func:`_entry` compare in Python (one statement where
+    loading the entry and writing it back took two, and no ORM object made). An unknown client,
+    or an entry this session already holds as an object, takes the ORM path, which creates the
+    entry or keeps the object right."""
+    client_id = _client_id(event.data.get("client_id", event.subject))
+    tier = event.data.get("tier")
+    if tier not in (*TIERS, None):
+        raise MalformedClientEvent(f"unknown tier {tier!r}")
+    held = session.identity_map.get(session.identity_key(KnownClientRecord, client_id))
+    if held is None and session.execute(_value_change_statement(), {
+            "client_id": client_id, "tier": tier, "at": as_utc(event.time)}).rowcount == 1:
+        return
     _value_changed(session, event, locked=False)
+
+
+@lru_cache(maxsize=1)
+def _value_change_statement():
+    """``UPDATE known_client``: the tier and its time if ``:at`` is as new as the tier's time or
+    newer, ``last_event_at`` the later of the two (each ``SET`` reads the row as it was)."""
+    table = KnownClientRecord.__table__
+    at = bindparam("at", type_=table.c.tier_at.type)
+    newer = or_(table.c.tier_at.is_(None), table.c.tier_at <= at)
+    return (update(table).where(table.c.id == bindparam("client_id"))
+            .values(tier=case((newer, bindparam("tier", type_=table.c.tier.type)),
+                              else_=table.c.tier),
+                    tier_at=case((newer, at), else_=table.c.tier_at),
+                    last_event_at=case((table.c.last_event_at < at, at),
+                                       else_=table.c.last_event_at)))
 
 
 def _value_changed(session: Session, event: Event, *, locked: bool) -> None:

@@ -84,8 +84,8 @@ def apply_once(database: Database, tables: PlatformTables, handler: Handler, eve
     """Run ``handler`` for ``event`` unless its id is already in the inbox. True if applied."""
     try:
         with database.transaction() as session:
-            session.execute(insert(tables.inbox).values(
-                event_id=event.id, event_type=event.type, received_at=now))
+            session.execute(_inbox_row(tables.inbox), {
+                "event_id": event.id, "event_type": event.type, "received_at": now})
             handler(session, event)
     except IntegrityError as exc:
         if _is_inbox_duplicate(database, tables, event.id):
@@ -124,6 +124,14 @@ def apply_batch(database: Database, tables: PlatformTables, handlers: Mapping[st
         results.append(event.id in fresh and event.id not in seen)
         seen.add(event.id)
     return results
+
+
+@lru_cache(maxsize=16)
+def _inbox_row(inbox):
+    """``INSERT INTO inbox (event_id, event_type, received_at)``, its values bound at each call:
+    built once per inbox table, so no statement object (and no cache key for SQLAlchemy's
+    compiled cache) is made again for every event."""
+    return insert(inbox)
 
 
 @lru_cache(maxsize=16)

@@ -5,13 +5,17 @@ import json
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from services.complaints.adapters.orm import KnownClientRecord, TimelineEntryRecord, platform
-from services.complaints.app import event_handlers, run_jobs
+from services.complaints.app import build_context, event_handlers, run_jobs
+from services.complaints.consumers import MalformedClientEvent
 from shared.bus.consumer import apply_batch
 from shared.bus.envelope import Event
+from shared.clock import as_utc
+from shared.migrations import upgrade
 from tests.complaints.complaints_helpers import (START, client_data, client_event,
                                                  outbox_events, register_client)
 
@@ -180,3 +184,56 @@ def test_value_changes_applied_as_one_batch_give_what_one_by_one_gives(complaint
     assert len(reads) == 3, reads  # all at once, then the unknown client once per event
     assert [(known(complaints_ctx, client_id).tier, known(complaints_ctx, client_id).registered)
             for client_id in (first, second, unknown)] == [("A", True), ("A", True), ("A", False)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def directory_ctx(request, settings, clock):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        settings = settings.with_overrides(database_urls={**settings.database_urls,
+                                                          "complaints": url})
+    upgrade("complaints", settings.database_url("complaints"))
+    ctx = build_context(settings, clock=clock)
+    yield ctx
+    ctx.database.dispose()
+
+
+def test_a_known_clients_value_change_is_one_update_that_keeps_the_newest_tier(directory_ctx):
+    """A value change for a known client is one ``UPDATE`` (no read of the entry first) and
+    decides as the entry's own times say: an older change leaves the tier alone but not the
+    entry's last event time; a change as new as the tier's own time takes it."""
+    ctx = directory_ctx
+    client_id = register_client(ctx, tier="C", at=START)
+    statements: list[str] = []
+    sa_event.listen(ctx.database.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    change = {"client_id": client_id, "tier": "A"}
+    assert client_event(ctx, "client.value.changed", change, subject=client_id, at=LATEST)
+    own = [statement for statement in statements if "known_client" in statement]
+    assert len(own) == 1 and own[0].lstrip().startswith("UPDATE known_client"), own
+
+    client_event(ctx, "client.value.changed", {"client_id": client_id, "tier": "B"},
+                 subject=client_id, at=LATER)
+    entry = known(ctx, client_id)
+    assert (entry.tier, as_utc(entry.tier_at), as_utc(entry.last_event_at)) == ("A", LATEST, LATEST)
+
+    client_event(ctx, "client.value.changed", {"client_id": client_id, "tier": "B"},
+                 subject=client_id, at=LATEST)
+    assert known(ctx, client_id).tier == "B"
+    later_still = LATEST + timedelta(minutes=5)
+    client_event(ctx, "client.value.changed", {"client_id": client_id, "tier": None},
+                 subject=client_id, at=later_still)
+    entry = known(ctx, client_id)
+    assert (entry.tier, as_utc(entry.tier_at), as_utc(entry.last_event_at)) == (
+        None, later_still, later_still)
+    assert (entry.name, entry.registered, entry.status) == ("华为 Huawei", True, "active")
+
+
+def test_a_malformed_value_change_changes_nothing(directory_ctx):
+    ctx = directory_ctx
+    client_id = register_client(ctx, tier="C", at=START)
+    with pytest.raises(MalformedClientEvent):
+        client_event(ctx, "client.value.changed", {"client_id": client_id, "tier": "Z"},
+                     subject=client_id, at=LATEST)
+    entry = known(ctx, client_id)
+    assert (entry.tier, as_utc(entry.last_event_at)) == ("C", START)
