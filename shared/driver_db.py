@@ -329,3 +329,68 @@ class SqliteResult(DriverResult):
 
     def _has_rows(self) -> bool:
         return True   # a statement without rows fetches none
+
+
+# -- a statement in a Session's transaction, straight to psycopg ------------------------------
+
+#: ``statement → (SQL with $n placeholders, parameter names, bound defaults, row type)``.
+_in_session: dict[Any, tuple[str, tuple[str, ...], dict[str, Any], Any]] = {}
+
+
+def _numbered(statement) -> tuple[str, tuple[str, ...], dict[str, Any], Any]:
+    """``statement`` compiled once for psycopg with numbered placeholders: its SQL, the names
+    of its parameters in order, the values of those it binds itself (a ``LIMIT``, a literal
+    compared with), and a named-tuple type for its rows when it selects named columns."""
+    found = _in_session.get(statement)
+    if found is None:
+        from collections import namedtuple
+
+        from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+        compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+        if compiled._bind_processors:
+            raise TypeError("a statement whose values SQLAlchemy converts cannot be sent "
+                            f"straight to the driver: {sorted(compiled._bind_processors)}")
+        names = tuple(compiled.positiontup or ())
+        defaults = {name: compiled.binds[name].value for name in names
+                    if not compiled.binds[name].required}
+        columns = getattr(statement, "selected_columns", None)
+        row = namedtuple("Row", list(columns.keys()), rename=True) if columns is not None else None
+        found = _in_session[statement] = (compiled.string, names, defaults, row)
+    return found
+
+
+def rows_in_session(session, statement, parameters: Mapping[str, Any]) -> list:
+    """PostgreSQL: run ``statement`` (built once, e.g. with ``lru_cache``) on ``session``'s own
+    connection, in its transaction, sent straight to psycopg with numbered placeholders; its
+    rows (named tuples for a ``SELECT`` of named columns, else tuples; none for a statement
+    that returns none).
+
+    What SQLAlchemy's execution of a compiled statement adds to every call — the compiled
+    cache's key and lookup, the parameters' processing, the result's metadata built from the
+    cursor's description — and psycopg's conversion of named placeholders (not cached for a
+    statement of more than 50 parameters or 4 KB) are skipped; for a statement whose values
+    or rows SQLAlchemy would convert, :func:`_numbered` refuses. The engine's
+    ``before_cursor_execute`` and ``after_cursor_execute`` listeners still see the statement.
+    A driver error is raised as SQLAlchemy's, the connection invalidated if it was lost."""
+    import psycopg
+    sql, names, defaults, row = _numbered(statement)
+    values = [parameters[name] if name in parameters else defaults[name] for name in names]
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    cursor = psycopg.RawCursor(raw)
+    connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None, False)
+    try:
+        cursor.execute(sql, values)
+        result = cursor.pgresult
+        rows = cursor.fetchall() if result is not None and result.status == _TUPLES_OK else []
+    except psycopg.Error as error:
+        lost = connection.dialect.is_disconnect(error, raw, cursor)
+        if lost:
+            connection.invalidate(error)
+        raise sa_exc.DBAPIError.instance(sql, values, error, psycopg.Error,
+                                         connection_invalidated=lost,
+                                         dialect=connection.dialect) from error
+    finally:
+        cursor.close()
+    connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None, False)
+    return [row._make(values) for values in rows] if row is not None else rows

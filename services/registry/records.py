@@ -68,6 +68,7 @@ from shared.bus.outbox import (EVENTS_RESULT, events_ctes, events_parameters, ev
                                record_events)
 from shared.clock import as_utc
 from shared.db import UTCDateTime
+from shared.driver_db import rows_in_session
 from shared.errors import NotFound, ValidationFailed
 
 SERVICE = "registry"
@@ -216,8 +217,8 @@ def _resume_from(session: Session, works: list[_Work], now: datetime,
     found: set[str] = set()
     # Event ids are compared here, in Python, as the fold orders them (not by SQL collation).
     ids = sorted(wanted)
-    rows = session.execute(*_batch(session, "checkpoints", [(client_id, None) for client_id in ids],
-                                   now=now))
+    rows = _run(session, *_batch(session, "checkpoints", [(client_id, None) for client_id in ids],
+                                 now=now))
     for row in sorted(rows, key=lambda row: (row.client_id, -row.points)):
         work = wanted[row.client_id]
         if row.client_id not in found and (as_utc(row.at), row.event_id) < work.since:
@@ -271,6 +272,15 @@ def _batch(session: Session, kind: str, pairs, **fixed) -> tuple[Any, dict[str, 
         if len(pair) > 2:
             params[f"k{number}"] = pair[2]
     return _statement(kind, size), params
+
+
+def _run(session: Session, statement, params: dict[str, Any]):
+    """A statement of :func:`_batch`: on PostgreSQL straight to the driver in the session's
+    transaction (``shared.driver_db.rows_in_session``, its rows a list), elsewhere through the
+    session."""
+    if session.get_bind().dialect.name == "postgresql":
+        return rows_in_session(session, statement, params)
+    return session.execute(statement, params)
 
 
 def _targets(bound_type=None, kept: bool = False, bounds: str = "bounds"):
@@ -399,8 +409,8 @@ def _load(session: Session, works: list[_Work]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         rows: dict[str, list] = {kind: [] for kind in _READS}
         spans = _pg_read_spans()
-        for row in session.connection().execute(
-                _pg_reads_statement(), {"clients": [work.client.id for work in works], **bounds}):
+        for row in rows_in_session(session, _pg_reads_statement(),
+                                   {"clients": [work.client.id for work in works], **bounds}):
             kind = row[0]
             rows[kind].append(_ROW_TYPES[kind]._make((row[1], *row[spans[kind]])))
     else:
@@ -705,7 +715,7 @@ def _save(session: Session, works: list[_Work], now: datetime, rules: RegistryRu
     tables = [_ledger_rows(works, rules), _history_rows(works), _checkpoint_rows(works)]
     for table in tables:
         if table.deletes:
-            session.execute(*_batch(session, table.delete_kind, table.deletes))
+            _run(session, *_batch(session, table.delete_kind, table.deletes))
     current = _current_rows(works, now, rules)
     if session.get_bind().dialect.name == "postgresql" and (
             announcements or any(table.rows for table in tables)):
@@ -732,8 +742,7 @@ def _write_pg(session: Session, tables: list[_Rows], current: list[dict[str, Any
                                                             row.items() if name != "client"}}
                                    for row in current], default=_json_value,
                                   ensure_ascii=False, separators=(",", ":"))
-    events_recorded(session, envelopes,
-                    session.connection().execute(_write_pg_statement(), params))
+    events_recorded(session, envelopes, rows_in_session(session, _write_pg_statement(), params))
 
 
 @lru_cache(maxsize=1)

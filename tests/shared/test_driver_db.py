@@ -6,9 +6,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 from sqlalchemy import bindparam, column, exc, select, table, text
+from sqlalchemy.event import listen
 
 from shared.db import make_engine
-from shared.driver_db import DriverConnections
+from shared.driver_db import DriverConnections, rows_in_session
 
 pytestmark = pytest.mark.postgres
 
@@ -112,3 +113,70 @@ def test_at_most_keep_idle_connections_and_none_after_dispose(drivers):
     assert in_use._raw.closed
     with drivers.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar_one() == 1
+
+
+# -- rows_in_session: a statement in a Session's transaction, straight to psycopg --------------
+
+NAMES = select(ITEM.c.id, ITEM.c.name).where(ITEM.c.id >= bindparam("low")).order_by(
+    ITEM.c.id).limit(2)
+REMOVE = text("DELETE FROM item WHERE id = :id")
+
+
+@pytest.fixture
+def sessions(postgres_url):
+    from sqlalchemy.orm import Session
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE item (id integer PRIMARY KEY, name text NOT NULL)")
+    engine = make_engine(postgres_url)
+    yield engine, lambda: Session(engine)
+    engine.dispose()
+
+
+def test_a_statement_runs_in_the_sessions_transaction(sessions):
+    engine, session_factory = sessions
+    with session_factory() as session, session.begin():
+        session.execute(ADD, {"id": 1, "name": "one"})     # through SQLAlchemy, not committed
+        assert rows_in_session(session, ADD, {"id": 2, "name": "two"}) == [(2,)]
+        assert rows_in_session(session, ADD, {"id": 3, "name": "three"}) == [(3,)]
+        rows = rows_in_session(session, NAMES, {"low": 1})   # its own LIMIT 2 bound
+        assert [(row.id, row.name) for row in rows] == [(1, "one"), (2, "two")]
+        assert rows_in_session(session, REMOVE, {"id": 3}) == []
+        assert session.execute(select(ITEM.c.id).order_by(ITEM.c.id)).scalars().all() == [1, 2]
+        session.rollback()
+    with engine.connect() as connection:   # rolled back with the session's transaction
+        assert connection.execute(select(ITEM.c.id)).all() == []
+
+
+def test_listeners_see_the_statement_and_errors_are_sqlalchemys(sessions):
+    engine, session_factory = sessions
+    seen = []
+    listen(engine, "before_cursor_execute",
+           lambda _conn, _cursor, statement, parameters, _context, _many:
+           seen.append(("before", statement, parameters)))
+    listen(engine, "after_cursor_execute",
+           lambda _conn, _cursor, statement, _parameters, _context, _many:
+           seen.append(("after", statement)))
+    with session_factory() as session, session.begin():
+        rows_in_session(session, ADD, {"id": 1, "name": "one"})
+        assert seen[-2] == ("before", "INSERT INTO item (id, name) VALUES ($1, $2) RETURNING id",
+                            [1, "one"])
+        assert seen[-1] == ("after", "INSERT INTO item (id, name) VALUES ($1, $2) RETURNING id")
+        with pytest.raises(exc.IntegrityError):
+            rows_in_session(session, ADD, {"id": 1, "name": "again"})
+
+
+def test_a_lost_connection_is_invalidated_and_a_converted_value_refused(sessions, postgres_url):
+    from sqlalchemy import JSON
+    engine, session_factory = sessions
+    with session_factory() as session:
+        session.begin()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(exc.OperationalError) as lost:
+            rows_in_session(session, NAMES, {"low": 1})
+        assert lost.value.connection_invalidated
+    with session_factory() as session, session.begin():   # the pool gives a working one
+        assert rows_in_session(session, NAMES, {"low": 1}) == []
+        with pytest.raises(TypeError):   # SQLAlchemy would serialise the JSON value itself
+            rows_in_session(session, select(bindparam("doc", type_=JSON)), {"doc": {"a": 1}})

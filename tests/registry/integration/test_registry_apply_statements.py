@@ -20,6 +20,7 @@ from services.registry.consumers import event_handlers
 from shared.bus.consumer import apply_batch
 from shared.bus.envelope import Event
 from shared.bus.outbox import notify_channel
+from shared import driver_db
 from shared.db import psycopg_dsn
 from shared.migrations import upgrade
 from tests.registry.conftest import deliver, register
@@ -154,9 +155,12 @@ def test_every_statement_of_a_batch_is_compiled_once_and_reused(either_registry,
     clients = [register(ctx, f"Client {number}").id for number in range(12)]
     handlers = event_handlers(ctx)
     uncached: list[str] = []
+    direct: set[str] = set()
 
     def seen(_conn, _cursor, statement, _params, context, _many):
-        if context.cache_hit in (CacheStats.NO_CACHE_KEY, CacheStats.CACHING_DISABLED) \
+        if context is None:   # sent straight to the driver (shared.driver_db.rows_in_session)
+            direct.add(statement)
+        elif context.cache_hit in (CacheStats.NO_CACHE_KEY, CacheStats.CACHING_DISABLED) \
                 and statement != "BEGIN IMMEDIATE":   # SQLite's transaction, sent as it is
             uncached.append(statement)
 
@@ -166,3 +170,6 @@ def test_every_statement_of_a_batch_is_compiled_once_and_reused(either_registry,
                   for client_id in clients[:size]]
         assert all(apply_batch(ctx.database, platform, handlers, events, now=clock.now))
     assert uncached == [], "\n".join(uncached)
+    # The statements sent straight to the driver were each compiled once, by its own cache.
+    assert direct <= {sql for sql, *_rest in driver_db._in_session.values()}
+    assert bool(direct) == (ctx.database.dialect == "postgresql")
