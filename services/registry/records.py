@@ -567,8 +567,12 @@ def apply_events(session: Session, events: Sequence[Event], *, now: datetime,
             "within_sla": applied.within_sla, "ref": applied.ref,
             "complaint_id": applied.complaint_id, "resolve_by": applied.resolve_by,
             "comment": _comment(event, applied, clients[client_id]), "received_at": now})
-    fresh = {(row.client_id, row.event_id)
-             for row in session.execute(_store_events(session), rows)}
+    if session.get_bind().dialect.name == "postgresql":
+        stored = rows_in_session(session, _store_events_pg(), {"rows": json.dumps(
+            rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))})
+    else:
+        stored = session.execute(_store_events(session), rows)
+    fresh = {(row.client_id, row.event_id) for row in stored}
     results, works = [], {}
     for event, applied, client_id in parsed:
         if (client_id, applied.event_id) not in fresh:
@@ -603,6 +607,19 @@ def _store_events_statement(dialect: str):
 def _store_events(session: Session):
     """``INSERT … ON CONFLICT DO NOTHING RETURNING`` the client and event ids it stored."""
     return _store_events_statement(session.get_bind().dialect.name)
+
+
+@lru_cache(maxsize=1)
+def _store_events_pg():
+    """PostgreSQL: :func:`_store_events` for any number of events in one statement of one
+    parameter, the rows as a JSON array read back into the table's row type (as
+    :func:`_write_pg` writes its rows)."""
+    table = ClientEventRecord.__table__
+    names = ", ".join(column.name for column in table.c if column.name != "id")
+    return text(f"""INSERT INTO {table.name} ({names})
+SELECT {names} FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))
+ON CONFLICT (client_id, event_id) DO NOTHING
+RETURNING client_id, event_id""").columns(table.c.client_id, table.c.event_id)
 
 
 def _comment(event: Event, applied: SatisfactionEvent, client: ClientRecord) -> str | None:

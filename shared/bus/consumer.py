@@ -56,6 +56,7 @@ from shared.bus import topology
 from shared.bus.envelope import SERIALIZER, Event, MalformedEvent
 from shared.clock import utcnow
 from shared.db import Database, PlatformTables
+from shared.driver_db import rows_in_session
 from shared.outages import dependency_unavailable
 
 log = logging.getLogger("clientloop.consumer")
@@ -84,8 +85,11 @@ def apply_once(database: Database, tables: PlatformTables, handler: Handler, eve
     """Run ``handler`` for ``event`` unless its id is already in the inbox. True if applied."""
     try:
         with database.transaction() as session:
-            session.execute(_inbox_row(tables.inbox), {
-                "event_id": event.id, "event_type": event.type, "received_at": now})
+            row = {"event_id": event.id, "event_type": event.type, "received_at": now}
+            if session.get_bind().dialect.name == "postgresql":
+                rows_in_session(session, _inbox_row(tables.inbox), row)
+            else:
+                session.execute(_inbox_row(tables.inbox), row)
             handler(session, event)
     except IntegrityError as exc:
         if _is_inbox_duplicate(database, tables, event.id):
@@ -130,7 +134,8 @@ def apply_batch(database: Database, tables: PlatformTables, handlers: Mapping[st
 def _inbox_row(inbox):
     """``INSERT INTO inbox (event_id, event_type, received_at)``, its values bound at each call:
     built once per inbox table, so no statement object (and no cache key for SQLAlchemy's
-    compiled cache) is made again for every event."""
+    compiled cache) is made again for every event; on PostgreSQL sent straight to the driver
+    (``shared.driver_db.rows_in_session``; a duplicate still raises ``IntegrityError``)."""
     return insert(inbox)
 
 
