@@ -186,8 +186,14 @@ class Relay:
 
     def _mark_sent(self, ids: list[int]) -> None:
         if self._listener is not None:
+            # The ids cast to bigint[], the column's own type. psycopg sends a list of small
+            # ints as smallint[], and after five passes as a prepared statement: for
+            # ``bigint = ANY(smallint[])`` PostgreSQL settled on a generic plan made while the
+            # outbox was small, a sequential scan, and kept it as the outbox grew (every mark
+            # read the whole table: 0.3 ms at 1,000 rows, 1 ms at 4,000, until an ANALYZE).
+            # With the cast each mark is planned with its ids: the primary key's index.
             self._listener.execute(f"UPDATE {self.tables.outbox.name} SET sent_at = %s "
-                                   "WHERE id = ANY(%s)", (self.clock(), ids))
+                                   "WHERE id = ANY(%s::bigint[])", (self.clock(), ids))
             return
         with self.database.transaction() as session:
             outbox.mark_sent(session, self.tables, ids, self.clock())

@@ -202,6 +202,46 @@ def test_the_active_relay_on_postgresql_reads_and_marks_on_its_own_connection(
         ctx.database.dispose()
 
 
+def test_the_relays_marks_find_their_rows_by_the_primary_key_as_the_outbox_grows(
+        settings, postgres_url, rabbitmq_url):
+    """The leader's ``sent_at`` mark, prepared by psycopg after a few passes on a small outbox,
+    still finds its rows through the primary key once the outbox holds thousands: its plan was
+    a sequential scan kept from the outbox's first rows while the ids went as ``smallint[]``."""
+    from shared.bus.relay import Relay
+    from tests.shared.bus_helpers import register, registry_context
+    ctx = registry_context(settings.with_overrides(
+        broker_url=rabbitmq_url,
+        database_urls={**settings.database_urls, "registry": postgres_url}))
+    relay = Relay("registry", ctx.database, platform, rabbitmq_url, batch_size=10)
+    try:
+        assert relay._acquire_leadership()
+        for number in range(20):   # a pass a row: psycopg prepares the mark at the sixth,
+            # the server weighs a generic plan after five more
+            register(ctx, f"Client {number}")
+            assert relay.publish_pending() == 1
+        table = platform.outbox
+        with ctx.database.transaction() as session:   # the outbox grows, already sent
+            session.execute(table.insert(), [
+                {"event_id": f"bulk-{number}", "event_type": "client.registered",
+                 "subject": f"bulk-{number}", "body": "{}" + " " * 900,
+                 "created_at": ctx.clock(), "sent_at": ctx.clock()} for number in range(5000)])
+        register(ctx, "Last")
+        assert relay.publish_pending() == 1
+        marks = [name for name, statement in relay._listener.execute(
+            "SELECT name, statement FROM pg_prepared_statements").fetchall()
+            if statement.startswith(f"UPDATE {table.name} SET sent_at")]
+        assert len(marks) == 1
+        last = relay._listener.execute(f"SELECT max(id) FROM {table.name}").fetchone()[0]
+        relay._listener.execute("BEGIN")
+        plan = "\n".join(row[0] for row in relay._listener.execute(
+            f"EXPLAIN EXECUTE {marks[0]}(now(), ARRAY[{last}]::smallint[])").fetchall())
+        relay._listener.execute("ROLLBACK")
+        assert "Seq Scan" not in plan and "using pk_outbox" in plan, plan
+    finally:
+        relay.close()
+        ctx.database.dispose()
+
+
 def test_on_sqlite_a_relay_reads_its_outbox_without_the_write_lock(settings):
     """SQLite has one write lock per file, which every transaction of the services takes first:
     the relay's read of its pending rows is a plain snapshot instead, so it neither waits for a
