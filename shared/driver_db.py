@@ -368,8 +368,10 @@ def rows_in_session(session, statement, parameters: Mapping[str, Any]) -> list:
     What SQLAlchemy's execution of a compiled statement adds to every call — the compiled
     cache's key and lookup, the parameters' processing, the result's metadata built from the
     cursor's description — and psycopg's conversion of named placeholders (not cached for a
-    statement of more than 50 parameters or 4 KB) are skipped; for a statement whose values
-    or rows SQLAlchemy would convert, :func:`_numbered` refuses. The engine's
+    statement of more than 50 parameters or 4 KB) are skipped. A statement whose values
+    SQLAlchemy would convert is refused (:func:`_numbered`); its rows are psycopg's own values,
+    so it is for statements whose columns SQLAlchemy returns unchanged on PostgreSQL (text,
+    numbers, times, arrays — not an Enum class or a type of the caller's own). The engine's
     ``before_cursor_execute`` and ``after_cursor_execute`` listeners still see the statement.
     A driver error is raised as SQLAlchemy's, the connection invalidated if it was lost."""
     import psycopg
@@ -393,4 +395,4 @@ def rows_in_session(session, statement, parameters: Mapping[str, Any]) -> list:
     finally:
         cursor.close()
     connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None, False)
-    return [row._make(values) for values in rows] if row is not None else rows
+    return [row._make(fields) for fields in rows] if row is not None else rows
