@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import namedtuple
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Dialect, Engine, make_url
@@ -101,9 +103,8 @@ class DriverConnections(_KeptConnections):
     """This process's psycopg connections to the PostgreSQL database at ``url``."""
 
     def __init__(self, url: str | URL, *, keep: int = 8) -> None:
-        from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
         url = make_url(normalise_url(str(url)) if isinstance(url, str) else url)
-        super().__init__(url, psycopg_dialect(paramstyle="numeric_dollar"), keep)
+        super().__init__(url, _numbering_dialect(), keep)
         self._dsn = psycopg_dsn(self.url)
 
     def _open(self):
@@ -123,12 +124,8 @@ class DriverConnections(_KeptConnections):
         connections' cursors send that text as it is (``psycopg.RawCursor``): psycopg need not
         convert named placeholders on every call, which it does not cache for a statement of
         more than 50 parameters or 4 KB."""
-        found = self._compiled.get(statement)
-        if found is None:
-            compiled = statement.compile(dialect=self.dialect)
-            found = self._compiled[statement] = (compiled.string,
-                                                 tuple(compiled.positiontup or ()))
-        return found
+        numbered = _numbered(statement)
+        return numbered.sql, numbered.names
 
 
 class DriverConnection:
@@ -331,31 +328,40 @@ class SqliteResult(DriverResult):
         return True   # a statement without rows fetches none
 
 
-# -- a statement in a Session's transaction, straight to psycopg ------------------------------
+# -- statements with numbered placeholders, and one in a Session's transaction ------------------
 
-#: ``statement → (SQL with $n placeholders, parameter names, bound defaults, row type)``.
-_in_session: dict[Any, tuple[str, tuple[str, ...], dict[str, Any], Any]] = {}
+class _Numbered(NamedTuple):
+    sql: str                      # the statement's SQL with $1, $2… placeholders
+    names: tuple[str, ...]        # its parameters' names, in the placeholders' order
+    defaults: dict[str, Any]      # the values of those it binds itself (a LIMIT, a literal)
+    row: Any                      # a named-tuple type for its rows when it selects named columns
+    converted: tuple[str, ...]    # the parameters whose values SQLAlchemy would convert
 
 
-def _numbered(statement) -> tuple[str, tuple[str, ...], dict[str, Any], Any]:
-    """``statement`` compiled once for psycopg with numbered placeholders: its SQL, the names
-    of its parameters in order, the values of those it binds itself (a ``LIMIT``, a literal
-    compared with), and a named-tuple type for its rows when it selects named columns."""
-    found = _in_session.get(statement)
+#: Every statement compiled by :func:`_numbered`, for the process's life (they are built once).
+_numbered_statements: dict[Any, _Numbered] = {}
+
+
+@lru_cache(maxsize=1)
+def _numbering_dialect() -> Dialect:
+    from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+    return psycopg_dialect(paramstyle="numeric_dollar")
+
+
+def _numbered(statement) -> _Numbered:
+    """``statement`` compiled once for psycopg with numbered placeholders (shared by
+    :class:`DriverConnections` and :func:`rows_in_session`)."""
+    found = _numbered_statements.get(statement)
     if found is None:
-        from collections import namedtuple
-
-        from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
-        compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
-        if compiled._bind_processors:
-            raise TypeError("a statement whose values SQLAlchemy converts cannot be sent "
-                            f"straight to the driver: {sorted(compiled._bind_processors)}")
+        compiled = statement.compile(dialect=_numbering_dialect())
         names = tuple(compiled.positiontup or ())
-        defaults = {name: compiled.binds[name].value for name in names
-                    if not compiled.binds[name].required}
         columns = getattr(statement, "selected_columns", None)
-        row = namedtuple("Row", list(columns.keys()), rename=True) if columns is not None else None
-        found = _in_session[statement] = (compiled.string, names, defaults, row)
+        found = _numbered_statements[statement] = _Numbered(
+            compiled.string, names,
+            {name: compiled.binds[name].value for name in names
+             if not compiled.binds[name].required},
+            namedtuple("Row", list(columns.keys()), rename=True) if columns is not None else None,
+            tuple(sorted(compiled._bind_processors)))
     return found
 
 
@@ -369,13 +375,16 @@ def rows_in_session(session, statement, parameters: Mapping[str, Any]) -> list:
     cache's key and lookup, the parameters' processing, the result's metadata built from the
     cursor's description — and psycopg's conversion of named placeholders (not cached for a
     statement of more than 50 parameters or 4 KB) are skipped. A statement whose values
-    SQLAlchemy would convert is refused (:func:`_numbered`); its rows are psycopg's own values,
+    SQLAlchemy would convert is refused; its rows are psycopg's own values,
     so it is for statements whose columns SQLAlchemy returns unchanged on PostgreSQL (text,
     numbers, times, arrays — not an Enum class or a type of the caller's own). The engine's
     ``before_cursor_execute`` and ``after_cursor_execute`` listeners still see the statement.
     A driver error is raised as SQLAlchemy's, the connection invalidated if it was lost."""
     import psycopg
-    sql, names, defaults, row = _numbered(statement)
+    sql, names, defaults, row, converted = _numbered(statement)
+    if converted:
+        raise TypeError("a statement whose values SQLAlchemy converts cannot be sent straight "
+                        f"to the driver: {list(converted)}")
     values = [parameters[name] if name in parameters else defaults[name] for name in names]
     connection = session.connection()
     raw = connection.connection.driver_connection

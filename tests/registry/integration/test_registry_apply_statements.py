@@ -182,5 +182,5 @@ def test_every_statement_of_a_batch_is_compiled_once_and_reused(either_registry,
         assert all(apply_batch(ctx.database, platform, handlers, events, now=clock.now))
     assert uncached == [], "\n".join(uncached)
     # The statements sent straight to the driver were each compiled once, by its own cache.
-    assert direct <= {sql for sql, *_rest in driver_db._in_session.values()}
+    assert direct <= {numbered.sql for numbered in driver_db._numbered_statements.values()}
     assert bool(direct) == (ctx.database.dialect == "postgresql")
