@@ -61,6 +61,17 @@ class Clock:
 
 # -- the client directory (registry events) ------------------------------------------------------
 
+def settings_on_dialect(request, settings):
+    """``settings`` with the complaints database on a fresh PostgreSQL database when the
+    parametrised fixture's ``request.param`` names PostgreSQL (``postgresql`` or ``postgres``),
+    else as they are (the embedded SQLite file)."""
+    if request.param in ("postgresql", "postgres"):
+        url = request.getfixturevalue("postgres_url")
+        return settings.with_overrides(database_urls={**settings.database_urls,
+                                                      "complaints": url})
+    return settings
+
+
 def client_event(ctx, event_type: str, data: dict[str, Any], *, subject: str,
                  at: datetime | None = None, event_id: str | None = None) -> bool:
     """Apply one registry event the way the consumer does (inbox + handler, one transaction)."""

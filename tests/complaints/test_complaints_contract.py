@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from services.complaints.adapters.orm import ComplaintRecord, TimelineEntryRecord
 from services.complaints.app import build_context, create_app
 from shared.migrations import upgrade
-from tests.complaints.complaints_helpers import START, Clock, ComplaintsApi
+from tests.complaints.complaints_helpers import START, Clock, ComplaintsApi, settings_on_dialect
 
 PROBLEM = "application/problem+json"
 
@@ -153,10 +153,7 @@ def _bodies(base: dict, fields: tuple[str, ...]):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hostile_api(request, settings, tokens):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        settings = settings.with_overrides(database_urls={**settings.database_urls,
-                                                          "complaints": url})
+    settings = settings_on_dialect(request, settings)
     upgrade("complaints", settings.database_url("complaints"))
     ctx = build_context(settings, clock=Clock(START))
     yield ComplaintsApi(create_app(context=ctx).test_client(), ctx, tokens)

@@ -17,7 +17,8 @@ from shared.bus.envelope import Event
 from shared.clock import as_utc
 from shared.migrations import upgrade
 from tests.complaints.complaints_helpers import (START, client_data, client_event,
-                                                 outbox_events, register_client)
+                                                 outbox_events, register_client,
+                                                 settings_on_dialect)
 
 LATER = START + timedelta(hours=1)
 LATEST = START + timedelta(hours=2)
@@ -188,10 +189,7 @@ def test_value_changes_applied_as_one_batch_give_what_one_by_one_gives(complaint
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def directory_ctx(request, settings, clock):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        settings = settings.with_overrides(database_urls={**settings.database_urls,
-                                                          "complaints": url})
+    settings = settings_on_dialect(request, settings)
     upgrade("complaints", settings.database_url("complaints"))
     ctx = build_context(settings, clock=clock)
     yield ctx

@@ -10,7 +10,8 @@ import pytest
 
 from services.complaints.app import build_context, create_app
 from shared.migrations import upgrade
-from tests.complaints.complaints_helpers import Clock, ComplaintsApi, register_client
+from tests.complaints.complaints_helpers import (Clock, ComplaintsApi, register_client,
+                                                 settings_on_dialect)
 
 
 def at(text: str) -> datetime:
@@ -140,10 +141,7 @@ def expected_report(as_of: datetime) -> dict:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def report_api(request, settings, tokens):
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        settings = settings.with_overrides(database_urls={**settings.database_urls,
-                                                          "complaints": url})
+    settings = settings_on_dialect(request, settings)
     settings = settings.with_overrides(timezone="Asia/Shanghai")
     upgrade("complaints", settings.database_url("complaints"))
     ctx = build_context(settings, clock=Clock(RANGE_START))

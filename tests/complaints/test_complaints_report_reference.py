@@ -23,7 +23,7 @@ from services.complaints.adapters.repository import COMPLAINTS, TIMELINE
 from services.complaints.app import build_context, create_app
 from services.complaints.web.analysis import Period, figures
 from shared.migrations import upgrade
-from tests.complaints.complaints_helpers import Clock, ComplaintsApi
+from tests.complaints.complaints_helpers import Clock, ComplaintsApi, settings_on_dialect
 
 ZONE_NAME = "Europe/Berlin"          # summer time begins on 30 March 2025
 ZONE = ZoneInfo(ZONE_NAME)
@@ -227,10 +227,7 @@ def expected(rows: list[dict], entries: list[dict], first: date, last: date,
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def loaded(request, settings, tokens):
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        settings = settings.with_overrides(database_urls={**settings.database_urls,
-                                                          "complaints": url})
+    settings = settings_on_dialect(request, settings)
     settings = settings.with_overrides(timezone=ZONE_NAME)
     upgrade("complaints", settings.database_url("complaints"))
     ctx = build_context(settings, clock=Clock(NOW))

@@ -13,15 +13,12 @@ from services.complaints.adapters.repository import COMPLAINTS
 from services.complaints.app import build_context, create_app
 from shared.migrations import upgrade
 from tests.complaints.complaints_helpers import (START, Clock, ComplaintsApi, client_event,
-                                                 register_client)
+                                                 register_client, settings_on_dialect)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def search_api(request, settings, tokens):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        settings = settings.with_overrides(database_urls={**settings.database_urls,
-                                                          "complaints": url})
+    settings = settings_on_dialect(request, settings)
     upgrade("complaints", settings.database_url("complaints"))
     ctx = build_context(settings, clock=Clock(START))
     yield ComplaintsApi(create_app(context=ctx).test_client(), ctx, tokens)
