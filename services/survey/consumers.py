@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.survey import service
@@ -101,6 +102,19 @@ def apply_client_profile(session: Session, event: Event, *, now: datetime) -> No
 
 def apply_value_changed(session: Session, event: Event, *, now: datetime,
                         locked: dict[str, ClientEntry] | None = None) -> None:
+    """``client.value.changed``: the client's tier, if the event is newer than the tier's own.
+
+    A known client's entry is changed by one ``UPDATE`` that compares the sequences in the
+    statement (:func:`_tier_update`) — no locked read, no ORM object — when the event carries a
+    tier and a sequence and the session holds no object of the entry. Anything else (an unknown
+    client, whose entry is created; an event without a sequence) takes the ORM path."""
+    if locked is None:
+        client_id = _client_id(event)
+        if (_updates_in_place(event)
+                and session.identity_map.get(session.identity_key(ClientEntry, client_id)) is None
+                and session.execute(_tier_update(_dialect(session)),
+                                    _tier_values(client_id, event, now)).rowcount == 1):
+            return
     entry = _entry(session, _client_id(event), now, locked=locked)
     if locked is not None:
         locked[entry.id] = entry
@@ -112,15 +126,80 @@ def apply_value_changed(session: Session, event: Event, *, now: datetime,
 
 def apply_value_changes(session: Session, events: list[Event], *, now: datetime) -> None:
     """Several ``client.value.changed`` in one transaction (the consumer's batches: the
-    registry sends one with nearly every response and complaint it applies): the entries
-    row-locked in client id order by one statement — two consumers never deadlock — then each
-    event as :func:`apply_value_changed` alone would apply it."""
-    ids = sorted({_client_id(event) for event in events})
-    locked = {entry.id: entry for entry in session.execute(
-        select(ClientEntry).where(ClientEntry.id.in_(ids)).order_by(ClientEntry.id)
-        .with_for_update().execution_options(populate_existing=True)).scalars()}
+    registry sends one with nearly every response and complaint it applies), each entry ending
+    as applying the events one at a time leaves it.
+
+    One read finds which of the clients are known. Each known client's events come down to one
+    — the first of those with the highest sequence: applied in order, no later one is newer
+    than it, and it is newer than the stored tier exactly when any of them is — written by one
+    ``UPDATE`` (:func:`_tier_update`) for all such clients, in client id order (two consumers
+    lock entries in the same order and never deadlock). Unknown clients' entries are created,
+    and a client with an event the statement cannot take (no sequence) is read with a row lock
+    and applied through its ORM object, as before."""
+    by_client: dict[str, list[Event]] = {}
     for event in events:
-        apply_value_changed(session, event, now=now, locked=locked)
+        by_client.setdefault(_client_id(event), []).append(event)
+    ids = sorted(by_client)
+    known = set(session.execute(select(ClientEntry.id).where(ClientEntry.id.in_(ids))).scalars())
+    rows, one_by_one = [], []
+    for client_id in ids:
+        group = by_client[client_id]
+        held = session.identity_map.get(session.identity_key(ClientEntry, client_id))
+        if client_id in known and held is None and all(_updates_in_place(event) or
+                                                        "tier" not in event.data
+                                                        for event in group):
+            with_tier = [event for event in group if "tier" in event.data]
+            if with_tier:
+                newest = max(with_tier, key=lambda event: event.sequence)  # the first of equals
+                rows.append(_tier_values(client_id, newest, now))
+        else:
+            one_by_one.append(client_id)
+    if rows:
+        session.execute(_tier_update(_dialect(session)), rows)
+    if not one_by_one:
+        return
+    reread = [client_id for client_id in one_by_one if client_id in known]
+    locked: dict[str, ClientEntry] = {}
+    if reread:
+        locked = {entry.id: entry for entry in session.execute(
+            select(ClientEntry).where(ClientEntry.id.in_(reread)).order_by(ClientEntry.id)
+            .with_for_update().execution_options(populate_existing=True)).scalars()}
+    for client_id in one_by_one:
+        for event in by_client[client_id]:
+            apply_value_changed(session, event, now=now, locked=locked)
+
+
+def _updates_in_place(event: Event) -> bool:
+    """The event can be applied to a known entry by :func:`_tier_update`."""
+    return "tier" in event.data and isinstance(event.sequence, str)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _tier_values(client_id: str, event: Event, now: datetime) -> dict[str, Any]:
+    return {"client_id": client_id, "tier": event.data.get("tier"), "sequence": event.sequence,
+            "now": now}
+
+
+@lru_cache(maxsize=4)
+def _tier_update(dialect: str):
+    """``UPDATE survey_client``: tier, its sequence and the entry's time, if ``:sequence`` is
+    newer than the stored tier sequence (or there is none), compared as :func:`_is_newer`
+    compares them — as strings, character by character (``COLLATE "C"`` on PostgreSQL, whose
+    default collation could order other characters differently; SQLite compares bytes)."""
+    table = ClientEntry.__table__
+    sequence = bindparam("sequence", type_=table.c.tier_sequence.type)
+    stored = table.c.tier_sequence
+    compared = stored.collate("C") if dialect == "postgresql" else stored
+    newer = or_(stored.is_(None), compared < sequence)
+    return (update(table).where(table.c.id == bindparam("client_id"))
+            .values(tier=case((newer, bindparam("tier", type_=table.c.tier.type)),
+                              else_=table.c.tier),
+                    tier_sequence=case((newer, sequence), else_=stored),
+                    updated_at=case((newer, bindparam("now", type_=table.c.updated_at.type)),
+                                    else_=table.c.updated_at)))
 
 
 def apply_archived(session: Session, event: Event, *, now: datetime) -> None:

@@ -1,17 +1,21 @@
 """Events the survey service consumes: the client directory and closed-loop follow-up."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from services.survey.adapters.orm import ClientEntry, InvitationRecord, ResponseRecord
-from services.survey.app import event_handlers
-from shared.bus.envelope import Event
+from services.survey.app import build_context, event_handlers
+from shared.bus.consumer import apply_batch
+from shared.bus.envelope import Event, format_sequence
 from shared.bus.topology import SUBSCRIPTIONS
 from shared.errors import UnknownClient
 from shared.events import validate_data
+from shared.migrations import upgrade
 from tests.survey.survey_support import (FULL_ANSWERS, active_survey, client_data,
                                          client_event, deliver, invite, learn_client, outbox,
                                          survey_fields, token_of)
@@ -66,9 +70,6 @@ def test_value_changes_applied_together_end_as_applied_one_by_one(survey_ctx):
     """The consumer's batches: several ``client.value.changed`` in one transaction (the
     directory read by one statement), out of order, with a duplicate and a client not known
     yet, leave each entry as applying them one at a time does."""
-    from sqlalchemy import event as sa_event
-
-    from shared.bus.consumer import apply_batch
     def registered(tier: str) -> str:  # at sequence 1: every change below is newer
         client_id = str(uuid.uuid4())
         deliver(survey_ctx, client_event("client.registered", client_id,
@@ -202,3 +203,120 @@ def test_archived_clients_get_no_follow_up(http, staff, survey_ctx):
     assert deliver(survey_ctx, resolved(client_id))
     with survey_ctx.database.transaction() as session:
         assert session.execute(select(InvitationRecord)).first() is None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def directory_ctx(request, survey_settings, clock):
+    settings = survey_settings
+    if request.param == "postgresql":
+        settings = settings.with_overrides(database_urls={
+            **settings.database_urls, "survey": request.getfixturevalue("postgres_url")})
+    upgrade("survey", settings.database_url("survey"))
+    ctx = build_context(settings, clock=clock)
+    yield ctx
+    ctx.extras["delivery_worker"].stop()
+    ctx.database.dispose()
+
+
+def _statements(ctx) -> list[str]:
+    statements: list[str] = []
+    sa_event.listen(ctx.database.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_rest: statements.append(statement))
+    return statements
+
+
+def _changed(client_id: str, tier: str | None, sequence: int | None = None) -> Event:
+    event = client_event("client.value.changed", client_id, {"client_id": client_id, "tier": tier},
+                         sequence=sequence or 1)
+    return event if sequence is not None else dataclasses.replace(event, sequence=None)
+
+
+def test_a_known_clients_value_change_is_one_update_that_keeps_the_newest_tier(directory_ctx):
+    """A value change for a known client is one ``UPDATE`` of its entry (no read of it first)
+    that decides as the sequences say: an older or equally old change leaves the tier alone, a
+    newer one takes it (``None`` included); the profile is untouched."""
+    ctx = directory_ctx
+    client_id = str(uuid.uuid4())
+    deliver(ctx, client_event("client.registered", client_id,
+                              client_data(client_id, tier="C"), sequence=5))
+    statements = _statements(ctx)
+    assert deliver(ctx, _changed(client_id, "A", 7))
+    own = [statement for statement in statements if "survey_client" in statement]
+    assert len(own) == 1 and own[0].lstrip().startswith("UPDATE survey_client"), own
+    assert (entry(ctx, client_id).tier, entry(ctx, client_id).tier_sequence) == (
+        "A", format_sequence(7))
+    for tier, sequence in (("B", 6), ("B", 7)):   # older, then as old: nothing changes
+        deliver(ctx, _changed(client_id, tier, sequence))
+        assert entry(ctx, client_id).tier == "A"
+    deliver(ctx, _changed(client_id, None, 12))
+    known = entry(ctx, client_id)
+    assert (known.tier, known.tier_sequence, known.known, known.name) == (
+        None, format_sequence(12), True, "Acme 华为")
+    # No sequence (not from the registry): applied whatever is stored, through the entry.
+    deliver(ctx, _changed(client_id, "C"))
+    assert (entry(ctx, client_id).tier, entry(ctx, client_id).tier_sequence) == ("C", None)
+    deliver(ctx, _changed(client_id, "B", 2))   # then any numbered change is newer
+    assert entry(ctx, client_id).tier == "B"
+
+
+def test_the_update_compares_sequences_as_python_does(directory_ctx):
+    """The statement's comparison of sequences is the consumer's own (character by character,
+    whatever the database's collation): for each pair, the entry ends as ``_is_newer`` says."""
+    ctx = directory_ctx
+    pairs = [("00000000000000000010", "00000000000000000009"), ("B", "a"), ("a", "B"),
+             ("Z9", "z1"), ("é", "f"), ("f", "é"), ("10", "9"), ("abc", "abd")]
+    for stored, incoming in pairs:
+        client_id = str(uuid.uuid4())
+        deliver(ctx, client_event("client.registered", client_id,
+                                  client_data(client_id, tier="C"), sequence=1))
+        deliver(ctx, dataclasses.replace(_changed(client_id, "B", 2), sequence=stored))
+        deliver(ctx, dataclasses.replace(_changed(client_id, "A", 3), sequence=incoming))
+        expected = ("A", incoming) if incoming > stored else ("B", stored)
+        assert (entry(ctx, client_id).tier, entry(ctx, client_id).tier_sequence) == expected, (
+            stored, incoming)
+
+
+def test_a_batch_of_value_changes_is_one_read_and_one_update_and_ends_as_one_by_one(directory_ctx):
+    """A batch reads which clients are known (one statement) and writes each known client's
+    newest change (one statement for all of them); ties go to the first of equals, unknown
+    clients are created, a change without a sequence goes through the entry — and every entry
+    ends as the same events applied one at a time leave it."""
+    ctx = directory_ctx
+
+    def registered() -> str:
+        client_id = str(uuid.uuid4())
+        deliver(ctx, client_event("client.registered", client_id,
+                                  client_data(client_id, tier="C"), sequence=1))
+        return client_id
+
+    def scenario(ids):
+        first, second, third, unknown, unnumbered = ids
+        return [_changed(first, "A", 10), _changed(second, "B", 20), _changed(first, "B", 10),
+                _changed(third, "A", 1), _changed(unknown, "B", 5), _changed(second, "A", 19),
+                _changed(unnumbered, "A", 8), _changed(unknown, "A", 4), _changed(unnumbered, "B")]
+
+    def new_ids():
+        return [registered(), registered(), registered(), str(uuid.uuid4()), registered()]
+
+    together = new_ids()
+    handlers = event_handlers(ctx)
+    statements = _statements(ctx)
+    assert apply_batch(ctx.database, ctx.tables, handlers, scenario(together),
+                       now=ctx.clock()) == [True] * 9
+    own = [statement.lstrip().split()[0] for statement in statements
+           if "survey_client" in statement]
+    # the known ones; the three numbered clients' one update; the unnumbered client's locked
+    # read; then the ORM's writes (the unknown client created, the unnumbered one updated)
+    assert own[:3] == ["SELECT", "UPDATE", "SELECT"], own
+    assert own.count("SELECT") == 2, own
+
+    alone = new_ids()
+    for event in scenario(alone):
+        deliver(ctx, event)
+
+    def state(client_id):
+        known = entry(ctx, client_id)
+        return known.tier, known.tier_sequence, known.known
+
+    assert [state(client_id) for client_id in together] == [state(client_id) for client_id in alone]
+    assert [state(client_id)[0] for client_id in together] == ["A", "B", "C", "B", "B"]
