@@ -108,14 +108,12 @@ def apply_value_changed(session: Session, event: Event, *, now: datetime,
     statement (:func:`_tier_update`) — no locked read, no ORM object — when the event carries a
     tier and a sequence and the session holds no object of the entry. Anything else (an unknown
     client, whose entry is created; an event without a sequence) takes the ORM path."""
-    if locked is None:
-        client_id = _client_id(event)
-        if (_updates_in_place(event)
-                and session.identity_map.get(session.identity_key(ClientEntry, client_id)) is None
-                and session.execute(_tier_update(_dialect(session)),
-                                    _tier_values(client_id, event, now)).rowcount == 1):
-            return
-    entry = _entry(session, _client_id(event), now, locked=locked)
+    client_id = _client_id(event)
+    if (locked is None and _updates_in_place(event) and not _held(session, client_id)
+            and session.execute(_tier_update(_dialect(session)),
+                                _tier_values(client_id, event, now)).rowcount == 1):
+        return
+    entry = _entry(session, client_id, now, locked=locked)
     if locked is not None:
         locked[entry.id] = entry
     if "tier" in event.data and _is_newer(event.sequence, entry.tier_sequence):
@@ -143,12 +141,9 @@ def apply_value_changes(session: Session, events: list[Event], *, now: datetime)
     known = set(session.execute(select(ClientEntry.id).where(ClientEntry.id.in_(ids))).scalars())
     rows, one_by_one = [], []
     for client_id in ids:
-        group = by_client[client_id]
-        held = session.identity_map.get(session.identity_key(ClientEntry, client_id))
-        if client_id in known and held is None and all(_updates_in_place(event) or
-                                                        "tier" not in event.data
-                                                        for event in group):
-            with_tier = [event for event in group if "tier" in event.data]
+        with_tier = [event for event in by_client[client_id] if "tier" in event.data]
+        if client_id in known and not _held(session, client_id) and all(
+                _updates_in_place(event) for event in with_tier):
             if with_tier:
                 newest = max(with_tier, key=lambda event: event.sequence)  # the first of equals
                 rows.append(_tier_values(client_id, newest, now))
@@ -172,6 +167,11 @@ def apply_value_changes(session: Session, events: list[Event], *, now: datetime)
 def _updates_in_place(event: Event) -> bool:
     """The event can be applied to a known entry by :func:`_tier_update`."""
     return "tier" in event.data and isinstance(event.sequence, str)
+
+
+def _held(session: Session, client_id: str) -> bool:
+    """The session already holds the client's entry as an object (the ORM path keeps it right)."""
+    return session.identity_map.get(session.identity_key(ClientEntry, client_id)) is not None
 
 
 def _dialect(session: Session) -> str:
