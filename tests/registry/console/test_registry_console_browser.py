@@ -67,15 +67,18 @@ def test_a_staff_member_registers_a_client_and_logs_a_call_without_javascript(se
         page = context.new_page()
         sign_in(page, url, tokens["staff"])
         page.goto(url + "/console/")
-        page.get_by_role("link", name="New client").first.click()
+        with page.expect_navigation():
+            page.get_by_role("link", name="New client").first.click()
         page.get_by_label("Name (required)").fill("Zephyr 有限公司")
         page.get_by_label("Kind (required)").select_option("external")
         page.get_by_label("Category (required)").select_option("government")
-        page.get_by_role("button", name="Register client").click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Register client").click()
         assert page.locator(".flash-success").inner_text() == "Client Zephyr 有限公司 registered."
         page.get_by_label("Channel (required)").last.select_option("phone")
         page.get_by_label("Summary (required)").fill("Introduced the project team.")
-        page.get_by_role("button", name="Log interaction").click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Log interaction").click()
         assert page.locator(".flash-success").inner_text() == "Interaction logged."
         assert page.get_by_text("Introduced the project team.").is_visible()
         page.goto(url + "/console/?q=zephyr")

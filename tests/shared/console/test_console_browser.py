@@ -56,15 +56,18 @@ def test_sign_in_switch_language_and_sign_out(browser, site, settings, device):
     assert page.locator("h1").inner_text() == "页面不存在"
     assert axe_check(page) == [], "404, zh-CN"
 
-    page.get_by_role("button", name="English").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("h1").inner_text() == "Page not found"
     assert axe_check(page) == [], "404, en"
-    page.get_by_role("link", name="Complaints").click()                  # remembered everywhere
+    with page.expect_navigation():
+        page.get_by_role("link", name="Complaints").click()                  # remembered everywhere
     assert page.url == f"{site}/complaints/console/"
     assert page.locator("html").get_attribute("lang") == "en"
 
-    page.get_by_role("button", name="Sign out").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
     assert "/complaints/console/sign-in" in page.url
     assert axe_check(page) == [], "sign-in, en"
     page.goto(f"{site}/survey/console/")

@@ -61,6 +61,12 @@ def press(page, name: str) -> None:
         page.get_by_role("button", name=name, exact=True).first.click()
 
 
+def follow(link) -> None:
+    """Click a link and wait until the page it leads to has loaded."""
+    with link.page.expect_navigation():
+        link.click()
+
+
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_a_survey_is_built_sent_answered_and_read_in_the_browser(served, settings, language):
     ctx, base = served
@@ -79,7 +85,7 @@ def test_a_survey_is_built_sent_answered_and_read_in_the_browser(served, setting
         no_violations(page, "the survey list")
 
         # Build: titles, an NPS question and a single choice with scores, reorder, save.
-        page.get_by_role("link", name=words["new"]).click()
+        follow(page.get_by_role("link", name=words["new"]))
         no_violations(page, "a new survey")
         page.fill("#field-title\\.zh-CN", "浏览器问卷")
         page.fill("#field-title\\.en", "Browser survey")
@@ -119,7 +125,7 @@ def test_a_survey_is_built_sent_answered_and_read_in_the_browser(served, setting
         page.goto(survey_url)
 
         # Invite the client: search, tick, invite, copy the link shown once.
-        page.get_by_role("link", name=words["invite"]).first.click()
+        follow(page.get_by_role("link", name=words["invite"]).first)
         page.fill("#field-q", "Acme")
         press(page, words["search"])
         no_violations(page, "the invite page")
@@ -148,16 +154,16 @@ def test_a_survey_is_built_sent_answered_and_read_in_the_browser(served, setting
         client_context.close()
 
         # The invitation is listed, answered.
-        page.get_by_role("link", name=words["invitations"], exact=True).first.click()
+        follow(page.get_by_role("link", name=words["invitations"], exact=True).first)
         assert page.locator(".badge.state-answered").count() == 1
         no_violations(page, "the invitations")
 
         # The results and responses show the answer.
-        page.get_by_role("link", name=words["results"]).first.click()
+        follow(page.get_by_role("link", name=words["results"]).first)
         assert page.locator("dl.metrics dd").first.inner_text() == "1"
         assert page.locator("img.chart").count() == 1
         no_violations(page, "the results")
-        page.get_by_role("link", name=words["responses"], exact=True).first.click()
+        follow(page.get_by_role("link", name=words["responses"], exact=True).first)
         answers = page.locator("dl.answers").inner_text()
         assert ("Beta" if language == "en" else "乙") in answers and "9" in answers
         no_violations(page, "the responses")
