@@ -201,6 +201,10 @@ class DriverResult:
     def scalar_one(self):
         return self.one()[0]
 
+    def scalars(self) -> list:
+        """The first column of every row."""
+        return [self._row(row)[0] for row in self._cursor.fetchall()] if self._has_rows() else []
+
 
 class SqliteDriverConnections(_KeptConnections):
     """This process's ``sqlite3`` connections to the database of ``engine`` (a SQLite engine
@@ -257,6 +261,7 @@ class _SqliteStatement:
         self.results = [column[3].dialect_impl(dialect).result_processor(dialect, None)
                         for column in compiled._result_columns]
         self._converts = any(self.results)
+        self._rows_sql: dict[int, str] = {}
         missing = {name for name, _p, value in self.places
                    if name not in parameters and value is None}
         if missing:
@@ -268,6 +273,14 @@ class _SqliteStatement:
             value = parameters.get(name, bound)
             values.append(value if process is None or value is None else process(value))
         return tuple(values)
+
+    def rows_sql(self, count: int) -> str:
+        """This statement, an ``INSERT … VALUES`` of one row, with ``count`` rows of values."""
+        found = self._rows_sql.get(count)
+        if found is None:
+            head, values = self.sql.rsplit(" VALUES ", 1)
+            found = self._rows_sql[count] = f"{head} VALUES " + ", ".join([values] * count)
+        return found
 
     def row(self, raw: tuple | None) -> tuple | None:
         if raw is None or not self._converts:
@@ -284,6 +297,15 @@ class SqliteDriverConnection(DriverConnection):
         parameters = parameters or {}
         compiled = self._owner.statement(statement, parameters)
         return SqliteResult(self._run(compiled.sql, compiled.arguments(parameters)), compiled)
+
+    def insert_rows(self, statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``statement`` — an ``INSERT … VALUES`` of one row, its values named as in each of
+        ``rows`` — for every row of ``rows`` as **one** statement: in autocommit one write
+        transaction, SQLite's write lock taken once. A row the statement refuses (a constraint)
+        leaves none of them written."""
+        compiled = self._owner.statement(statement, rows[0])
+        self._run(compiled.rows_sql(len(rows)),
+                  tuple(value for row in rows for value in compiled.arguments(row)))
 
     @property
     def total_changes(self) -> int:

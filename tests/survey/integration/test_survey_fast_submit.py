@@ -297,3 +297,99 @@ def test_embedded_the_four_writes_are_one_statement_in_autocommit(http, staff, l
                                 .where(table.c.subject == client_id)).scalar_one()
     assert numbers == [f"{number:020d}" for number in range(1, taken + 1)]
     assert responses(survey_ctx) == 2
+
+
+def _save_on(connection, ctx, invitation, response_id):
+    return submission.save_response(
+        connection, invitation, response_id=response_id, answers={"recommend": 9}, score=None,
+        scoring_version="test", first={"nps": 9, "csat": None, "ces": None},
+        event_data={"response_id": response_id}, now=ctx.clock(), service="survey",
+        event_type="survey.response.submitted")
+
+
+def _in_one_turn(ctx, saves):
+    """Run ``saves`` (invitation, response id) in threads of their own, all waiting while a turn
+    is under way, then let them go: one turn writes them together. Each save's outcome (its
+    stored response, ``None``, or the error it raised) and the statements the connections ran."""
+    import threading
+    drivers = submission.driver_connections(ctx.database, keep=len(saves))
+    turns = drivers.turns
+    statements: list[str] = []
+    outcomes: dict[int, object] = {}
+
+    def save(number, invitation, response_id):
+        with drivers.connect() as connection:
+            connection._raw.set_trace_callback(statements.append)
+            try:
+                outcomes[number] = _save_on(connection, ctx, invitation, response_id)
+            except Exception as error:  # noqa: BLE001 - the outcome under test
+                outcomes[number] = error
+            finally:
+                connection._raw.set_trace_callback(None)
+
+    with turns._changed:
+        turns._writing = True          # a turn under way: every save waits for it
+    threads = [threading.Thread(target=save, args=(number, *pair)) for number, pair in enumerate(saves)]
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in range(500):
+            with turns._changed:
+                if len(turns._waiting) == len(saves):
+                    turns._writing = False
+                    turns._changed.notify_all()
+                    break
+            threading.Event().wait(0.01)
+        else:
+            raise AssertionError("the saves did not all wait for the turn")
+    finally:
+        for thread in threads:
+            thread.join(10)
+        drivers.dispose()
+    return [outcomes[number] for number in range(len(saves))], statements
+
+
+def test_embedded_submits_waiting_together_are_written_by_one_statement(http, staff, link,
+                                                                        survey_ctx):
+    """Submits that wait while another thread writes are then written together, as one
+    statement (SQLite's write lock taken once), each row as it would be alone: of two rows of
+    one invitation only the first stores anything, and the subject's numbers stay gapless."""
+    assert survey_ctx.database.dialect == "sqlite"
+    client_id = link["client_id"]
+    tokens = [link["token"]] + [token_of(invite(http, staff, link["survey"]["id"], client_id,
+                                                 allow_duplicate=True)["url"]) for _ in range(2)]
+    ids = [f"00000000-0000-4000-8000-00000000010{number}" for number in range(4)]
+    outcomes, statements = _in_one_turn(survey_ctx, [
+        (_read(survey_ctx, tokens[0]), ids[0]), (_read(survey_ctx, tokens[1]), ids[1]),
+        (_read(survey_ctx, tokens[0]), ids[2]), (_read(survey_ctx, tokens[2]), ids[3])])
+    # Written in the order they came to wait: the first of the two for tokens[0] won.
+    assert [None if outcome is None else outcome.id for outcome in outcomes] == \
+        [ids[0], ids[1], None, ids[3]]
+    inserts = {" ".join(sql.split()) for sql in statements if sql.startswith("INSERT INTO clientloop_submit")}
+    assert len(inserts) == 1 and next(iter(inserts)).count("), (") == 3   # one statement, 4 rows
+    assert responses(survey_ctx) == 3
+    events = [event for event in outbox(survey_ctx) if event["subject"] == client_id]
+    assert sorted(event["data"]["response_id"] for event in outbox(survey_ctx, "survey.response.submitted")
+                  if event["subject"] == client_id) == sorted([ids[0], ids[1], ids[3]])
+    assert [int(event["sequence"]) for event in events] == list(range(1, len(events) + 1))
+    for token in tokens:
+        assert submit(http, token, FULL_ANSWERS).get_json()["reason"] == "answered"
+
+
+def test_embedded_a_row_refused_in_a_turn_fails_its_own_submit_only(http, staff, link, survey_ctx):
+    """A turn's statement that fails writes none of its rows; each is then written on its own,
+    and only the refused one's submit gets the error."""
+    from sqlalchemy.exc import IntegrityError
+    assert survey_ctx.database.dialect == "sqlite"
+    client_id = link["client_id"]
+    tokens = [link["token"]] + [token_of(invite(http, staff, link["survey"]["id"], client_id,
+                                                 allow_duplicate=True)["url"]) for _ in range(2)]
+    same = "00000000-0000-4000-8000-000000000201"   # two rows with one response id
+    outcomes, _statements = _in_one_turn(survey_ctx, [
+        (_read(survey_ctx, tokens[0]), same), (_read(survey_ctx, tokens[1]), same),
+        (_read(survey_ctx, tokens[2]), "00000000-0000-4000-8000-000000000202")])
+    assert outcomes[0].id == same and outcomes[2].id.endswith("202")
+    assert isinstance(outcomes[1], IntegrityError)
+    assert responses(survey_ctx) == 2
+    assert _read(survey_ctx, tokens[1]).answered_at is None    # nothing of it stayed
+    assert submit(http, tokens[1], FULL_ANSWERS).status_code == 201
