@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections import namedtuple
 from contextlib import contextmanager
 from functools import lru_cache
@@ -244,6 +245,26 @@ class SqliteDriverConnections(_KeptConnections):
         if found is None:
             found = self._compiled[key] = _SqliteStatement(statement, parameters, self.dialect)
         return found
+
+
+_alone: "weakref.WeakKeyDictionary[Any, SqliteDriverConnections]" = weakref.WeakKeyDictionary()
+_alone_lock = threading.Lock()
+
+
+def sqlite_alone(database) -> SqliteDriverConnections:
+    """Connections to ``database`` (a ``shared.db.Database`` on SQLite) for writes that are one
+    statement each, in autocommit: SQLite's write lock is then taken as the statement starts
+    and given back as it ends, inside one call that gives up the interpreter lock — never held
+    from a ``BEGIN IMMEDIATE`` to a ``COMMIT`` while the writing thread waits for the
+    interpreter between statements (in a busy process, or one running at a lower priority,
+    for milliseconds, while every other writer of the file waits). Made on first use, kept for
+    the database's life (up to two idle), closed when it is disposed."""
+    with _alone_lock:
+        found = _alone.get(database)
+        if found is None:
+            found = _alone[database] = SqliteDriverConnections(database.engine, keep=2)
+            database.on_dispose(found.dispose)
+    return found
 
 
 class _SqliteStatement:

@@ -17,24 +17,36 @@ doubling up to 30 s the subject is tried again from its oldest unsent row.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kombu import Producer
+from sqlalchemy import bindparam, text
 
 from shared.bus import outbox, topology
 from shared.bus.envelope import SERIALIZER
 from shared.clock import utcnow
-from shared.db import Database, PlatformTables
+from shared.db import Database, PlatformTables, UTCDateTime
+from shared.driver_db import sqlite_alone
 from shared.outages import dependency_unavailable
 
 log = logging.getLogger("clientloop.relay")
 
 #: How long a subject whose event the broker refused waits before its next try: first, cap.
 HOLD_BACKOFF_S = (0.5, 30.0)
+
+
+@lru_cache(maxsize=None)
+def _sqlite_mark(table: str):
+    """SQLite: the rows whose ids are in the JSON array ``:ids`` marked sent at ``:at``."""
+    return text(f"UPDATE {table} SET sent_at = :at "
+                "WHERE id IN (SELECT value FROM json_each(:ids))").bindparams(
+        bindparam("at", type_=UTCDateTime()))
 
 
 @dataclass
@@ -195,8 +207,23 @@ class Relay:
             self._listener.execute(f"UPDATE {self.tables.outbox.name} SET sent_at = %s "
                                    "WHERE id = ANY(%s::bigint[])", (self.clock(), ids))
             return
+        if self.database.dialect == "sqlite":
+            self._mark_sent_alone(ids)
+            return
         with self.database.transaction() as session:
             outbox.mark_sent(session, self.tables, ids, self.clock())
+
+    def _mark_sent_alone(self, ids: list[int]) -> None:
+        """SQLite: the mark as **one** statement in autocommit
+        (``shared.driver_db.sqlite_alone``). SQLite's write lock is then held for that
+        statement's own work, inside one call that gives up the interpreter lock — not from a
+        ``BEGIN IMMEDIATE`` to a ``COMMIT`` two statements later, while this thread waits for the
+        interpreter between them (embedded, the relay runs at a lower priority, in a process
+        whose threads share one interpreter lock, beside the web server's writes to the same
+        file). The ids go as one JSON array (``json_each``)."""
+        with sqlite_alone(self.database).connect() as connection:
+            connection.execute(_sqlite_mark(self.tables.outbox.name),
+                               {"at": self.clock(), "ids": json.dumps(ids)})
 
     # -- leadership and waiting ----------------------------------------------------------
     def _postgres(self) -> bool:

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.clock import as_utc, utcnow
 from shared.db import Database, PlatformTables
+from shared.driver_db import sqlite_alone
 from shared.webhooks import store
 from shared.webhooks.policy import WebhookPolicy
 from shared.webhooks.sender import Outcome, send
@@ -78,6 +79,7 @@ class Dispatcher:
         self._busy: set[str] = set()          # endpoints with an attempt in flight here
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._unsubscribed_mark = None   # SQLite: the statement of _mark_unsubscribed_alone
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -115,6 +117,11 @@ class Dispatcher:
         outbox, endpoints = self.tables.outbox, self.tables.webhook_endpoint
         if not self._any(select(outbox.c.id).where(outbox.c.webhooks_at.is_(None))):
             return 0
+        if not self._postgres():
+            marked = self._mark_unsubscribed_alone()
+            if marked:
+                return marked
+            # None marked: an endpoint is enabled (or another pass took the rows) — below.
         with self.database.transaction() as session:
             now = self.clock()
             subscribed = [(endpoint.id, json.loads(endpoint.event_types),
@@ -153,6 +160,22 @@ class Dispatcher:
         if deliveries:
             self._wake.set()
         return len(rows)
+
+    def _mark_unsubscribed_alone(self) -> int:
+        """SQLite with no endpoint enabled: the oldest batch of rows marked fanned out by **one**
+        statement in autocommit, which checks that no endpoint is enabled itself
+        (``shared.driver_db.sqlite_alone``: the file's write lock held for that statement
+        only). How many rows it marked; none when an endpoint is enabled."""
+        outbox, endpoints = self.tables.outbox, self.tables.webhook_endpoint
+        if self._unsubscribed_mark is None:
+            oldest = (select(outbox.c.id).where(outbox.c.webhooks_at.is_(None))
+                      .order_by(outbox.c.id).limit(self.batch_size).scalar_subquery())
+            self._unsubscribed_mark = (
+                update(outbox).where(outbox.c.id.in_(oldest),
+                                     ~exists().where(endpoints.c.enabled))
+                .values(webhooks_at=bindparam("now")))
+        with sqlite_alone(self.database).connect() as connection:
+            return connection.execute(self._unsubscribed_mark, {"now": self.clock()}).rowcount
 
     # -- claims and attempts ------------------------------------------------------------
     def dispatch_due(self) -> int:

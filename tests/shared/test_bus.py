@@ -273,3 +273,42 @@ def test_concurrent_first_declarations_on_the_embedded_bus_keep_every_binding(tm
     expected = {(key, topology.queue_name(service))
                 for service, keys in topology.SUBSCRIPTIONS.items() for key in keys}
     assert bound == expected
+
+
+def test_embedded_the_relay_marks_a_pass_sent_in_one_statement_in_autocommit(settings):
+    """On SQLite the relay's mark is one ``UPDATE`` on its own connection, with no ``BEGIN`` or
+    ``COMMIT`` around it: SQLite's write lock is held for that statement alone. What it stores
+    reads back as the relay's clock, as the ORM would have written it."""
+    from datetime import datetime, timezone
+
+    from shared.bus.relay import Relay
+    from shared.clock import as_utc
+    from shared.driver_db import sqlite_alone
+    ctx = registry_context(settings)
+    try:
+        assert ctx.database.dialect == "sqlite"
+        with topology.connection_for(ctx.settings.broker_url) as connection:
+            topology.declare(connection)
+        for number in range(3):
+            register(ctx, f"Marked {number}")
+        at = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=timezone.utc)
+        relay = Relay("registry", ctx.database, platform, ctx.settings.broker_url, poll_s=0.05,
+                      batch_size=2, clock=lambda: at)
+        relay._mark_sent([])          # opens the connection the marks use, marking nothing
+        statements: list[str] = []
+        for raw in sqlite_alone(ctx.database)._idle:
+            raw.set_trace_callback(statements.append)
+        assert relay.publish_pending() == 3          # two passes' batches: 2, then 1
+        marks = [" ".join(sql.split()) for sql in statements]
+        assert len(marks) == 2 and all(sql.startswith("UPDATE outbox SET sent_at") for sql in marks)
+        table = platform.outbox
+        with ctx.database.transaction() as session:
+            sent = session.execute(select(table.c.sent_at)).scalars().all()
+        assert len(sent) == 3 and {as_utc(value) for value in sent} == {at}
+        with ctx.database.engine.connect() as connection:   # stored as SQLAlchemy stores it
+            assert connection.exec_driver_sql(
+                "SELECT DISTINCT typeof(sent_at), sent_at FROM outbox").all() == \
+                [("text", "2026-05-04 03:02:01.123456")]
+        assert relay.publish_pending() == 0
+    finally:
+        ctx.database.dispose()

@@ -225,13 +225,22 @@ def test_fan_out_with_no_endpoints_marks_the_rows_and_creates_nothing(database, 
 def test_with_no_endpoint_the_rows_are_marked_in_batches_without_reading_them(database, local):
     """No endpoint to deliver to: each batch is one UPDATE (the oldest rows first) and no
     event body is read — the write transaction, on SQLite the file's single write lock, lasts
-    a moment whatever the events."""
+    a moment whatever the events. On SQLite that UPDATE is a statement alone in autocommit,
+    no ``BEGIN``/``COMMIT`` around it (``shared.driver_db.sqlite_alone``)."""
     from sqlalchemy import event as sa_event
+
+    from shared.driver_db import sqlite_alone
     events = [record(database) for _ in range(5)]
     worker = dispatcher(database, local, batch_size=2)
     statements: list[str] = []
     listener = lambda _conn, _cursor, sql, *_rest: statements.append(" ".join(sql.split()))  # noqa: E731
     sa_event.listen(database.engine, "before_cursor_execute", listener)
+    alone: list[str] = []
+    if database.dialect == "sqlite":
+        with sqlite_alone(database).connect():
+            pass                      # one connection made and kept, to be traced
+        for raw in sqlite_alone(database)._idle:
+            raw.set_trace_callback(lambda sql: alone.append(" ".join(sql.split())))
     try:
         assert worker._fan_out_batch() == 2
         outbox = TABLES.outbox
@@ -242,10 +251,12 @@ def test_with_no_endpoint_the_rows_are_marked_in_batches_without_reading_them(da
         assert worker.fan_out() == 3
     finally:
         sa_event.remove(database.engine, "before_cursor_execute", listener)
-    assert not any("outbox.body" in sql for sql in statements), statements
-    updates = [sql for sql in statements if sql.startswith("UPDATE outbox")]
+    assert not any("outbox.body" in sql for sql in statements + alone), statements
+    updates = [sql for sql in statements + alone if sql.startswith("UPDATE outbox")]
     assert len(updates) == 3   # batches of 2, 2 and 1
     assert all("LIMIT" in sql for sql in updates)
+    if database.dialect == "sqlite":
+        assert len(alone) == 3 and all(sql.startswith("UPDATE outbox") for sql in alone), alone
 
 
 def test_deliveries_come_only_from_committed_outbox_rows(database, local):
