@@ -189,27 +189,33 @@ class WriteTurns:
         self._waiting: list[_Turn] = []
         self._writing = False
 
+    #: The most rows a turn writes (18 values each: within every SQLite build's limit of 999
+    #: values in one statement); the rest wait, in the order they came, for the next turn.
+    ROWS = 32
+
     def write(self, connection, row: Mapping[str, Any]) -> bool:
         """Write ``row`` (``SAVE_SQLITE``'s values) in a turn; whether it was written."""
         mine = _Turn(row)
         with self._changed:
             self._waiting.append(mine)
-            while not mine.done and self._writing:
-                self._changed.wait()
-            if mine.done:
-                return mine.outcome()
-            self._writing = True
-            turn, self._waiting = self._waiting, []
-        try:
-            for item, outcome in zip(turn, _write_rows(connection, [item.row for item in turn])):
-                item.result = outcome
-        finally:
+        while True:
             with self._changed:
-                for item in turn:
-                    item.done = True
-                self._writing = False
-                self._changed.notify_all()
-        return mine.outcome()
+                while not mine.done and self._writing:
+                    self._changed.wait()
+                if mine.done:
+                    return mine.outcome()
+                self._writing = True
+                turn = self._waiting[:self.ROWS]
+                del self._waiting[:self.ROWS]
+            try:
+                for item, outcome in zip(turn, _write_rows(connection, [item.row for item in turn])):
+                    item.result = outcome
+            finally:
+                with self._changed:
+                    for item in turn:
+                        item.done = True
+                    self._writing = False
+                    self._changed.notify_all()
 
 
 class _Turn:

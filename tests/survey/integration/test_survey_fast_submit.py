@@ -307,13 +307,15 @@ def _save_on(connection, ctx, invitation, response_id):
         event_type="survey.response.submitted")
 
 
-def _in_one_turn(ctx, saves):
+def _in_one_turn(ctx, saves, *, rows: int | None = None):
     """Run ``saves`` (invitation, response id) in threads of their own, all waiting while a turn
     is under way, then let them go: one turn writes them together. Each save's outcome (its
     stored response, ``None``, or the error it raised) and the statements the connections ran."""
     import threading
     drivers = submission.driver_connections(ctx.database, keep=len(saves))
     turns = drivers.turns
+    if rows is not None:
+        turns.ROWS = rows
     statements: list[str] = []
     outcomes: dict[int, object] = {}
 
@@ -393,3 +395,23 @@ def test_embedded_a_row_refused_in_a_turn_fails_its_own_submit_only(http, staff,
     assert responses(survey_ctx) == 2
     assert _read(survey_ctx, tokens[1]).answered_at is None    # nothing of it stayed
     assert submit(http, tokens[1], FULL_ANSWERS).status_code == 201
+
+
+def test_embedded_a_turn_writes_at_most_its_row_limit_and_the_rest_follow(http, staff, link,
+                                                                         survey_ctx):
+    """A turn writes at most ``WriteTurns.ROWS`` rows (one statement stays within SQLite's
+    limit on values); the others, the writing thread's own among them when it came last, are
+    written by the turns after it, in the order they came."""
+    assert survey_ctx.database.dialect == "sqlite"
+    client_id = link["client_id"]
+    tokens = [link["token"]] + [token_of(invite(http, staff, link["survey"]["id"], client_id,
+                                                 allow_duplicate=True)["url"]) for _ in range(4)]
+    ids = [f"00000000-0000-4000-8000-00000000030{number}" for number in range(5)]
+    outcomes, statements = _in_one_turn(
+        survey_ctx, [(_read(survey_ctx, token), id_) for token, id_ in zip(tokens, ids)], rows=2)
+    assert [outcome.id for outcome in outcomes] == ids
+    inserts = [" ".join(sql.split()) for sql in statements
+               if sql.startswith("INSERT INTO clientloop_submit")]
+    # Turns of 2, 2 and 1 rows (each statement traced with its values).
+    assert sorted(sql.count("), (") + 1 for sql in dict.fromkeys(inserts)) == [1, 2, 2]
+    assert responses(survey_ctx) == 5
