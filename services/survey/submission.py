@@ -30,9 +30,9 @@ import re
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import bindparam, insert, select, text

@@ -309,7 +309,7 @@ def _save_on(connection, ctx, invitation, response_id):
 
 def _in_one_turn(ctx, saves, *, rows: int | None = None):
     """Run ``saves`` (invitation, response id) in threads of their own, all waiting while a turn
-    is under way, then let them go: one turn writes them together. Each save's outcome (its
+    is under way, in the order given, then let them go: one turn writes them together. Each save's outcome (its
     stored response, ``None``, or the error it raised) and the statements the connections ran."""
     import threading
     drivers = submission.driver_connections(ctx.database, keep=len(saves))
@@ -332,9 +332,17 @@ def _in_one_turn(ctx, saves, *, rows: int | None = None):
     with turns._changed:
         turns._writing = True          # a turn under way: every save waits for it
     threads = [threading.Thread(target=save, args=(number, *pair)) for number, pair in enumerate(saves)]
+    def waiting() -> int:
+        with turns._changed:
+            return len(turns._waiting)
+
     try:
-        for thread in threads:
-            thread.start()
+        for number, thread in enumerate(threads):
+            thread.start()               # each waits before the next starts: a known order
+            for _ in range(500):
+                if waiting() == number + 1:
+                    break
+                threading.Event().wait(0.005)
         for _ in range(500):
             with turns._changed:
                 if len(turns._waiting) == len(saves):
