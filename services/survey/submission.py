@@ -352,7 +352,9 @@ def save_response(connection: Connection, invitation: LinkedInvitation, *, respo
               "language": invitation.language, "score": score,
               "scoring_version": scoring_version, **first}
     postgresql = connection.dialect.name == "postgresql"
-    if postgresql or getattr(connection.engine, "setup", None) == SQLITE_SETUP:
+    # SQLite's submit connections (``driver_connections``: the view and trigger, in turns).
+    turns = None if postgresql else getattr(connection.engine, "turns", None)
+    if postgresql or turns is not None:
         envelope = build_envelope(service=service, event_type=event_type,
                                   subject=invitation.client_id, data=event_data, time=now,
                                   sequence=_SEQUENCE_MARK)
@@ -365,14 +367,7 @@ def save_response(connection: Connection, invitation: LinkedInvitation, *, respo
                 "answers": json.dumps(answers, ensure_ascii=False, separators=(",", ":"))}).first()
             written = row is not None
         else:   # SQLite, one statement in autocommit (``SAVE_SQLITE``), in turns
-            row = {**still_open, **values, **event, "answers": answers}
-            turns = getattr(connection.engine, "turns", None)
-            if turns is None:
-                written = _write_rows(connection, [row])[0]
-                if isinstance(written, BaseException):
-                    raise written
-            else:
-                written = turns.write(connection, row)
+            written = turns.write(connection, {**still_open, **values, **event, "answers": answers})
         return StoredResponse(response_id, invitation.survey_id, score, now) if written else None
     # SQLite in the caller's transaction (a SQLAlchemy ``Connection``), or on a driver
     # connection in autocommit that takes the write lock for these four statements only.
