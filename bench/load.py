@@ -316,6 +316,7 @@ async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s,
     total = max(1, int(rate * seconds))
     start = time.monotonic() + 0.05
     late_sends = 0
+    cpu_before = time.thread_time()
 
     async def one(number: int, due: float) -> None:
         try:
@@ -342,6 +343,7 @@ async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s,
     for task in pending:
         task.cancel()
     pool.close()
+    cpu_ms = (time.thread_time() - cpu_before) * 1000
     answered = [a for a in answers if a.latency_ms is not None]
     latencies = [a.latency_ms for a in answered]
     failures = total - sum(1 for a in answered if 200 <= a.status < 400)
@@ -350,5 +352,6 @@ async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s,
     run = Run(total, total / rate, percentile(worst, 0.5), percentile(worst, 0.99), failures,
               "python open loop",
               {"offered_rate": round(rate, 1), "connections_used": pool.peak, "drain_s": drain_s,
-               "late_sends": late_sends, "unanswered": total - len(answered)})
+               "late_sends": late_sends, "unanswered": total - len(answered),
+               "generator_cpu_ms_per_request": round(cpu_ms / total, 3)})
     return run, answers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from bench import load
 
@@ -56,3 +57,23 @@ def test_the_open_loop_timeline_shows_where_the_slow_answers_were():
                load.Answer(5, 101.1, None, 0, b"")]
     assert load.timeline(answers) == [[0.0, 2, 5.0, 5.0], [0.5, 2, 80.0, 80.0], [1.0, 1, None, None]]
     assert load.timeline([]) == []
+
+
+def test_the_open_loop_reports_its_own_cpu_per_request():
+    """The generator shares the machine with the server: its CPU per request is in the figures,
+    building each request included."""
+    listener, _served = _one_request_per_connection_server()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+
+    def costly(_number: int) -> bytes:
+        until = time.thread_time() + 0.002   # 2 ms of this thread's CPU per request
+        while time.thread_time() < until:
+            pass
+        return load.http_request("GET", url)
+
+    try:
+        run, _answers = load.open_loop(url, costly, rate=100, seconds=0.5, drain_s=5)
+    finally:
+        listener.close()
+    assert run.failures == 0
+    assert 2.0 <= run.details["generator_cpu_ms_per_request"] < 50
