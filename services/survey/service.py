@@ -420,6 +420,10 @@ def submit_on(connection: Connection, token: str, answers: Any, *, now: datetime
     if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
         raise LinkNotFound()
     token_hash = hash_token(token)
+    if connection.dialect.name == "postgresql":
+        stored = _submit_to_recent_survey(connection, token_hash, answers, now=now, rules=rules)
+        if stored is not None:
+            return stored
     for _attempt in range(3):
         invitation = submission.linked_invitation(connection, token_hash)
         if invitation is None:
@@ -446,7 +450,43 @@ def submit_on(connection: Connection, token: str, answers: Any, *, now: datetime
         except IntegrityError as exc:   # a response row without the invitation marked answered
             raise LinkUnavailable(LinkState.ANSWERED) from exc
         if stored is not None:
+            if connection.dialect.name == "postgresql":
+                submission.remember_survey(connection, invitation.survey_id,
+                                           invitation.survey_version)
             return stored
         # Not open any more, or its survey changed version meanwhile: look again.
     raise LinkUnavailable(LinkState.CLOSED)
+
+
+def _submit_to_recent_survey(connection: Connection, token_hash: str, answers: Any, *,
+                             now: datetime, rules: SurveyRules) -> StoredResponse | None:
+    """PostgreSQL: the submit in one statement, when the link is to the survey this process
+    stored its last submit for (on this database) and the answers are valid for it; ``None``
+    when that guess does not hold (nothing written: the caller reads the link as usual)."""
+    recent = submission.recent_survey(connection, rules.definition)
+    if recent is None:
+        return None
+    survey_id, version, definition = recent
+    try:
+        cleaned = validate_answers(definition, answers, rules.answers)
+    except ValidationFailed:
+        return None   # perhaps valid for the link's own survey: the usual path decides
+    score = score_response(definition, cleaned, rules.feedback.places)
+    response_id = str(uuid.uuid4())
+    try:
+        return submission.save_by_token(
+            connection, token_hash, survey_id=survey_id, survey_version=version,
+            response_id=response_id, answers=cleaned, score=score,
+            scoring_version=SCORING_VERSION, first=first_answers(definition, cleaned).as_dict(),
+            event_data={
+                "response_id": response_id, "survey_id": survey_id,
+                "invitation_id": submission.INVITATION_MARK, "client_id": submission.CLIENT_MARK,
+                "submitted_at": isoformat_z(now),
+                "score": None if score is None else float(score),
+                "scoring_version": SCORING_VERSION,
+                **feedback_fields(definition, cleaned, rules.feedback),
+            },
+            now=now, service=SERVICE, event_type="survey.response.submitted")
+    except IntegrityError as exc:   # the link's own invitation, with a response row already
+        raise LinkUnavailable(LinkState.ANSWERED) from exc
 

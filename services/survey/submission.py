@@ -1,7 +1,8 @@
 """The public submit's storage, in as few statements as its guarantees allow.
 
 ``submit_on`` (``services.survey.service``) is the hottest write of the suite: every client
-answering a link. It takes two statements on PostgreSQL:
+answering a link. It takes two statements on PostgreSQL — one when the link is to the survey
+the process stored its last submit for (``save_by_token``, below):
 
 1. the invitation behind the link with its survey's status and version (a plain read);
 2. after the answers are validated and scored, **one** statement that marks the invitation
@@ -15,6 +16,13 @@ one update the row and re-checks the others' conditions against the updated row,
 nothing (then the link's state is read again and reported). ``UNIQUE (invitation_id)`` stays the
 last guard. Since the second statement is atomic on its own, it may run outside a transaction
 (``api.fast_submit``: two round trips in all, no ``BEGIN``/``COMMIT``) or inside the caller's.
+
+**One statement when the survey is guessed.** Each process remembers, per database, the survey
+and version of the last submit it stored (``remember_survey``). The next submit's answers are
+checked and scored against that survey's definition, and ``SAVE_BY_TOKEN_PG`` — ``SAVE_PG``
+that finds the invitation by the token hash and requires it to belong to that survey — writes
+everything in one statement. A guess that does not hold writes nothing, and the submit reads
+the link as above.
 SQLite has no data-modifying ``WITH``: the same steps are four statements in one
 ``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips) in the caller's
 transaction; on the submit's own driver connections in autocommit (``api.fast_submit``) they
@@ -28,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,17 +78,19 @@ DEFINITION = select(_survey.c.definition, _survey.c.version).where(_survey.c.id 
 _SEQUENCE_MARK = 0
 
 #: Still open, at the version whose definition checked the answers (both dialects).
-_STILL_OPEN = """
-       id = :invitation_id AND answered_at IS NULL AND revoked_at IS NULL AND expires_at > :now
+_OPEN = """answered_at IS NULL AND revoked_at IS NULL AND expires_at > :now
        AND EXISTS (SELECT 1 FROM survey
                     WHERE survey.id = :survey_id AND survey.status = 'active'
                       AND survey.version = :survey_version)"""
-_ANSWER = """
+_STILL_OPEN = """
+       id = :invitation_id AND """ + _OPEN
+_MARK_ANSWERED = """
 UPDATE invitation
    SET answered_at = :now, version = version + 1,
        delivery_status = CASE WHEN delivery_status IN ('pending', 'sending')
                               THEN 'cancelled' ELSE delivery_status END
- WHERE""" + _STILL_OPEN
+ WHERE"""
+_ANSWER = _MARK_ANSWERED + _STILL_OPEN
 
 #: PostgreSQL: the invitation answered if still open and, from its row, response, sequence and
 #: outbox — one statement, atomic on its own. A row comes back only when written. The relay is
@@ -104,6 +115,44 @@ WITH answered AS ({_ANSWER}
     SELECT :event_id, :event_type, :subject,
            :body_head || lpad(last_value::text, 20, '0') || :body_tail, :now, 0
       FROM numbered
+    RETURNING id
+)
+SELECT id FROM event
+""").bindparams(bindparam("now", type_=UTCDateTime()), bindparam("score", type_=ResponseRecord.score.type))
+
+#: PostgreSQL, for a submit to the survey the process stored its last submit for
+#: (:func:`save_by_token`): ``SAVE_PG`` that also finds the invitation by the link's token hash
+#: — the read before it is not needed when the survey is guessed right. The statement writes
+#: only if the link's invitation belongs to that survey, which is still active at that version,
+#: and is still open; the invitation's id, client and language come from its row, and the
+#: event's body names them where the caller left markers (as JSON strings).
+SAVE_BY_TOKEN_PG = text(f"""
+WITH answered AS ({_MARK_ANSWERED}
+       id = (SELECT invitation_id FROM invitation_link WHERE token_hash = :token_hash)
+       AND survey_id = :survey_id AND {_OPEN}
+    RETURNING id, client_id, language
+), response AS (
+    INSERT INTO survey_response (id, survey_id, invitation_id, client_id, language, answers,
+                                 score, scoring_version, submitted_at, nps, csat, ces)
+    SELECT :id, :survey_id, answered.id, answered.client_id, answered.language,
+           CAST(:answers AS JSON), :score, :scoring_version, :now, :nps, :csat, :ces
+      FROM answered
+    RETURNING invitation_id, client_id
+), numbered AS (
+    INSERT INTO event_sequence (subject, last_value)
+    SELECT client_id, 1 FROM response
+    ON CONFLICT (subject) DO UPDATE SET last_value = event_sequence.last_value + 1
+    RETURNING last_value
+), event AS (
+    INSERT INTO outbox (event_id, event_type, subject, body, created_at, attempts)
+    SELECT :event_id, :event_type, response.client_id,
+           replace(replace(:body_head, :client_mark, to_json(response.client_id)::text),
+                   :invitation_mark, to_json(response.invitation_id)::text)
+           || lpad(last_value::text, 20, '0')
+           || replace(replace(:body_tail, :client_mark, to_json(response.client_id)::text),
+                      :invitation_mark, to_json(response.invitation_id)::text),
+           :now, 0
+      FROM numbered, response
     RETURNING id
 )
 SELECT id FROM event
@@ -311,6 +360,9 @@ class _DefinitionCache:
             self._items[key] = definition
         return definition
 
+    def peek(self, key: tuple) -> SurveyDefinition | None:
+        return self._items.get(key)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -384,3 +436,54 @@ def save_response(connection: Connection, invitation: LinkedInvitation, *, respo
 
 # Built once (its values bound per call), so each call is a compiled-cache hit.
 _INSERT_RESPONSE = insert(_response)
+
+
+#: Markers the event's body carries where :func:`save_by_token`'s statement writes the
+#: invitation's id and client (random for each process, so no answer can hold them).
+CLIENT_MARK = f"client-{uuid.uuid4().hex}"
+INVITATION_MARK = f"invitation-{uuid.uuid4().hex}"
+
+#: Per database: the survey (id, version) the process last stored a submit for.
+_recent: dict[Any, tuple[str, int]] = {}
+
+
+def remember_survey(connection, survey_id: str, version: int) -> None:
+    """The survey of a submit just stored, for the next submit's guess (PostgreSQL)."""
+    _recent[connection.engine.url] = (survey_id, version)
+
+
+def recent_survey(connection, rules: DefinitionRules) -> tuple[str, int, SurveyDefinition] | None:
+    """The survey the process last stored a submit for on this database, with its definition
+    (already parsed), or ``None``."""
+    found = _recent.get(connection.engine.url)
+    if found is None:
+        return None
+    definition = definitions.peek((connection.engine.url, found[0], found[1], rules))
+    return None if definition is None else (found[0], found[1], definition)
+
+
+def save_by_token(connection, token_hash: str, *, survey_id: str, survey_version: int,
+                  response_id: str, answers: Mapping[str, Any], score: Decimal | None,
+                  scoring_version: str, first: Mapping[str, int | None],
+                  event_data: Mapping[str, Any], now: datetime, service: str,
+                  event_type: str) -> StoredResponse | None:
+    """PostgreSQL: store the response to the link ``token_hash`` and its event in one statement
+    (``SAVE_BY_TOKEN_PG``) if its invitation belongs to ``survey_id``, still active at
+    ``survey_version``, and is still open; ``None`` when nothing was written (the link is
+    another survey's, unknown, used, closed…: the caller reads the link and saves as usual).
+    ``event_data`` holds :data:`CLIENT_MARK` and :data:`INVITATION_MARK` where the invitation's
+    client and id go."""
+    answers_json = json.dumps(answers, ensure_ascii=False, separators=(",", ":"))
+    if CLIENT_MARK in answers_json or INVITATION_MARK in answers_json:
+        return None
+    envelope = build_envelope(service=service, event_type=event_type, subject=CLIENT_MARK,
+                              data=event_data, time=now, sequence=_SEQUENCE_MARK)
+    head, tail = split_at_sequence(envelope)
+    row = connection.execute(SAVE_BY_TOKEN_PG, {
+        "token_hash": token_hash, "survey_id": survey_id, "survey_version": survey_version,
+        "now": now, "id": response_id, "answers": answers_json, "score": score,
+        "scoring_version": scoring_version, **first, "event_id": envelope["id"],
+        "event_type": event_type, "body_head": head, "body_tail": tail,
+        "client_mark": json.dumps(CLIENT_MARK), "invitation_mark": json.dumps(INVITATION_MARK)
+    }).first()
+    return None if row is None else StoredResponse(response_id, survey_id, score, now)
