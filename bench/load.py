@@ -301,18 +301,24 @@ def timeline(answers: Sequence[Answer], *, step_s: float = 0.5) -> list[list]:
 
 
 def open_loop(url: str, make_request: Requests, *, rate: float, seconds: float,
-              max_connections: int = 256, drain_s: float = 20.0,
+              max_connections: int = 256, drain_s: float = 20.0, lead_s: float = 0.0,
               on_answer: Callable[[Answer], None] | None = None) -> tuple[Run, list[Answer]]:
     """Request *i* due at ``start + i / rate`` for ``seconds``; latencies from the due time.
-    Requests still unanswered ``drain_s`` after the last was due count as failures."""
+    Requests still unanswered ``drain_s`` after the last was due count as failures.
+
+    ``lead_s``: the same rate for that long first, on the same connections, its requests
+    (numbered first) neither counted nor returned — the generator's connections opened, and the
+    server past the change from whatever it did before, when measuring starts."""
     return asyncio.run(_open_loop(url, make_request, rate, seconds, max_connections, drain_s,
-                                  on_answer))
+                                  on_answer, lead_s))
 
 
-async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s, on_answer):
+async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s, on_answer,
+                     lead_s=0.0):
     parts = urlsplit(url)
     pool = _Pool(parts.hostname, parts.port, max_connections)
     answers: list[Answer] = []
+    lead = int(rate * lead_s)
     total = max(1, int(rate * seconds))
     start = time.monotonic() + 0.05
     late_sends = 0
@@ -325,25 +331,27 @@ async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s,
             answer = Answer(number, due, None, 0, repr(exc).encode())
         else:
             answer = Answer(number, due, (time.monotonic() - due) * 1000, status, body)
+        if number <= lead:
+            return
         answers.append(answer)
         if on_answer is not None:
             on_answer(answer)
 
     tasks = []
-    for number in range(1, total + 1):
+    for number in range(1, lead + total + 1):
         due = start + (number - 1) / rate
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        elif delay < -0.005:
+        elif delay < -0.005 and number > lead:
             late_sends += 1
         tasks.append(asyncio.create_task(one(number, due)))
-    last_due = start + (total - 1) / rate
+    last_due = start + (lead + total - 1) / rate
     done, pending = await asyncio.wait(tasks, timeout=max(0.1, last_due + drain_s - time.monotonic()))
     for task in pending:
         task.cancel()
     pool.close()
-    cpu_ms = (time.thread_time() - cpu_before) * 1000
+    cpu_ms = (time.thread_time() - cpu_before) * 1000 * total / (lead + total)
     answered = [a for a in answers if a.latency_ms is not None]
     latencies = [a.latency_ms for a in answered]
     failures = total - sum(1 for a in answered if 200 <= a.status < 400)
@@ -352,6 +360,7 @@ async def _open_loop(url, make_request, rate, seconds, max_connections, drain_s,
     run = Run(total, total / rate, percentile(worst, 0.5), percentile(worst, 0.99), failures,
               "python open loop",
               {"offered_rate": round(rate, 1), "connections_used": pool.peak, "drain_s": drain_s,
+               "lead_s": lead_s, "lead_requests": lead,
                "late_sends": late_sends, "unanswered": total - len(answered),
                "generator_cpu_ms_per_request": round(cpu_ms / total, 3)})
     return run, answers

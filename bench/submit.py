@@ -40,9 +40,9 @@ def _database(url: str):
 def _sizes(quick: bool) -> dict:
     if quick:
         return {"tokens": 4000, "seconds": 2.0, "open_seconds": 2.0, "warm_s": 0.5, "clients": 5,
-                "drain_s": 5.0}
+                "drain_s": 5.0, "lead_s": 0.5}
     return {"tokens": 30000, "seconds": 15.0, "open_seconds": 10.0, "warm_s": 2.0, "clients": 200,
-            "drain_s": 20.0}
+            "drain_s": 20.0, "lead_s": 2.0}
 
 
 def run_pg(result: PathResult, work: Path, *, quick: bool, client: str) -> None:
@@ -175,9 +175,10 @@ def _measure(result: PathResult, url: str, floor_url: str, tokens: list[str],
     say(f"floor, closed loop: {floor.rate:,.0f} req/s, p50 {floor.p50_ms:.1f} ms, "
         f"p99 {floor.p99_ms:.1f} ms ({floor.tool})")
     rate = floor.rate / 2
-    batch = fresh(int(rate * sizes["open_seconds"]) + 50)
+    batch = fresh(int(rate * (sizes["open_seconds"] + sizes["lead_s"])) + 50)
     floor_open, floor_answers = load.open_loop(floor_url, _requests(floor_url, batch), rate=rate,
-                                   seconds=sizes["open_seconds"], drain_s=sizes["drain_s"])
+                                   seconds=sizes["open_seconds"], drain_s=sizes["drain_s"],
+                                   lead_s=sizes["lead_s"])
     say(f"floor at {rate:,.0f} req/s: p50 {floor_open.p50_ms:.1f} ms, p99 {floor_open.p99_ms:.1f} ms")
 
     service = _closed(url, tokens, sizes["seconds"], client, work)
@@ -186,7 +187,8 @@ def _measure(result: PathResult, url: str, floor_url: str, tokens: list[str],
     stored_closed = stored() - before
     _settle(stored)  # embedded: the consumers' share of the machine is what it is, not a backlog
     service_open, service_answers = load.open_loop(url, _requests(url, batch), rate=rate,
-                                     seconds=sizes["open_seconds"], drain_s=sizes["drain_s"])
+                                     seconds=sizes["open_seconds"], drain_s=sizes["drain_s"],
+                                     lead_s=sizes["lead_s"])
     say(f"service at {rate:,.0f} req/s: p50 {service_open.p50_ms:.1f} ms, "
         f"p99 {service_open.p99_ms:.1f} ms, {service_open.failures} failed")
 

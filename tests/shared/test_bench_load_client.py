@@ -77,3 +77,21 @@ def test_the_open_loop_reports_its_own_cpu_per_request():
         listener.close()
     assert run.failures == 0
     assert 2.0 <= run.details["generator_cpu_ms_per_request"] < 50
+
+
+def test_the_open_loops_lead_in_is_sent_at_the_same_rate_and_left_out_of_the_figures():
+    listener, served = _one_request_per_connection_server()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    try:
+        started = time.monotonic()
+        run, answers = load.open_loop(url, lambda n: load.http_request("GET", url), rate=100,
+                                      seconds=0.5, lead_s=0.3, drain_s=5)
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert len(served) == 80                       # 30 led in, then the 50 measured
+    assert run.requests == 50 and run.details["lead_requests"] == 30
+    assert sorted(answer.number for answer in answers) == list(range(31, 81))
+    assert elapsed >= 0.79                         # the lead-in took its time at the rate
+    first_due = min(answer.due for answer in answers)
+    assert abs(first_due - (started + 0.05 + 0.3)) < 0.05
