@@ -452,7 +452,8 @@ def submit_on(connection: Connection, token: str, answers: Any, *, now: datetime
         if stored is not None:
             if connection.dialect.name == "postgresql":
                 submission.remember_survey(connection, invitation.survey_id,
-                                           invitation.survey_version)
+                                           invitation.survey_version, definition,
+                                           rules.definition)
             return stored
         # Not open any more, or its survey changed version meanwhile: look again.
     raise LinkUnavailable(LinkState.CLOSED)

@@ -37,6 +37,7 @@ import json
 import re
 import threading
 import uuid
+import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -360,9 +361,6 @@ class _DefinitionCache:
             self._items[key] = definition
         return definition
 
-    def peek(self, key: tuple) -> SurveyDefinition | None:
-        return self._items.get(key)
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -443,23 +441,27 @@ _INSERT_RESPONSE = insert(_response)
 CLIENT_MARK = f"client-{uuid.uuid4().hex}"
 INVITATION_MARK = f"invitation-{uuid.uuid4().hex}"
 
-#: Per database: the survey (id, version) the process last stored a submit for.
-_recent: dict[Any, tuple[str, int]] = {}
+_QUOTED_MARKS = {"client_mark": json.dumps(CLIENT_MARK),
+                 "invitation_mark": json.dumps(INVITATION_MARK)}
+
+#: Per engine (or the submit's own driver connections): the survey the process last stored a
+#: submit through it for — id, version, parsed definition and the rules that parsed it.
+_recent: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
 
 
-def remember_survey(connection, survey_id: str, version: int) -> None:
+def remember_survey(connection, survey_id: str, version: int, definition: SurveyDefinition,
+                    rules: DefinitionRules) -> None:
     """The survey of a submit just stored, for the next submit's guess (PostgreSQL)."""
-    _recent[connection.engine.url] = (survey_id, version)
+    _recent[connection.engine] = (survey_id, version, definition, rules)
 
 
 def recent_survey(connection, rules: DefinitionRules) -> tuple[str, int, SurveyDefinition] | None:
-    """The survey the process last stored a submit for on this database, with its definition
-    (already parsed), or ``None``."""
-    found = _recent.get(connection.engine.url)
-    if found is None:
+    """The survey the process last stored a submit for through this connection's engine, with
+    its definition, or ``None``."""
+    found = _recent.get(connection.engine)
+    if found is None or (found[3] is not rules and found[3] != rules):
         return None
-    definition = definitions.peek((connection.engine.url, found[0], found[1], rules))
-    return None if definition is None else (found[0], found[1], definition)
+    return found[0], found[1], found[2]
 
 
 def save_by_token(connection, token_hash: str, *, survey_id: str, survey_version: int,
@@ -483,7 +485,6 @@ def save_by_token(connection, token_hash: str, *, survey_id: str, survey_version
         "token_hash": token_hash, "survey_id": survey_id, "survey_version": survey_version,
         "now": now, "id": response_id, "answers": answers_json, "score": score,
         "scoring_version": scoring_version, **first, "event_id": envelope["id"],
-        "event_type": event_type, "body_head": head, "body_tail": tail,
-        "client_mark": json.dumps(CLIENT_MARK), "invitation_mark": json.dumps(INVITATION_MARK)
+        "event_type": event_type, "body_head": head, "body_tail": tail, **_QUOTED_MARKS
     }).first()
     return None if row is None else StoredResponse(response_id, survey_id, score, now)

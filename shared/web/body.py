@@ -61,6 +61,15 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def may_hold_unstorable(raw: bytes) -> bool:
+    """Whether a body that :func:`parse_json` parsed may hold what :func:`find_unstorable_text`
+    looks for; ``False`` lets a caller skip the walk. Decoded as strict UTF-8, the text holds
+    no surrogate, and JSON allows no raw control character inside a string: a NUL or an unpaired
+    surrogate can only come from a ``\\u`` escape. Nesting is at most the number of ``{`` and
+    ``[`` in the text (those inside strings included)."""
+    return b"\\u" in raw or raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
+
+
 def find_unstorable_text(body: Any, errors: dict[str, list[str]]) -> None:
     """Walk the parsed body (without recursion), recording the path of every bad string."""
     stack: list[tuple[Any, str, int]] = [(body, "", 0)]

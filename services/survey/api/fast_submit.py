@@ -139,14 +139,15 @@ def _parse_limits(text: str) -> list:
 def _plain_submit(environ: dict, raw: bytes) -> dict[str, Any]:
     """``{"token": str, "answers": {…}}`` and nothing else, parsed the way the view's input
     checks parse it; anything unusual is handed over."""
-    from shared.web.body import find_unstorable_text, parse_json
+    from shared.web.body import find_unstorable_text, may_hold_unstorable, parse_json
     try:
         body = parse_json(raw)
         if (not isinstance(body, dict) or body.keys() != {"token", "answers"}
                 or not isinstance(body["token"], str) or not isinstance(body["answers"], dict)):
             raise HandOver()
         errors: dict[str, list[str]] = {}
-        find_unstorable_text(body, errors)
+        if may_hold_unstorable(raw):
+            find_unstorable_text(body, errors)
     except HandOver:
         raise
     except Exception as exc:  # noqa: BLE001 - bad JSON, too deep: the view's 400

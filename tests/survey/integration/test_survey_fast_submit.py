@@ -423,3 +423,40 @@ def test_embedded_a_turn_writes_at_most_its_row_limit_and_the_rest_follow(http, 
     # Turns of 2, 2 and 1 rows (each statement traced with its values).
     assert sorted(sql.count("), (") + 1 for sql in dict.fromkeys(inserts)) == [1, 2, 2]
     assert responses(survey_ctx) == 5
+
+
+@pytest.mark.parametrize("text", ["a\\u0000b", "\\ud800", "ok \\udfff"])
+def test_a_plain_submit_with_unstorable_text_is_refused_and_stores_nothing(http, link, survey_ctx,
+                                                                         text):
+    body = ('{"token": "%s", "answers": {"recommend": 9, "satisfied": 4, "comment": "%s"}}'
+            % (link["token"], text)).encode()
+    answer = http.post("/api/v1/public/responses", data=body, content_type="application/json")
+    assert 400 <= answer.status_code < 500 and answer.mimetype == "application/problem+json"
+    assert responses(survey_ctx) == 0
+    assert submit(http, link["token"], FULL_ANSWERS).status_code == 201
+
+
+def test_a_plain_submit_nested_too_deep_is_refused_and_stores_nothing(http, link, survey_ctx):
+    deep = "[" * 40 + "1" + "]" * 40
+    body = ('{"token": "%s", "answers": {"recommend": 9, "satisfied": 4, "improve": %s}}'
+            % (link["token"], deep)).encode()
+    answer = http.post("/api/v1/public/responses", data=body, content_type="application/json")
+    assert answer.status_code == 400 and "nested" in answer.get_json()["detail"]
+    assert responses(survey_ctx) == 0
+
+
+@pytest.mark.parametrize("raw, may", [
+    (b'{"token": "t", "answers": {"a": "plain \xe5\xa5\xbd"}}', False),
+    (b'{"token": "t", "answers": {"a": "\\u0000"}}', True),
+    (b'{"token": "t", "answers": {"a": "\\\\u"}}', True),          # an escaped backslash: walked
+    (b'{"a": ' + b"[" * 31 + b"]" * 31 + b"}", False),              # 32 openers: depth 32 at most
+    (b'{"a": ' + b"[" * 32 + b"]" * 32 + b"}", True),
+    (b'{"a": "' + b"{" * 40 + b'"}', True),                       # openers inside a string count
+])
+def test_the_walk_for_unstorable_text_is_skipped_only_when_the_raw_body_rules_it_out(raw, may):
+    from shared.web.body import MAX_DEPTH, find_unstorable_text, may_hold_unstorable, parse_json
+    assert may_hold_unstorable(raw) is may
+    if not may:   # what the walk would have found: nothing, and no depth beyond the limit
+        errors: dict = {}
+        find_unstorable_text(parse_json(raw), errors)
+        assert errors == {} and MAX_DEPTH == 32

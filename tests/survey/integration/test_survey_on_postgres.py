@@ -35,6 +35,8 @@ from tests.survey.integration.test_survey_events_in import (  # noqa: F401
     test_erasure_scrubs_the_directory_and_free_text_but_keeps_scores,
     test_late_events_never_overwrite_newer_ones)
 from tests.survey.integration.test_survey_fast_submit import (  # noqa: F401
+    test_a_plain_submit_nested_too_deep_is_refused_and_stores_nothing,
+    test_a_plain_submit_with_unstorable_text_is_refused_and_stores_nothing,
     test_a_survey_changed_since_the_read_writes_nothing,
     test_an_ordinary_submit_never_reaches_the_view,
     test_an_ordinary_submit_wakes_the_relay_after_its_commit,
