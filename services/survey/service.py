@@ -438,14 +438,9 @@ def submit_on(connection: Connection, token: str, answers: Any, *, now: datetime
             stored = submission.save_response(
                 connection, invitation, response_id=response_id, answers=cleaned, score=score,
                 scoring_version=SCORING_VERSION, first=first_answers(definition, cleaned).as_dict(),
-                event_data={
-                    "response_id": response_id, "survey_id": invitation.survey_id,
-                    "invitation_id": invitation.id, "client_id": invitation.client_id,
-                    "submitted_at": isoformat_z(now),
-                    "score": None if score is None else float(score),
-                    "scoring_version": SCORING_VERSION,
-                    **feedback_fields(definition, cleaned, rules.feedback),
-                },
+                event_data=_submitted_data(response_id, invitation.survey_id, invitation.id,
+                                           invitation.client_id, now, score, definition,
+                                           cleaned, rules),
                 now=now, service=SERVICE, event_type="survey.response.submitted")
         except IntegrityError as exc:   # a response row without the invitation marked answered
             raise LinkUnavailable(LinkState.ANSWERED) from exc
@@ -457,6 +452,20 @@ def submit_on(connection: Connection, token: str, answers: Any, *, now: datetime
             return stored
         # Not open any more, or its survey changed version meanwhile: look again.
     raise LinkUnavailable(LinkState.CLOSED)
+
+
+def _submitted_data(response_id: str, survey_id: str, invitation_id: str, client_id: str,
+                    now: datetime, score, definition, cleaned: Mapping[str, Any],
+                    rules: SurveyRules) -> dict[str, Any]:
+    """The ``survey.response.submitted`` event's data."""
+    return {
+        "response_id": response_id, "survey_id": survey_id,
+        "invitation_id": invitation_id, "client_id": client_id,
+        "submitted_at": isoformat_z(now),
+        "score": None if score is None else float(score),
+        "scoring_version": SCORING_VERSION,
+        **feedback_fields(definition, cleaned, rules.feedback),
+    }
 
 
 def _submit_to_recent_survey(connection: Connection, token_hash: str, answers: Any, *,
@@ -479,14 +488,9 @@ def _submit_to_recent_survey(connection: Connection, token_hash: str, answers: A
             connection, token_hash, survey_id=survey_id, survey_version=version,
             response_id=response_id, answers=cleaned, score=score,
             scoring_version=SCORING_VERSION, first=first_answers(definition, cleaned).as_dict(),
-            event_data={
-                "response_id": response_id, "survey_id": survey_id,
-                "invitation_id": submission.INVITATION_MARK, "client_id": submission.CLIENT_MARK,
-                "submitted_at": isoformat_z(now),
-                "score": None if score is None else float(score),
-                "scoring_version": SCORING_VERSION,
-                **feedback_fields(definition, cleaned, rules.feedback),
-            },
+            event_data=_submitted_data(response_id, survey_id, submission.INVITATION_MARK,
+                                       submission.CLIENT_MARK, now, score, definition, cleaned,
+                                       rules),
             now=now, service=SERVICE, event_type="survey.response.submitted")
     except IntegrityError as exc:   # the link's own invitation, with a response row already
         raise LinkUnavailable(LinkState.ANSWERED) from exc

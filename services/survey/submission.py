@@ -17,12 +17,13 @@ nothing (then the link's state is read again and reported). ``UNIQUE (invitation
 last guard. Since the second statement is atomic on its own, it may run outside a transaction
 (``api.fast_submit``: two round trips in all, no ``BEGIN``/``COMMIT``) or inside the caller's.
 
-**One statement when the survey is guessed.** Each process remembers, per database, the survey
+**One statement when the survey is guessed.** Each process remembers, per engine, the survey
 and version of the last submit it stored (``remember_survey``). The next submit's answers are
 checked and scored against that survey's definition, and ``SAVE_BY_TOKEN_PG`` — ``SAVE_PG``
 that finds the invitation by the token hash and requires it to belong to that survey — writes
 everything in one statement. A guess that does not hold writes nothing, and the submit reads
 the link as above.
+
 SQLite has no data-modifying ``WITH``: the same steps are four statements in one
 ``BEGIN IMMEDIATE`` transaction (calls within the process, not round trips) in the caller's
 transaction; on the submit's own driver connections in autocommit (``api.fast_submit``) they
@@ -147,11 +148,9 @@ WITH answered AS ({_MARK_ANSWERED}
 ), event AS (
     INSERT INTO outbox (event_id, event_type, subject, body, created_at, attempts)
     SELECT :event_id, :event_type, response.client_id,
-           replace(replace(:body_head, :client_mark, to_json(response.client_id)::text),
-                   :invitation_mark, to_json(response.invitation_id)::text)
-           || lpad(last_value::text, 20, '0')
-           || replace(replace(:body_tail, :client_mark, to_json(response.client_id)::text),
-                      :invitation_mark, to_json(response.invitation_id)::text),
+           replace(replace(:body_head || lpad(last_value::text, 20, '0') || :body_tail,
+                           :client_mark, to_json(response.client_id)::text),
+                   :invitation_mark, to_json(response.invitation_id)::text),
            :now, 0
       FROM numbered, response
     RETURNING id
