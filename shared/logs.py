@@ -215,13 +215,11 @@ class LineWriter(logging.StreamHandler):
     queued from the calling thread, so ``logging.shutdown`` at exit (and ``setStream``, which
     flushes before it swaps) leaves nothing behind; a queue beyond ``max_queued`` lines is written by the logging thread
     itself, so a stream that stops taking lines holds up the loggers instead of filling the
-    memory. The writer waits ``interval_s`` (50 ms) after the first line it is woken for, so
-    under load a request's line never wakes it: one thread wake-up a request (and its fight
-    for the interpreter lock with the request threads) cost more CPU than the writing. A process forked with lines queued leaves them to its parent: the child starts with
+    memory. A process forked with lines queued leaves them to its parent: the child starts with
     an empty queue and a writer thread of its own at its first line.
     """
 
-    def __init__(self, stream=None, max_queued: int = 10_000, interval_s: float = 0.05) -> None:
+    def __init__(self, stream=None, max_queued: int = 10_000, interval_s: float = 0.005) -> None:
         super().__init__(stream)
         self.max_queued = max_queued
         self.interval_s = interval_s
@@ -291,10 +289,13 @@ class LineWriter(logging.StreamHandler):
     def _write_forever(self) -> None:
         while True:
             self._queued.wait()
-            time.sleep(self.interval_s)   # the lines logged meanwhile share this write
-            self._queued.clear()
-            with self._writing:
-                self._write_queued()
+            while True:
+                self._queued.clear()
+                with self._writing:
+                    self._write_queued()
+                time.sleep(self.interval_s)   # the lines logged meanwhile share the next write
+                if not self._lines:
+                    break
 
     def _forked(self) -> None:
         """In a forked child: the parent writes its own queued lines; none of its threads is
