@@ -130,6 +130,32 @@ def test_pokes_spread_over_time_share_notifies_at_most_one_per_interval(postgres
         listener.close()
 
 
+def test_a_steady_stream_of_commits_gets_at_most_one_notify_every_20_ms(postgres_url):
+    """Each NOTIFY is a transaction for PostgreSQL and a wake-up of the waker's thread, which
+    then takes the interpreter from the request threads: under a steady stream of commits (one
+    every 4 ms here, as in a web worker answering a few hundred submits a second) the waker as
+    the services make it sends at most one every 20 ms."""
+    listener = _listener(postgres_url, "clientloop_outbox_steady")
+    try:
+        wake = Waker(postgres_url, "clientloop_outbox_steady")
+        wake.poke()
+        assert _notified(listener) >= 1
+        started = time.monotonic()
+        pokes = 0
+        while time.monotonic() - started < 0.6:
+            wake.poke()
+            pokes += 1
+            time.sleep(0.004)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 5
+        while (wake._poked.is_set() or wake._polling) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert pokes >= 60
+        assert 2 <= wake.sent <= elapsed / 0.02 + 3
+    finally:
+        listener.close()
+
+
 def test_the_relays_connection_listens_and_does_not_wait_for_disk_flushes(postgres_url):
     """The active relay's own connection: autocommit, listening on the service's channel, its
     ``sent_at`` marks committed without waiting for the WAL flush (a lost mark means the event
