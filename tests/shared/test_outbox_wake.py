@@ -102,6 +102,24 @@ def test_a_commit_that_wrote_rows_without_a_notify_wakes_the_relay_after_it(post
         database.dispose()
 
 
+def _poke_steadily(wake: Waker, *, seconds: float, gap_s: float) -> tuple[int, float, int]:
+    """Poke ``wake`` every ``gap_s`` for ``seconds``, as a busy process after each commit, then
+    wait until its thread has nothing left to send: (pokes, seconds it took, NOTIFYs sent by the
+    time of the last poke)."""
+    started = time.monotonic()
+    pokes = 0
+    while time.monotonic() - started < seconds:
+        wake.poke()
+        sent_at_last_poke = wake.sent
+        pokes += 1
+        time.sleep(gap_s)
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 5
+    while (wake._poked.is_set() or wake._polling) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return pokes, elapsed, sent_at_last_poke
+
+
 def test_pokes_spread_over_time_share_notifies_at_most_one_per_interval(postgres_url):
     """A busy process pokes after every commit; the waker sends at most one NOTIFY per
     ``min_interval_s``, however the pokes fall, and the last poke is always followed by one."""
@@ -110,17 +128,7 @@ def test_pokes_spread_over_time_share_notifies_at_most_one_per_interval(postgres
         wake = Waker(postgres_url, "clientloop_outbox_spread", min_interval_s=0.02)
         wake.poke()
         assert _notified(listener) >= 1
-        started = time.monotonic()
-        pokes = 0
-        while time.monotonic() - started < 0.5:
-            wake.poke()
-            sent_at_last_poke = wake.sent
-            pokes += 1
-            time.sleep(0.0005)
-        elapsed = time.monotonic() - started
-        deadline = time.monotonic() + 5
-        while (wake._poked.is_set() or wake._polling) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        pokes, elapsed, sent_at_last_poke = _poke_steadily(wake, seconds=0.5, gap_s=0.0005)
         assert pokes > 200
         assert 2 <= wake.sent <= elapsed / 0.02 + 3
         assert wake.sent > sent_at_last_poke   # a NOTIFY was sent after the last poke
@@ -140,16 +148,7 @@ def test_a_steady_stream_of_commits_gets_at_most_one_notify_every_20_ms(postgres
         wake = Waker(postgres_url, "clientloop_outbox_steady")
         wake.poke()
         assert _notified(listener) >= 1
-        started = time.monotonic()
-        pokes = 0
-        while time.monotonic() - started < 0.6:
-            wake.poke()
-            pokes += 1
-            time.sleep(0.004)
-        elapsed = time.monotonic() - started
-        deadline = time.monotonic() + 5
-        while (wake._poked.is_set() or wake._polling) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        pokes, elapsed, _sent = _poke_steadily(wake, seconds=0.6, gap_s=0.004)
         assert pokes >= 60
         assert 2 <= wake.sent <= elapsed / 0.02 + 3
     finally:
